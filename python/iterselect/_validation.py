@@ -1,0 +1,85 @@
+"""Parameter checks that speak with one voice (scikit-learn's).
+
+Every public function validates its arguments here, at the Python boundary, and raises
+``ValueError``/``TypeError`` naming the parameter, the function, what is expected and what was
+found, e.g. ``The 'k' parameter of kcenter_greedy must be an int in the range [1, 15011].
+Got 20000 instead.``
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def param_error(func: str, name: str, expected: str, got, exc=ValueError) -> Exception:
+    """Build the standard error for parameter ``name`` of ``func``."""
+    return exc(f"The '{name}' parameter of {func} must be {expected}. Got {got!r} instead.")
+
+
+def check_int(value, name: str, func: str, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as an int in ``[low, high]`` (either bound optional)."""
+    lo = "-inf" if low is None else low
+    hi = "inf" if high is None else high
+    expected = f"an int in the range [{lo}, {hi}]"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise param_error(func, name, expected, value, TypeError)
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise param_error(func, name, expected, value)
+    return value
+
+
+def check_float(value, name: str, func: str, low: float | None = None, high: float | None = None,
+                *, low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``value`` as a finite float in the given (closed unless ``*_open``) interval."""
+    lb = "(" if low_open else "["
+    rb = ")" if high_open else "]"
+    expected = f"a float in the range {lb}{'-inf' if low is None else low}, {'inf' if high is None else high}{rb}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise param_error(func, name, expected, value, TypeError)
+    value = float(value)
+    bad = not np.isfinite(value)
+    if low is not None:
+        bad |= value <= low if low_open else value < low
+    if high is not None:
+        bad |= value >= high if high_open else value > high
+    if bad:
+        raise param_error(func, name, expected, value)
+    return value
+
+
+def check_choice(value, name: str, func: str, choices) -> str:
+    """Return ``value`` if it is one of ``choices``."""
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise param_error(func, name, f"one of {{{options}}}", value)
+    return value
+
+
+def check_indices(values, name: str, func: str, n: int, *, allow_none: bool = True) -> np.ndarray:
+    """Return ``values`` as a unique int64 array of indices into ``range(n)``.
+
+    Accepts any 1-D integer sequence (numpy, list, torch/cupy via ``np.asarray`` on host).
+    Duplicates and out-of-range entries raise ``ValueError`` naming the first offender.
+    """
+    if values is None:
+        if allow_none:
+            return np.empty(0, dtype=np.int64)
+        raise param_error(func, name, "a 1-D sequence of indices", None, TypeError)
+    arr = np.asarray(values)
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise param_error(func, name, "a 1-D sequence of integer indices",
+                          f"array of shape {arr.shape} and dtype {arr.dtype}", TypeError)
+    arr = arr.astype(np.int64, copy=False)
+    bad = np.flatnonzero((arr < 0) | (arr >= n))
+    if bad.size:
+        raise param_error(func, name, f"indices in the range [0, {n - 1}]",
+                          f"{int(arr[bad[0]])} at position {int(bad[0])}")
+    uniq, first, counts = np.unique(arr, return_index=True, return_counts=True)
+    if uniq.size != arr.size:
+        dup = uniq[counts > 1][0]
+        raise param_error(func, name, "indices without duplicates", f"{int(dup)} more than once")
+    return arr
