@@ -1,0 +1,191 @@
+"""Exact k-center greedy (Gonzalez's farthest-first traversal): DiverseEvol's selector."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _backends
+from ._arrays import Matrix, as_matrix, like_input
+from ._progress import progress_callback
+from ._validation import check_choice, check_indices, check_int, param_error
+
+_FUNC = "kcenter_greedy"
+
+
+@dataclass(frozen=True)
+class KCenterResult:
+    """The result of :func:`kcenter_greedy`.
+
+    Attributes
+    ----------
+    indices : int64 array (k,)
+        Picks in selection order; every prefix is the greedy selection of that size.
+    radii : array (k,)
+        Covering radius after each pick: the largest distance of any point to its nearest
+        center (pool included). Non-increasing.
+    min_distances : array (n,)
+        Each point's distance to its nearest center at the end (0 for centers and pool).
+    distance_evaluations : int or None
+        Row-to-center distances the CPU path computed (None on the CUDA backends).
+    backend : str
+        The backend that ran: "cpu", "cuda" or "cuda-emulation".
+    """
+
+    indices: object
+    radii: object
+    min_distances: object
+    distance_evaluations: int | None
+    backend: str
+
+    @property
+    def gains(self):
+        """The objective after each step (the covering radius), as DESIGN's result convention names it."""
+        return self.radii
+
+
+def kcenter_greedy(X, k, *, selected=None, metric="euclidean", seed_index=0, threads=None,
+                   progress=True, backend="auto", lazy=True):
+    """Pick ``k`` points by exact farthest-first traversal (Gonzalez's k-center greedy).
+
+    Each pick is the point farthest from every center chosen so far (and from the ``selected``
+    pool). Ties go to the lowest index. The result is the same on every backend.
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+        numpy, torch or cupy; float16, bfloat16, float32 or float64. Half precision stays half
+        in memory and accumulates in float32 (float64 input accumulates in float64).
+    k : int
+        Number of new points to pick, in ``[1, n - len(selected)]``.
+    selected : sequence of int, optional
+        An existing pool (DiverseEvol's warm start). The first pick is then the point farthest
+        from the pool; without a pool it is ``seed_index``.
+    metric : {"euclidean", "cosine"}
+        "cosine" is 1 - cos(x, y), computed as 0.5 * ||x/|x| - y/|y|||^2 (exactly 0 for
+        duplicates). Rows of zero norm are rejected for "cosine".
+    seed_index : int
+        The first pick when ``selected`` is empty.
+    threads : int, optional
+        CPU threads (default: all).
+    progress : bool
+        Show a progress bar; Ctrl-C stops the selection promptly either way.
+    backend : {"auto", "cpu", "cuda", "cuda-emulation"}
+        "auto": CUDA inputs run the CUDA kernels, host inputs the C++ ones. "cuda-emulation"
+        runs the CUDA kernels on the CPU emulation of the grid (for tests).
+    lazy : bool
+        CPU only: keep each point's min-distance as an upper bound in a max-heap and refresh
+        only points that reach the top (same picks, far fewer distance evaluations). ``False``
+        runs the plain loop (one full pass per pick).
+
+    Returns
+    -------
+    KCenterResult
+        ``indices``, ``radii``, ``min_distances`` as the input's kind and device.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from iterselect import kcenter_greedy
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0], [0.1, 0.0]])
+    >>> r = kcenter_greedy(X, 2, progress=False)
+    >>> r.indices.tolist(), r.radii.round(3).tolist()
+    ([0, 2], [3.0, 1.0])
+    >>> kcenter_greedy(X, 1, selected=[0, 2], progress=False).indices.tolist()
+    [1]
+    """
+    m = as_matrix(X, "X", _FUNC)
+    n = m.shape[0]
+    check_choice(metric, "metric", _FUNC, ("euclidean", "cosine"))
+    pool = check_indices(selected, "selected", _FUNC, n)
+    room = n - pool.size
+    if room < 1:
+        raise param_error(_FUNC, "selected", f"fewer than n ({n}) indices, so there is a point left to pick",
+                          f"{pool.size} indices")
+    k = check_int(k, "k", _FUNC, 1, room)
+    seed_index = check_int(seed_index, "seed_index", _FUNC, 0, n - 1)
+    threads = 0 if threads is None else check_int(threads, "threads", _FUNC, 1)
+    which = _backends.resolve(backend, m.on_cuda, _FUNC)
+    if which == "cpu":
+        return _run_cpu(m, k, pool, metric, seed_index, threads, progress, lazy)
+    return _run_cuda(m, k, pool, metric, seed_index, progress, which)
+
+
+def _run_cpu(m: Matrix, k, pool, metric, seed_index, threads, progress, lazy) -> KCenterResult:
+    with progress_callback(progress, k, "k-center") as callback:
+        indices, radii, min_d, evals = _backends.core.kcenter_greedy(
+            m.host, m.dtype, k, pool, metric, seed_index, threads, bool(lazy), callback)
+    out_dtype = np.float64 if m.dtype == "float64" else np.float32
+    return KCenterResult(
+        indices=like_input(indices, m),
+        radii=like_input(radii.astype(out_dtype), m),
+        min_distances=like_input(min_d.astype(out_dtype), m),
+        distance_evaluations=int(evals),
+        backend="cpu",
+    )
+
+
+def _reported(sq, metric):
+    """Squared (scaled) distances as reported: sqrt for euclidean, 1 - cos for cosine."""
+    return sq * 0.5 if metric == "cosine" else sq ** 0.5
+
+
+def _check_cosine_norms(m: Matrix) -> None:
+    if m.on_cuda:
+        norms = (m.obj.float() if m.kind == "torch" else m.obj.astype("float32"))
+        zero = (norms * norms).sum(axis=1) == 0 if m.kind == "cupy" else (norms * norms).sum(dim=1) == 0
+        rows = np.flatnonzero(zero.cpu().numpy() if m.kind == "torch" else zero.get())
+    else:
+        from ._arrays import to_float32
+
+        rows = np.flatnonzero(~np.any(to_float32(m) != 0, axis=1))
+    if rows.size:
+        raise param_error(_FUNC, "X", "rows of non-zero norm for metric='cosine'",
+                          f"a zero row at index {int(rows[0])}")
+
+
+def _run_cuda(m: Matrix, k, pool, metric, seed_index, progress, which, block_threads=None,
+              max_blocks=0) -> KCenterResult:
+    if metric == "cosine":
+        _check_cosine_norms(m)
+    module = _backends.cuda_module(which)
+    n, d = m.shape
+    acc = "float64" if m.dtype == "float64" else "float32"
+    if which == "cuda":
+        xp = _device_namespace(m)
+        indices, values, min_sq = xp.empty(k, "int64"), xp.empty(k, acc), xp.empty(n, acc)
+        ptr = (lambda a: a.data_ptr()) if m.kind == "torch" else (lambda a: a.data.ptr)
+        x_ptr, stream = m.ptr, _backends.stream_of(m.obj)
+        threads_per_block = block_threads or 256
+    else:
+        indices, values, min_sq = np.empty(k, np.int64), np.empty(k, acc), np.empty(n, acc)
+        ptr = lambda a: a.ctypes.data  # noqa: E731
+        x_ptr, stream = m.host.ctypes.data, 0
+        threads_per_block = block_threads or 64  # emulated threads are OS threads: keep blocks small
+    with progress_callback(progress, k, "k-center") as callback:
+        module.kcenter_greedy(x_ptr, m.dtype, n, d, k, pool, metric, seed_index, stream, ptr(indices),
+                              ptr(values), ptr(min_sq), threads_per_block, max_blocks, callback)
+    if which == "cuda":
+        return KCenterResult(indices=indices, radii=_reported(values, metric),
+                             min_distances=_reported(min_sq, metric), distance_evaluations=None, backend=which)
+    return KCenterResult(indices=like_input(indices, m), radii=like_input(_reported(values, metric), m),
+                         min_distances=like_input(_reported(min_sq, metric), m), distance_evaluations=None,
+                         backend=which)
+
+
+class _TorchNamespace:
+    def __init__(self, device):
+        import torch
+
+        self.torch, self.device = torch, device
+
+    def empty(self, n, dtype):
+        return self.torch.empty(n, dtype=getattr(self.torch, dtype), device=self.device)
+
+
+def _device_namespace(m: Matrix):
+    if m.kind == "torch":
+        return _TorchNamespace(m.obj.device)
+    import cupy
+
+    return cupy
