@@ -45,7 +45,7 @@ py::tuple kcenter_greedy(const py::array& X, const std::string& dtype, int64_t k
     kcenter::greedy(p, out, hooks);
     return 0;
   });
-  return py::make_tuple(indices, radii, min_distances, out.distance_evaluations);
+  return py::make_tuple(indices, radii, min_distances, out.distance_evaluations, out.final_evaluations);
 }
 
 int64_t kcenter_update_step(const py::array& X, const std::string& dtype, int64_t center,
@@ -80,7 +80,7 @@ int64_t kcenter_update_step(const py::array& X, const std::string& dtype, int64_
 void register_kcenter(py::module_& m) {
   m.def("kcenter_greedy", &kcenter_greedy, py::arg("X"), py::arg("dtype"), py::arg("k"), py::arg("selected"),
         py::arg("metric"), py::arg("seed_index"), py::arg("threads"), py::arg("lazy"), py::arg("progress"),
-        "Exact k-center greedy; returns (indices, radii, min_distances, distance_evaluations).");
+        "Exact k-center greedy; returns (indices, radii, min_distances, evaluations while picking, evaluations after).");
   m.def("kcenter_update_step", &kcenter_update_step, py::arg("X"), py::arg("dtype"), py::arg("center"),
         py::arg("metric"), py::arg("inv_norms"), py::arg("min_sq"), py::arg("mask"), py::arg("threads"),
         "One plain-loop step: min_sq <- min(min_sq, d(X, X[center])) in place; returns the argmax.");

@@ -30,7 +30,8 @@ struct Output {
   int64_t* indices = nullptr;          // k picks, in order
   double* radii = nullptr;             // k: covering radius after each pick
   double* min_distances = nullptr;     // n: distance of every point to its nearest center
-  int64_t distance_evaluations = 0;    // row-to-center distances computed (for benchmarks)
+  int64_t distance_evaluations = 0;    // row-to-center distances computed while picking
+  int64_t final_evaluations = 0;       // ... and afterwards, to make min_distances exact
 };
 
 // Reported distance from the internal squared value: sqrt for euclidean, 1 - cos for cosine.

