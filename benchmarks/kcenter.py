@@ -56,10 +56,23 @@ def load(name: str) -> np.ndarray:
     raise SystemExit(f"unknown data set {name!r} (dolly, alpaca, 1m)")
 
 
-def first_difference(a, b):
-    m = min(len(a), len(b))
-    diff = np.flatnonzero(np.asarray(a[:m]) != np.asarray(b[:m]))
-    return f"identical ({m})" if diff.size == 0 else f"differ at pick {int(diff[0])} of {m}"
+def first_difference(X, ours, ref):
+    """'identical (m)', or the first differing pick and whether it was a float64 near-tie: the
+    exact distances of both candidates to the common prefix of centers, relative gap."""
+    m = min(len(ours), len(ref))
+    diff = np.flatnonzero(np.asarray(ours[:m]) != np.asarray(ref[:m]))
+    if diff.size == 0:
+        return f"identical ({m})"
+    t = int(diff[0])
+    centers = X[np.asarray(ref[:t])].astype(np.float64)
+
+    def exact(i):
+        return np.sqrt(((centers - X[i].astype(np.float64)) ** 2).sum(axis=1).min())
+
+    a, b = exact(int(ours[t])), exact(int(ref[t]))
+    gap = abs(a - b) / max(a, b)
+    verdict = "near-tie" if gap <= 1e-5 else "NOT a near-tie"
+    return f"pick {t}/{m}: {verdict} (gap {gap:.1e})"
 
 
 def main():
@@ -89,7 +102,7 @@ def main():
                     "data": f"{name} {X.shape[0]}x{X.shape[1]}", "k": k, "ours": label,
                     "ours s": f"{secs:.2f}", "numpy s": f"{ref_note}{ref_total:.1f}",
                     "speed-up": f"{ref_note}{ref_total / secs:.1f}x",
-                    "picks vs numpy": first_difference(r.indices, ref_picks),
+                    "picks vs numpy": first_difference(X, r.indices, ref_picks),
                     "evals while picking": f"{evals:.0%}",
                     "extra mem / input": f"{mem['extra'] / data.nbytes:.2f}",
                 })

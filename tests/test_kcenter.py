@@ -314,3 +314,16 @@ def test_progress_callback_exception_stops_the_kernel(monkeypatch):
     monkeypatch.setattr(kc, "progress_callback", exploding)
     with pytest.raises(Boom):
         kc.kcenter_greedy(np.random.default_rng(8).normal(size=(3000, 8)), 2000, progress=True)
+
+
+def test_sklearn_style_selector():
+    from iterselect import KCenterSelector
+
+    X = np.random.default_rng(9).normal(size=(60, 4))
+    sel = KCenterSelector(k=7, progress=False).fit(X, selected=[1, 2])
+    expected = run(X, 7, selected=[1, 2])
+    np.testing.assert_array_equal(sel.ranking_, expected.indices)
+    np.testing.assert_array_equal(sel.gains_, expected.radii)
+    np.testing.assert_array_equal(sel.transform(X), X[expected.indices])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        KCenterSelector(k=2).transform(X)

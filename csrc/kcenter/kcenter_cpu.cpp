@@ -140,17 +140,44 @@ class Greedy {
   }
 
   // Lazy: refresh stale tops until the top is current; it is then the farthest point.
+  // Stale entries are taken off the top in batches and refreshed on all threads: refreshing a
+  // point early never changes a result (its bound only becomes exact sooner), and the batch
+  // stops at the first current entry, so little work is done that the one-at-a-time loop
+  // would not also do.
   std::pair<A, int64_t> exact_top() {
     if (heap_.empty()) return {A(0), -1};
+    const int threads = resolve_threads(p_.threads);
+    const size_t max_batch = threads > 1 ? 64 * static_cast<size_t>(threads) : 1;
     for (;;) {
-      Entry& top = heap_.front();
+      const Entry& top = heap_.front();
       if (stamp_[top.index] == n_centers_) return {top.value, top.index};
-      std::pop_heap(heap_.begin(), heap_.end(), lower_priority);
-      Entry& e = heap_.back();
-      evals_ += refresh(e.index);
-      e.value = ub_[e.index];
-      std::push_heap(heap_.begin(), heap_.end(), lower_priority);
+      batch_.clear();
+      while (!heap_.empty() && batch_.size() < max_batch && stamp_[heap_.front().index] != n_centers_) {
+        std::pop_heap(heap_.begin(), heap_.end(), lower_priority);
+        batch_.push_back(heap_.back().index);
+        heap_.pop_back();
+      }
+      refresh_batch();
+      for (int64_t i : batch_) {
+        heap_.push_back({ub_[i], i});
+        std::push_heap(heap_.begin(), heap_.end(), lower_priority);
+      }
     }
+  }
+
+  void refresh_batch() {
+    const int64_t m = static_cast<int64_t>(batch_.size());
+    if (m < 16) {
+      for (int64_t i : batch_) evals_ += refresh(i);
+      return;
+    }
+    std::vector<int64_t> counts(resolve_threads(p_.threads), 0);
+    parallel_for(m, p_.threads, [&](int64_t lo, int64_t hi, int w) {
+      int64_t c = 0;
+      for (int64_t b = lo; b < hi; ++b) c += refresh(batch_[b]);
+      counts[w] += c;
+    }, 8);
+    for (auto c : counts) evals_ += c;
   }
 
   // Plain: the argmax over unchosen points, kept by plain_update (and found once at start).
@@ -205,6 +232,7 @@ class Greedy {
   std::vector<int32_t> stamp_;
   std::vector<uint8_t> chosen_;
   std::vector<Entry> heap_;
+  std::vector<int64_t> batch_;
   int64_t n_centers_ = 0, evals_ = 0;
   A plain_value_ = A(-1);
   int64_t plain_best_ = -1;
