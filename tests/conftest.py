@@ -22,3 +22,25 @@ def shared_file(*parts) -> Path:
 def dolly_embeddings() -> np.ndarray:
     """The real MiniLM embeddings of Dolly 15k (float16, 15015 x 384)."""
     return np.load(shared_file("embeddings", "dolly_15k_minilm.npy"))
+
+
+def _cuda_device_present() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests need a CUDA device and the real _cuda module; elsewhere they are reported as
+    skipped with the reason (never silently passed)."""
+    import iterselect
+
+    if iterselect.has_cuda():
+        return
+    reason = f"needs a CUDA GPU: {iterselect.cuda_unavailable_reason()}"
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
