@@ -220,8 +220,9 @@ def test_sharegpt_multi_turn_alpaca():
     assert ex.segments[2] == ("\n\n### Instruction:\nBye\n\n### Response:\n", False)
     assert ex.prompt == ex.text[: -len("Bye!")]
     # role/content spelling gives the same example
-    rec2 = {"conversations": [{"role": m["from"].replace("human", "user").replace("gpt", "assistant"),
-                               "content": m["value"]} for m in rec["conversations"]]}
+    roles = {"system": "system", "human": "user", "gpt": "assistant"}
+    rec2 = {"conversations": [{"role": roles[m["from"]], "content": m["value"]}
+                              for m in rec["conversations"]]}
     assert format_examples([rec2])[0] == ex
 
 
@@ -258,7 +259,8 @@ def test_callable_template():
     ({"instruction": "x", "output": 3}, TypeError, r"Record 1 .*'output' must be a str. Got int"),
     ({"instruction": "x", "output": "  "}, ValueError, r"Record 1 .*response is empty"),
     ({"instruction": "", "output": "y"}, ValueError, r"Record 1 .*'instruction' is empty"),
-    ({"instruction": "x", "input": 4, "output": "y"}, TypeError, r"Record 1 .*'input' must be a str"),
+    ({"instruction": "x", "input": 4, "output": "y"}, TypeError,
+     r"Record 1 .*'input' must be a str"),
     ({"text": "x"}, ValueError, r"Record 1 .*expected Alpaca fields"),
     ("just a string", TypeError, r"Record 1 .*Got str instead"),
     (("p", "r", "x"), ValueError, r"Record 1 .*must have 2 items"),
@@ -281,8 +283,9 @@ def test_malformed_records_name_their_index(record, exc, match):
 
 
 def test_format_parameter_errors(tok_nobos):
-    with pytest.raises(ValueError, match=r"The 'template' parameter of format_examples must be "
-                                         r"one of \{'alpaca', 'chat'\} or a callable. Got 'vicuna'"):
+    with pytest.raises(ValueError, match=r"The 'template' parameter of format_examples must "
+                                         r"be one of \{'alpaca', 'chat'\} or a callable. "
+                                         r"Got 'vicuna'"):
         format_examples([("a", "b")], "vicuna")
     tok_nobos.chat_template, saved = None, tok_nobos.chat_template
     try:
@@ -392,6 +395,38 @@ def test_out_of_memory_halves_the_batch_and_retries(gpt2, tok, short_records):
         del gpt2.forward
 
 
+def test_right_padding_runs_unmasked_left_padding_masked(gpt2, tok, short_records):
+    """Right padding needs no mask in a causal model (the fast causal kernel runs); left
+    padding passes the mask and the position ids."""
+    seen = []
+    original = gpt2.forward
+
+    def spy(*args, **kwargs):
+        seen.append(("attention_mask" in kwargs, "position_ids" in kwargs,
+                     kwargs["input_ids"].shape[0]))
+        return original(*args, **kwargs)
+
+    gpt2.forward = spy
+    try:
+        right = ifd_scores(gpt2, tok, short_records[:6], padding_side="right", progress=False,
+                           batch_tokens=10**5)
+        n_right = len(seen)
+        left = ifd_scores(gpt2, tok, short_records[:6], padding_side="left", progress=False,
+                          batch_tokens=10**5)
+    finally:
+        del gpt2.forward
+    assert all(not m and not p for m, p, _ in seen[:n_right])
+    assert all(m and p for m, p, _ in seen[n_right:])
+    assert max(b for _, _, b in seen) > 1
+    np.testing.assert_allclose(right.ifd, left.ifd, atol=1e-5)
+
+
+def test_default_batch_budget_depends_on_the_device(gpt2):
+    assert batching.check_batch_tokens(None, "f", gpt2) == batching.CPU_BATCH_TOKENS == 1024
+    assert batching.check_batch_tokens(4096, "f", gpt2) == 4096
+    assert batching.GPU_BATCH_TOKENS == 8192
+
+
 def test_progress_bar_on_and_off(gpt2, tok, capsys):
     ifd_scores(gpt2, tok, [("a b", " c")], progress=True)
     assert "IFD" in capsys.readouterr().err
@@ -417,11 +452,13 @@ def test_ifd_batched_equals_one_at_a_time_reference(model, tok, short_records, s
     assert not got.truncated.any() and got.n_nan == 0
 
 
+@pytest.mark.parametrize("side", ["left", "right"])
 @pytest.mark.parametrize("mode", ["full", "tail"])
-def test_ifd_without_logits_mask_support(gpt2, tok, short_records, monkeypatch, mode):
+def test_ifd_without_logits_mask_support(gpt2, tok, short_records, monkeypatch, mode, side):
     want = ifd_scores(gpt2, tok, short_records[:10], progress=False)
     monkeypatch.setattr(nll, "_logits_mode", lambda m: mode)
-    got = ifd_scores(gpt2, tok, short_records[:10], progress=False, batch_tokens=900)
+    got = ifd_scores(gpt2, tok, short_records[:10], progress=False, batch_tokens=900,
+                     padding_side=side)
     np.testing.assert_allclose(got.cond_loss, want.cond_loss, atol=1e-5)
     np.testing.assert_allclose(got.prior_loss, want.prior_loss, atol=1e-5)
 

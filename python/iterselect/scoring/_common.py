@@ -31,7 +31,8 @@ def check_model(model, func: str, name: str = "model"):
 
 def check_tokenizer(tokenizer, func: str, name: str = "tokenizer"):
     """Refuse anything that does not look like a transformers tokenizer."""
-    if tokenizer is None or not callable(tokenizer) or not hasattr(tokenizer, "convert_tokens_to_ids"):
+    if (tokenizer is None or not callable(tokenizer)
+            or not hasattr(tokenizer, "convert_tokens_to_ids")):
         raise param_error(func, name, "a transformers tokenizer (e.g. from load_tokenizer)",
                           type(tokenizer).__name__, TypeError)
     return tokenizer
@@ -82,7 +83,7 @@ def accepts(module, argument: str) -> bool:
 
 def check_padding_side(padding_side, func: str) -> str:
     if padding_side is None:
-        return "left"
+        return "right"
     if padding_side not in ("left", "right"):
         raise param_error(func, "padding_side", "one of {'left', 'right'} or None", padding_side)
     return padding_side
@@ -91,8 +92,8 @@ def check_padding_side(padding_side, func: str) -> str:
 def check_texts(texts, func: str, name: str = "texts") -> list[str]:
     """A non-empty list of strings; the first non-string is named by its index."""
     if isinstance(texts, str) or texts is None or not hasattr(texts, "__len__"):
-        raise param_error(func, name, "a list of str", texts if texts is None else type(texts).__name__,
-                          TypeError)
+        got = texts if texts is None else type(texts).__name__
+        raise param_error(func, name, "a list of str", got, TypeError)
     texts = list(texts)
     if not texts:
         raise param_error(func, name, "a non-empty list of str", texts)

@@ -148,5 +148,20 @@ def inference(model):
             model.train()
 
 
-def check_batch_tokens(batch_tokens, func: str) -> int:
+GPU_BATCH_TOKENS = 8192
+CPU_BATCH_TOKENS = 1024
+
+
+def check_batch_tokens(batch_tokens, func: str, model=None) -> int:
+    """``batch_tokens`` validated; None picks the device's default.
+
+    On CUDA the default is 8,192 tokens a batch. On CPU it is 1,024: measured on Dolly with a
+    small Llama, batches that stay in cache ran about twice as fast as 8,192-token ones (the
+    matrix products and the log-softmax over the vocabulary become memory-bound).
+    """
+    if batch_tokens is None:
+        from ._common import model_device
+
+        on_cuda = model is not None and model_device(model).type == "cuda"
+        return GPU_BATCH_TOKENS if on_cuda else CPU_BATCH_TOKENS
     return check_int(batch_tokens, "batch_tokens", func, low=1)

@@ -50,7 +50,7 @@ def _hidden_states(model, kwargs):
     return out.hidden_states[-1]
 
 
-def embed(model, tokenizer, texts, *, pooling="mean", max_length=None, batch_tokens=8192,
+def embed(model, tokenizer, texts, *, pooling="mean", max_length=None, batch_tokens=None,
           padding_side=None, normalize=False, progress=True):
     """Embed texts with a transformers model's last hidden states (DiverseEvol).
 
@@ -68,8 +68,12 @@ def embed(model, tokenizer, texts, *, pooling="mean", max_length=None, batch_tok
         real token's state (the summary a causal LM builds).
     max_length : int, optional
         Defaults to the model's position limit.
-    batch_tokens : int, default=8192
+    batch_tokens : int, optional
+        Token budget of a padded batch (rows × longest row). Defaults to 8,192 on CUDA and
+        1,024 on CPU (see :func:`~iterselect.scoring.batching.check_batch_tokens`).
     padding_side : {"left", "right"}, optional
+        Defaults to ``"right"``. The attention mask is always passed (the model may be
+        bidirectional).
     normalize : bool, default=False
         Scale each vector to unit L2 norm.
     progress : bool, default=True
@@ -97,13 +101,13 @@ def embed(model, tokenizer, texts, *, pooling="mean", max_length=None, batch_tok
     texts = check_texts(texts, func)
     check_choice(pooling, "pooling", func, ("mean", "last"))
     max_length = resolve_max_length(max_length, model, func)
-    batch_tokens = check_batch_tokens(batch_tokens, func)
+    batch_tokens = check_batch_tokens(batch_tokens, func, model)
     side = check_padding_side(padding_side, func)
     check_choice(normalize, "normalize", func, (True, False))
     check_choice(progress, "progress", func, (True, False))
 
     seqs, truncated = [], []
-    for ids in tokenizer(texts)["input_ids"]:
+    for ids in tokenizer(texts, verbose=False)["input_ids"]:
         cut = max_length is not None and len(ids) > max_length
         seqs.append(np.asarray(ids[:max_length] if cut else ids, dtype=np.int64))
         truncated.append(cut)
@@ -203,7 +207,8 @@ def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=
     vectors = model.encode(texts, batch_size=batch_size, show_progress_bar=progress,
                            convert_to_numpy=True, normalize_embeddings=normalize)
     limit = model.max_seq_length
-    lengths = np.array([len(ids) for ids in model.tokenizer(texts)["input_ids"]], dtype=np.int64)
+    encoded = model.tokenizer(texts, verbose=False)["input_ids"]
+    lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
     truncated = lengths > limit if limit else np.zeros(len(texts), dtype=bool)
     n_tokens = np.minimum(lengths, limit) if limit else lengths
     return Embeddings(np.asarray(vectors, dtype=np.float32), n_tokens, truncated, "sentence")

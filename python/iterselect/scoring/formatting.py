@@ -225,8 +225,8 @@ def _chat_segments(tokenizer, turns, index, func, generation):
         full = render(messages[: i + 1], False)
         if not prefix.startswith(done) or not full.startswith(prefix):
             raise _record_error(func, index, "the tokenizer's chat template does not render this "
-                                "conversation turn by turn (an earlier rendering is not a prefix of "
-                                "a later one), so its responses cannot be located.")
+                                "conversation turn by turn (an earlier rendering is not a prefix "
+                                "of a later one), so its responses cannot be located.")
         response = full[len(prefix):]
         stripped = response.rstrip()
         prompt = carry + prefix[len(done):]
@@ -328,7 +328,8 @@ def _validate_segments(segments, index, func):
 
 
 def _as_list(records, func, name="records"):
-    if records is None or isinstance(records, (str, bytes, Mapping)) or not hasattr(records, "__len__"):
+    if (records is None or isinstance(records, (str, bytes, Mapping))
+            or not hasattr(records, "__len__")):
         raise param_error(func, name, "a list of records (Alpaca or ShareGPT mappings, or "
                           "(prompt, response) pairs)", records if records is None
                           else type(records).__name__, TypeError)
@@ -374,8 +375,10 @@ def format_examples(records, template="alpaca", *, tokenizer=None, errors="raise
     >>> out = format_examples([
     ...     {"instruction": "Add 2 and 3.", "input": "", "output": "5"},
     ...     ("Q: capital of France?\\nA:", " Paris"),
-    ...     {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"},
-    ...                        {"from": "human", "value": "Bye"}, {"from": "gpt", "value": "Bye!"}]},
+    ...     {"conversations": [{"from": "human", "value": "Hi"},
+    ...                        {"from": "gpt", "value": "Hello!"},
+    ...                        {"from": "human", "value": "Bye"},
+    ...                        {"from": "gpt", "value": "Bye!"}]},
     ...     {"instruction": "Say nothing.", "output": ""},
     ... ], errors="skip")
     >>> len(out), out.indices.tolist(), out.skipped[0][0]
@@ -463,7 +466,8 @@ def as_examples(examples, func, *, template="alpaca", tokenizer=None, name="exam
     """Coerce what a scorer was given into :class:`FormattedExamples` (errors raise)."""
     if isinstance(examples, FormattedExamples):
         return examples
-    if examples is None or isinstance(examples, (str, bytes, Mapping)) or not hasattr(examples, "__len__"):
+    if (examples is None or isinstance(examples, (str, bytes, Mapping))
+            or not hasattr(examples, "__len__")):
         raise param_error(func, name, "a list of records (Alpaca or ShareGPT mappings, "
                           "(prompt, response) pairs) or FormattedExamples",
                           examples if examples is None else type(examples).__name__, TypeError)
@@ -472,6 +476,7 @@ def as_examples(examples, func, *, template="alpaca", tokenizer=None, name="exam
     try:
         return format_examples(examples, template, tokenizer=tokenizer)
     except (ValueError, TypeError) as e:
-        msg = str(e).replace("'records' parameter of format_examples", f"'{name}' parameter of {func}")
+        msg = str(e).replace("'records' parameter of format_examples",
+                             f"'{name}' parameter of {func}")
         msg = msg.replace("parameter of format_examples", f"parameter of {func}")
         raise type(e)(msg) from None

@@ -104,7 +104,8 @@ def generate(model, tokenizer, prompts, *, max_new_tokens, template="alpaca", do
     if isinstance(prompts, FormattedExamples):
         chat = prompts.template == "chat"
         texts = [ex.prompt for ex in prompts]
-    elif isinstance(prompts, (list, tuple)) and prompts and all(isinstance(p, str) for p in prompts):
+    elif (isinstance(prompts, (list, tuple)) and prompts
+          and all(isinstance(p, str) for p in prompts)):
         chat = False
         texts = list(prompts)
     else:
@@ -112,16 +113,18 @@ def generate(model, tokenizer, prompts, *, max_new_tokens, template="alpaca", do
         try:
             texts = format_prompts(prompts, template, tokenizer=tokenizer)
         except (TypeError, ValueError) as e:
-            raise type(e)(str(e).replace("'records' parameter of format_prompts",
-                                         "'prompts' parameter of generate")
-                          .replace("parameter of format_prompts", "parameter of generate")) from None
+            msg = str(e).replace("'records' parameter of format_prompts",
+                                 "'prompts' parameter of generate")
+            raise type(e)(msg.replace("parameter of format_prompts",
+                                      "parameter of generate")) from None
     if add_special_tokens is None:
         add_special_tokens = not chat
     check_choice(add_special_tokens, "add_special_tokens", func, (True, False))
 
     seqs, cut = [], []
     room = None if limit is None else limit - max_new_tokens
-    for i, ids in enumerate(tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]):
+    encoded = tokenizer(texts, add_special_tokens=add_special_tokens, verbose=False)["input_ids"]
+    for i, ids in enumerate(encoded):
         if not ids:
             raise param_error(func, "prompts", "prompts that give at least one token",
                               f"no tokens for the prompt at index {i}")

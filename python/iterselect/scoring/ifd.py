@@ -101,7 +101,7 @@ def ifd_sequences(tokenizer, examples, max_length, start_id):
 
 
 def ifd_scores(model, tokenizer, examples, *, template="alpaca", max_length=None,
-               batch_tokens=8192, padding_side=None, progress=True):
+               batch_tokens=None, padding_side=None, progress=True):
     """IFD of every example under ``model`` (see the module docstring for the convention).
 
     Parameters
@@ -115,10 +115,13 @@ def ifd_scores(model, tokenizer, examples, *, template="alpaca", max_length=None
         How records are formatted (ignored for FormattedExamples and pairs).
     max_length : int, optional
         Longest sequence fed to the model; defaults to the model's position limit.
-    batch_tokens : int, default=8192
-        Token budget of a padded batch (rows × longest row).
+    batch_tokens : int, optional
+        Token budget of a padded batch (rows × longest row). Defaults to 8,192 on CUDA and
+        1,024 on CPU (see :func:`~iterselect.scoring.batching.check_batch_tokens`).
     padding_side : {"left", "right"}, optional
-        Defaults to ``"left"`` (responses line up at the end, so fewer logits are computed).
+        Defaults to ``"right"``, which needs no attention mask (the model is causal, so padding
+        after a sequence cannot change it) and runs the model's unmasked causal attention
+        kernel. ``"left"`` passes the attention mask and position ids; the results agree.
     progress : bool, default=True
         Show a progress bar.
 
@@ -145,7 +148,7 @@ def ifd_scores(model, tokenizer, examples, *, template="alpaca", max_length=None
     check_tokenizer(tokenizer, func)
     examples = as_examples(examples, func, template=template, tokenizer=tokenizer)
     max_length = resolve_max_length(max_length, model, func, low=2)
-    batch_tokens = check_batch_tokens(batch_tokens, func)
+    batch_tokens = check_batch_tokens(batch_tokens, func, model)
     side = check_padding_side(padding_side, func)
     check_choice(progress, "progress", func, (True, False))
     start = prior_start_id(tokenizer, func)

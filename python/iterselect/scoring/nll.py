@@ -4,7 +4,12 @@ For each sequence and a boolean mask of the tokens to score (token ``t`` is pred
 logits at ``t - 1``, so token 0 is never scored), return the sum of ``-log p(token)`` and the
 number of tokens scored. Logits are only computed where they are needed when the model
 supports ``logits_to_keep`` (a boolean mask on transformers 5, the last ``K`` positions on
-older versions), and the log-softmax runs in float32.
+older versions), and the log-softmax runs in float32, a few thousand rows at a time.
+
+Right padding (the default) runs the model without an attention mask: the model is causal, so
+padding after a sequence cannot change its tokens' logits, and the model's unmasked causal
+attention kernel (flash attention where available) does the work, skipping the masked half.
+Left padding passes the attention mask and position ids instead.
 """
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ import numpy as np
 
 from ._common import accepts
 from .batching import inference, pad_batch, plan_batches, run_batches
+
+_CE_ROWS = 4096  # rows of logits upcast to float32 at a time (bounds the extra memory)
 
 
 def _logits_mode(model) -> str:
@@ -25,8 +32,8 @@ def _logits_mode(model) -> str:
     return "mask"
 
 
-def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "left",
-               batch_tokens: int = 8192, progress: bool = True, desc: str | None = None):
+def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "right",
+               batch_tokens: int = 1024, progress: bool = True, desc: str | None = None):
     """Sum of token NLLs over ``scored`` positions of each sequence.
 
     Parameters
@@ -52,6 +59,8 @@ def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "le
     pass_positions = accepts(model, "position_ids")
     if not pass_positions:
         padding_side = "right"  # without position ids, left padding would shift positions
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
     lengths = [len(s) for s in sequences]
 
     with inference(model) as device:
@@ -89,12 +98,18 @@ def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "le
             keep[:, :-1] = target_mask[:, 1:]  # logits at t-1 predict token t
             targets = ids[target_mask]
             rows = torch.nonzero(target_mask, as_tuple=True)[0]
-            kwargs = {"input_ids": ids.to(device), "attention_mask": mask.to(device),
-                      "use_cache": False}
-            if pass_positions:
-                kwargs["position_ids"] = positions.to(device)
+            kwargs = {"input_ids": ids.to(device), "use_cache": False}
+            if padding_side == "left":
+                kwargs["attention_mask"] = mask.to(device)
+                if pass_positions:
+                    kwargs["position_ids"] = positions.to(device)
+            # Right padding needs no mask: in a causal model, tokens after a sequence cannot
+            # change it, so the model runs its unmasked causal kernel, as for one sequence.
             logits = forward(kwargs, keep)
-            nll = F.cross_entropy(logits.float(), targets.to(device), reduction="none")
+            targets = targets.to(device)
+            nll = torch.cat([F.cross_entropy(logits[j:j + _CE_ROWS].float(),
+                                             targets[j:j + _CE_ROWS], reduction="none")
+                             for j in range(0, len(targets), _CE_ROWS)])
             sums = torch.zeros(len(batch), dtype=torch.float64, device=device)
             sums.index_add_(0, rows.to(device), nll.double())
             counts = target_mask.sum(1)

@@ -43,7 +43,7 @@ class PerplexityResult:
 
 
 def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
-               batch_tokens=8192, padding_side=None, progress=True):
+               batch_tokens=None, padding_side=None, progress=True):
     """Perplexity of plain texts, or of each response given its prompt.
 
     Two modes, chosen by what ``texts`` holds:
@@ -64,8 +64,11 @@ def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
         Formatting of records (not used for plain texts).
     max_length : int, optional
         Defaults to the model's position limit.
-    batch_tokens : int, default=8192
+    batch_tokens : int, optional
+        Token budget of a padded batch (rows × longest row). Defaults to 8,192 on CUDA and
+        1,024 on CPU (see :func:`~iterselect.scoring.batching.check_batch_tokens`).
     padding_side : {"left", "right"}, optional
+        Defaults to ``"right"`` (no attention mask needed; see :func:`ifd_scores`).
     progress : bool, default=True
 
     Returns
@@ -85,7 +88,7 @@ def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
     check_model(model, func)
     check_tokenizer(tokenizer, func)
     max_length = resolve_max_length(max_length, model, func, low=2)
-    batch_tokens = check_batch_tokens(batch_tokens, func)
+    batch_tokens = check_batch_tokens(batch_tokens, func, model)
     side = check_padding_side(padding_side, func)
     check_choice(progress, "progress", func, (True, False))
 
@@ -97,7 +100,7 @@ def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
         raise param_error(func, "texts", "a list of str or a list of records (not a mix)",
                           f"{type(texts[bad]).__name__} at index {bad} among str", TypeError)
     if plain:
-        ids_list = tokenizer(list(texts))["input_ids"]
+        ids_list = tokenizer(list(texts), verbose=False)["input_ids"]
         seqs, masks, truncated = [], [], []
         for ids in ids_list:
             ids = np.asarray(ids, dtype=np.int64)

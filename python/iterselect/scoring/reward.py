@@ -46,7 +46,7 @@ def _pad_token_in_config(model, pid):
 
 
 def reward_scores(reward_model, tokenizer, examples, *, template="alpaca", max_length=None,
-                  batch_tokens=8192, add_special_tokens=None, progress=True):
+                  batch_tokens=None, add_special_tokens=None, progress=True):
     """Score (prompt, response) examples with a sequence-classification reward model.
 
     Each example's whole text (prompt and response as the template renders them) is tokenized
@@ -64,7 +64,9 @@ def reward_scores(reward_model, tokenizer, examples, *, template="alpaca", max_l
     template : {"alpaca", "chat"} or callable, default="alpaca"
     max_length : int, optional
         Defaults to the model's position limit.
-    batch_tokens : int, default=8192
+    batch_tokens : int, optional
+        Token budget of a padded batch (rows × longest row). Defaults to 8,192 on CUDA and
+        1,024 on CPU (see :func:`~iterselect.scoring.batching.check_batch_tokens`).
     add_special_tokens : bool, optional
         Defaults to True except with the chat template.
     progress : bool, default=True
@@ -94,7 +96,7 @@ def reward_scores(reward_model, tokenizer, examples, *, template="alpaca", max_l
     check_tokenizer(tokenizer, func)
     examples = as_examples(examples, func, template=template, tokenizer=tokenizer)
     max_length = resolve_max_length(max_length, reward_model, func)
-    batch_tokens = check_batch_tokens(batch_tokens, func)
+    batch_tokens = check_batch_tokens(batch_tokens, func, reward_model)
     if add_special_tokens is None:
         add_special_tokens = examples.template != "chat"
     check_choice(add_special_tokens, "add_special_tokens", func, (True, False))
@@ -102,7 +104,8 @@ def reward_scores(reward_model, tokenizer, examples, *, template="alpaca", max_l
 
     texts = [ex.text for ex in examples]
     seqs, truncated = [], []
-    for ids in tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]:
+    encoded = tokenizer(texts, add_special_tokens=add_special_tokens, verbose=False)["input_ids"]
+    for ids in encoded:
         cut = max_length is not None and len(ids) > max_length
         seqs.append(np.asarray(ids[-max_length:] if cut else ids, dtype=np.int64))
         truncated.append(cut)

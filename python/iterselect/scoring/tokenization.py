@@ -28,7 +28,7 @@ class Encoded:
 def encode_examples(tokenizer, examples) -> list[Encoded]:
     """Tokenize every segment separately (no special tokens); EOS after each response."""
     texts = [t for ex in examples for t, _ in ex.segments]
-    pieces = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    pieces = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []
     eos = tokenizer.eos_token_id
     out = []
     k = 0
