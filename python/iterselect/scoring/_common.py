@@ -62,9 +62,10 @@ def max_positions(model) -> int | None:
 
 def resolve_max_length(max_length, model, func: str, low: int = 1) -> int | None:
     """``max_length`` validated, or the model's limit when it is None."""
+    limit = max_positions(model)
     if max_length is None:
-        return max_positions(model)
-    return check_int(max_length, "max_length", func, low=low)
+        return limit
+    return check_int(max_length, "max_length", func, low=low, high=limit)
 
 
 def accepts(module, argument: str) -> bool:

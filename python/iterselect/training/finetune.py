@@ -130,7 +130,10 @@ def finetune(model, tokenizer, examples, *, epochs=1, lr=2e-5, batch_tokens=4096
     Parameters
     ----------
     model : transformers causal language model
-        Trained in place.
+        Trained in place. On CUDA a float32 model trains with bf16 autocast (Trainer's
+        ``bf16=True``); load it with ``load_model(..., dtype=torch.float32)`` for training,
+        since ``load_model``'s CUDA default (bfloat16 weights) suits scoring, not optimizer
+        updates. CPU training runs in float32.
     tokenizer : transformers tokenizer
     examples : list of records or FormattedExamples
         Alpaca / ShareGPT records or (prompt, response) pairs (see :func:`format_examples`);
