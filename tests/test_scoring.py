@@ -250,6 +250,11 @@ def test_callable_template():
     out = format_examples([{"q": "a", "a": "b"}], lambda r: (r["q"] + "=", r["a"]))
     assert out[0].segments == (("a=", False), ("b", True))
     assert out.template == "callable"
+    multi = FormattedExample((("a", False), ("b", True), ("c", False), ("d", True)))
+    out = format_examples([{"x": 1}, multi], lambda r: multi)
+    assert out[0] == out[1] == multi and out[0].prompt == "abc" and out[0].responses == ("b", "d")
+    with pytest.raises(ValueError, match="Record 0 .*a response is empty"):
+        format_examples([FormattedExample((("a", False), (" ", True)))])
     with pytest.raises(TypeError, match="Record 0 .* template callable must return"):
         format_examples([{"q": 1}], lambda r: 5)
 
