@@ -7,3 +7,4 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 python -m pytest tests "$@"
 python -m pytest -q --doctest-modules --pyargs iterselect -p no:cacheprovider
+bash tools/sanitize.sh
