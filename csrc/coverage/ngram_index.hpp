@@ -1,0 +1,114 @@
+// N-gram keys and the hash index that maps them to dense ids. A key holds up to W token ranks
+// (1-based, zero padded); the index stores keys inside its slots (open addressing, linear
+// probing), so a lookup usually costs one cache miss, and identity is full key equality.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "common/check.hpp"
+#include "coverage/flat_index.hpp"
+
+namespace isel::coverage {
+
+// Lexicographic order of the rank arrays is the code-point order of the joined n-gram strings
+// (ranks follow the tokens' code-point order; a space sorts below every word character, and 0
+// pads, so "a" < "a b" < "ab").
+template <int W>
+struct Key {
+  uint32_t t[W];
+  bool empty() const { return t[0] == 0; }
+  bool operator==(const Key& o) const { return std::memcmp(t, o.t, sizeof t) == 0; }
+  bool operator<(const Key& o) const {
+    for (int i = 0; i < W; i += 4) {
+      const unsigned __int128 a = packed(i), b = o.packed(i);
+      if (a != b) return a < b;
+    }
+    return false;
+  }
+  // Words i..i+3 (those that exist) as one big-endian number: compares like the words in order.
+  unsigned __int128 packed(int i) const {
+    unsigned __int128 v = 0;
+    for (int q = i; q < i + 4; ++q) v = (v << 32) | (q < W ? t[q] : 0u);
+    return v;
+  }
+  uint64_t hash() const {
+    uint64_t h = 0x243f6a8885a308d3ull;
+    for (int i = 0; i < W; i += 2) {
+      uint64_t w = t[i];
+      if (i + 1 < W) w |= static_cast<uint64_t>(t[i + 1]) << 32;
+      h = mix64(h ^ w);
+    }
+    return h;
+  }
+};
+
+template <int W>
+class KeyIndex {
+ public:
+  explicit KeyIndex(size_t expected = 1024) { allocate(capacity_for(expected)); }
+
+  size_t size() const { return size_; }
+
+  void prefetch(uint64_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
+
+  // {id, inserted}: the id of `key` (hash h), inserting it as id size() when absent.
+  std::pair<uint32_t, bool> find_or_insert(const Key<W>& key, uint64_t h) {
+    size_t pos = h & mask_;
+    for (;;) {
+      Slot& s = slots_[pos];
+      if (s.key.empty()) break;
+      if (s.key == key) return {s.id, false};
+      pos = (pos + 1) & mask_;
+    }
+    require(size_ < 0xFFFFFFFEull, "more than 2^32 - 2 distinct n-grams");
+    const uint32_t id = static_cast<uint32_t>(size_++);
+    slots_[pos] = {key, id};
+    if (2 * size_ > slots_.size()) grow();
+    return {id, true};
+  }
+
+  // The keys by id; empties the index.
+  std::vector<Key<W>> take_keys() {
+    std::vector<Key<W>> keys(size_);
+    for (const Slot& s : slots_)
+      if (!s.key.empty()) keys[s.id] = s.key;
+    std::vector<Slot>().swap(slots_);
+    size_ = 0;
+    return keys;
+  }
+
+ private:
+  struct Slot {
+    Key<W> key;
+    uint32_t id;
+  };
+
+  static size_t capacity_for(size_t n) {
+    size_t c = 64;
+    while (c < 2 * n) c *= 2;
+    return c;
+  }
+  void allocate(size_t capacity) {
+    slots_.assign(capacity, Slot{Key<W>{}, 0});
+    mask_ = capacity - 1;
+  }
+  void grow() {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    allocate(old.size() * 2);
+    for (const Slot& s : old) {
+      if (s.key.empty()) continue;
+      size_t pos = s.key.hash() & mask_;
+      while (!slots_[pos].key.empty()) pos = (pos + 1) & mask_;
+      slots_[pos] = s;
+    }
+  }
+
+  std::vector<Slot> slots_;
+  size_t mask_ = 0, size_ = 0;
+};
+
+}  // namespace isel::coverage
