@@ -125,7 +125,7 @@ def part_alpaca(threads):
         e2e_ours, e2e_ref = t_ours_tfidf + t_ours, t_ref_tfidf + t_ref
         print(row((decay, "end to end", f"{e2e_ours:.2f} s", f"{e2e_ref:.1f} s", f"{e2e_ref / e2e_ours:.1f}x", ""),
                   widths))
-    print(f"peak RSS of this part: {peak_rss_gib():.2f} GiB")
+    print(f"peak RSS of this part: {peak_rss_gib():.2f} GiB; load average now {os.getloadavg()[0]:.1f}")
 
 
 def ensure_million(cache: Path) -> Path:
@@ -152,13 +152,14 @@ def part_million(threads, cache: Path):
     t_greedy = time.perf_counter() - t
     print(f"Synthetic: n = {len(texts):,} (loaded from JSON in {t_load:.1f} s, not counted), vocabulary "
           f"{r.matrix.shape[1]:,} n-grams, nnz {r.matrix.nnz:,} (float32 values)")
-    widths = (34, 10)
+    widths = (40, 10)
     print(row(("stage", "time"), widths))
     print(row(["-" * w for w in widths], widths))
     print(row(("tf-idf (1-3 grams)", f"{t_tfidf:.1f} s"), widths))
     print(row((f"greedy k=50,000 ({g.refreshes:,} refreshes)", f"{t_greedy:.1f} s"), widths))
     print(row(("total (target < 180 s)", f"{t_tfidf + t_greedy:.1f} s"), widths))
-    print(f"peak RSS of this part (texts included): {peak_rss_gib():.2f} GiB")
+    print(f"peak RSS of this part (texts included): {peak_rss_gib():.2f} GiB; load average now "
+          f"{os.getloadavg()[0]:.1f}")
 
 
 def main():
@@ -170,7 +171,8 @@ def main():
     a = ap.parse_args()
     if a.part == "all":
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-              f"Python {platform.python_version()}, threads {a.threads or 'all'}\n", flush=True)
+              f"Python {platform.python_version()}, threads {a.threads or 'all'}; load average at start "
+              f"{os.getloadavg()[0]:.1f} (other jobs share these CPUs)\n", flush=True)
         for part in ("alpaca", "million"):
             cmd = [sys.executable, __file__, "--part", part, "--cache", str(a.cache)]
             if a.threads:

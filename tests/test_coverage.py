@@ -119,6 +119,20 @@ def test_tfidf_edge_texts_match_sklearn():
     assert_matches_sklearn(tfidf_matrix(texts, (1, 8), progress=False), texts, (1, 8))
 
 
+def test_greedy_matches_naive_on_edge_texts():
+    rng = np.random.default_rng(9)
+    long_doc = " ".join(rng.choice(WORDS, 30000))
+    texts = ["", "!!", "ab", "ab", "ab cd", "cd ab", long_doc, long_doc[:5000], "\U0001F600 ok", "ΣΑΣ σας",
+             "x" * 1000, "ab ab ab ab", "", "naïve café", long_doc[5000:9000]]
+    X = tfidf_matrix(texts, progress=False).matrix
+    for decay in (0.0, 0.1, 1.0):
+        r = coverage_greedy(X, len(texts), decay=decay, progress=False)
+        ref = naive_coverage_greedy(X, len(texts), None, decay)
+        np.testing.assert_array_equal(r.indices, ref.indices)
+        np.testing.assert_array_equal(r.gains, ref.gains)
+        assert sorted(r.indices.tolist()) == list(range(len(texts)))
+
+
 def test_tfidf_without_tokens_has_no_columns():
     r = tfidf_matrix(["", "!", "a b c"], progress=False)
     assert r.matrix.shape == (3, 0) and r.matrix.nnz == 0 and r.vocabulary.tolist() == []
@@ -296,8 +310,8 @@ def test_greedy_matches_naive_on_generated_matrices(problem):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(texts=st.lists(st.one_of(word_texts, st.just(""), st.sampled_from(WORDS), punctuation), min_size=1,
-                      max_size=25),
+@given(texts=st.lists(st.one_of(word_texts, st.just(""), st.sampled_from(WORDS), punctuation, any_texts),
+                      min_size=1, max_size=25).map(lambda ts: ts + ts[::3]),  # repeated docs: exact ties
        decay=st.sampled_from([0.0, 0.1, 1.0]), data=st.data())
 def test_greedy_matches_naive_on_generated_texts(texts, decay, data):
     X = tfidf_matrix(texts, progress=False).matrix
@@ -337,12 +351,19 @@ def test_greedy_int_and_bool_matrices():
         np.testing.assert_array_equal(r.indices, ref.indices)
 
 
+def random_sparse(n, m, density, seed) -> sp.csr_array:
+    rng = np.random.default_rng(seed)
+    dense = rng.uniform(0, 1, (n, m))
+    dense[rng.uniform(size=(n, m)) >= density] = 0.0
+    return sp.csr_array(dense)
+
+
 def test_greedy_int64_index_arrays():
-    X = sp.random_array((50, 40), density=0.2, random_state=3, format="csr")
-    X64 = sp.csr_array((X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64)), shape=X.shape)
-    X64.indices = X64.indices.astype(np.int64)
+    X = random_sparse(50, 40, 0.2, seed=3)
+    X64 = X.copy()
+    X64.indices = X64.indices.astype(np.int64)  # scipy would choose int32 for a matrix this small
     X64.indptr = X64.indptr.astype(np.int64)
-    assert X64.indptr.dtype == np.int64
+    assert X64.indptr.dtype == np.int64 and X64.indices.dtype == np.int64
     a = coverage_greedy(X, 20, progress=False)
     b = coverage_greedy(X64, 20, progress=False)
     np.testing.assert_array_equal(a.indices, b.indices)
@@ -420,7 +441,7 @@ def test_kernel_errors_from_cpp_name_values():
 
 def test_gain_and_decay_kernels():
     rng = np.random.default_rng(4)
-    X = sp.random_array((40, 30), density=0.3, random_state=4, format="csr")
+    X = random_sparse(40, 30, 0.3, seed=4)
     alpha = rng.uniform(0, 1, 30)
     w = rng.uniform(0, 2, 40)
     np.testing.assert_array_equal(coverage_gains(X, alpha, weights=w), w * (X @ alpha))

@@ -15,10 +15,11 @@ namespace isel::bindings {
 namespace {
 
 // A numpy array that owns a std::vector's buffer (no copy).
-template <class T>
-py::array_t<T> to_numpy(std::vector<T>&& v) {
-  auto* owner = new std::vector<T>(std::move(v));
-  py::capsule free_when_done(owner, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+template <class T, class Alloc>
+py::array_t<T> to_numpy(std::vector<T, Alloc>&& v) {
+  using Vector = std::vector<T, Alloc>;
+  auto* owner = new Vector(std::move(v));
+  py::capsule free_when_done(owner, [](void* p) { delete static_cast<Vector*>(p); });
   return py::array_t<T>(static_cast<py::ssize_t>(owner->size()), owner->data(), free_when_done);
 }
 

@@ -23,6 +23,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "common/hooks.hpp"
@@ -48,13 +50,37 @@ struct TfidfOptions {
 
 constexpr int kMaxNgram = 8;
 
+// An allocator whose resize() leaves new elements uninitialized (for outputs the kernel fills
+// entirely, in parallel: no serial zeroing pass, and the pages are first touched by the workers).
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <class U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+template <class T>
+using OutputVector = std::vector<T, UninitializedAllocator<T>>;
+
 // A CSR matrix and its vocabulary. The binding hands the vectors to numpy without copying.
 struct TfidfMatrix {
   int64_t n_rows = 0, n_cols = 0;
   std::vector<int64_t> indptr;       // n_rows + 1
-  std::vector<int32_t> indices;      // columns, ascending within each row
-  std::vector<double> data64;        // values (float32 = false)
-  std::vector<float> data32;         // values (float32 = true)
+  OutputVector<int32_t> indices;     // columns, ascending within each row
+  OutputVector<double> data64;       // values (float32 = false)
+  OutputVector<float> data32;        // values (float32 = true)
   std::vector<int64_t> df;           // n_cols: documents containing each n-gram
   std::vector<double> idf;           // n_cols: ln((1 + n_rows) / (1 + df)) + 1
   std::vector<char> vocabulary;      // UTF-8 terms in column order, each followed by '\n'

@@ -22,17 +22,9 @@ struct Key {
   bool empty() const { return t[0] == 0; }
   bool operator==(const Key& o) const { return std::memcmp(t, o.t, sizeof t) == 0; }
   bool operator<(const Key& o) const {
-    for (int i = 0; i < W; i += 4) {
-      const unsigned __int128 a = packed(i), b = o.packed(i);
-      if (a != b) return a < b;
-    }
+    for (int i = 0; i < W; ++i)
+      if (t[i] != o.t[i]) return t[i] < o.t[i];
     return false;
-  }
-  // Words i..i+3 (those that exist) as one big-endian number: compares like the words in order.
-  unsigned __int128 packed(int i) const {
-    unsigned __int128 v = 0;
-    for (int q = i; q < i + 4; ++q) v = (v << 32) | (q < W ? t[q] : 0u);
-    return v;
   }
   uint64_t hash() const {
     uint64_t h = 0x243f6a8885a308d3ull;
@@ -45,54 +37,59 @@ struct Key {
   }
 };
 
-template <int W>
+// Maps keys to dense ids (0, 1, ... in insertion order) and keeps a value V next to each key, so
+// one probe reaches both.
+template <int W, class V>
 class KeyIndex {
  public:
+  struct Slot {
+    Key<W> key;
+    uint32_t id;
+    V value;
+  };
+
   explicit KeyIndex(size_t expected = 1024) { allocate(capacity_for(expected)); }
 
   size_t size() const { return size_; }
 
   void prefetch(uint64_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
 
-  // {id, inserted}: the id of `key` (hash h), inserting it as id size() when absent.
-  std::pair<uint32_t, bool> find_or_insert(const Key<W>& key, uint64_t h) {
+  // {slot, inserted}: the slot of `key` (hash h), inserted with id size() and value V{} when
+  // absent. The pointer is valid until the next insertion.
+  std::pair<Slot*, bool> find_or_insert(const Key<W>& key, uint64_t h) {
     size_t pos = h & mask_;
     for (;;) {
       Slot& s = slots_[pos];
       if (s.key.empty()) break;
-      if (s.key == key) return {s.id, false};
+      if (s.key == key) return {&s, false};
       pos = (pos + 1) & mask_;
     }
     require(size_ < 0xFFFFFFFEull, "more than 2^32 - 2 distinct n-grams");
-    const uint32_t id = static_cast<uint32_t>(size_++);
-    slots_[pos] = {key, id};
-    if (2 * size_ > slots_.size()) grow();
-    return {id, true};
+    if (2 * (size_ + 1) > slots_.size()) {
+      grow();
+      return find_or_insert(key, h);
+    }
+    slots_[pos] = Slot{key, static_cast<uint32_t>(size_++), V{}};
+    return {&slots_[pos], true};
   }
 
-  // The keys by id; empties the index.
-  std::vector<Key<W>> take_keys() {
-    std::vector<Key<W>> keys(size_);
+  // Calls fn(slot) for every key (in slot order), then empties the index.
+  template <class Fn>
+  void drain(Fn&& fn) {
     for (const Slot& s : slots_)
-      if (!s.key.empty()) keys[s.id] = s.key;
+      if (!s.key.empty()) fn(s);
     std::vector<Slot>().swap(slots_);
     size_ = 0;
-    return keys;
   }
 
  private:
-  struct Slot {
-    Key<W> key;
-    uint32_t id;
-  };
-
   static size_t capacity_for(size_t n) {
     size_t c = 64;
     while (c < 2 * n) c *= 2;
     return c;
   }
   void allocate(size_t capacity) {
-    slots_.assign(capacity, Slot{Key<W>{}, 0});
+    slots_.assign(capacity, Slot{Key<W>{}, 0, V{}});
     mask_ = capacity - 1;
   }
   void grow() {

@@ -59,6 +59,11 @@ class SharedProgress {
   int64_t calls_ = 0;
 };
 
+struct Term {
+  uint32_t column;
+  double idf;
+};
+
 struct Chunk {
   int64_t lo = 0, hi = 0;
   TokenTable tokens;                  // phase 1 (freed after phase 2)
@@ -66,7 +71,8 @@ struct Chunk {
   std::vector<uint32_t> entry_ids;    // phase 3: per doc, its distinct n-grams (local ids) ...
   std::vector<uint32_t> entry_counts; // ... and their counts
   std::vector<uint32_t> df;           // per local n-gram: docs of this chunk containing it
-  std::vector<uint32_t> column;       // per local n-gram: shard id, then its column
+  std::vector<uint32_t> column;       // per local n-gram: its id in its shard
+  std::vector<Term> term;             // per local n-gram: its column and idf
 };
 
 template <class T>
@@ -182,13 +188,12 @@ class Builder {
   // Phase 3. Each document's n-grams are hashed first and their slots prefetched, so the
   // lookups' cache misses overlap.
   void count(Chunk& c, std::vector<Key<W>>& keys, int w) {
-    KeyIndex<W> index(1 << 16);
     struct Info {
       uint32_t df;    // docs of this chunk containing the n-gram
       uint32_t last;  // 1 + the chunk-local doc that last had it
       uint32_t pos;   // its entry's offset in that doc
     };
-    std::vector<Info> info;
+    KeyIndex<W, Info> index(1 << 16);
     std::vector<Key<W>> doc_keys;
     std::vector<uint64_t> doc_hashes;
     const uint32_t* toks = c.ids.data();
@@ -210,14 +215,13 @@ class Builder {
       }
       const size_t start = c.entry_ids.size();
       for (size_t q = 0; q < doc_keys.size(); ++q) {
-        auto [id, inserted] = index.find_or_insert(doc_keys[q], doc_hashes[q]);
-        if (inserted) info.push_back({0, 0, 0});
-        Info& f = info[id];
+        auto* slot = index.find_or_insert(doc_keys[q], doc_hashes[q]).first;
+        Info& f = slot->value;
         if (f.last != doc) {
           f.last = doc;
           ++f.df;
           f.pos = static_cast<uint32_t>(c.entry_ids.size() - start);
-          c.entry_ids.push_back(id);
+          c.entry_ids.push_back(slot->id);
           c.entry_counts.push_back(1);
         } else {
           ++c.entry_counts[start + f.pos];
@@ -228,10 +232,12 @@ class Builder {
       progress_.add(w);
     }
     free_vector(c.ids);
-    c.df.resize(info.size());
-    for (size_t l = 0; l < info.size(); ++l) c.df[l] = info[l].df;
-    free_vector(info);
-    keys = index.take_keys();
+    keys.resize(index.size());
+    c.df.resize(index.size());
+    index.drain([&](const auto& slot) {
+      keys[slot.id] = slot.key;
+      c.df[slot.id] = slot.value.df;
+    });
   }
 
   // Phase 4: columns, document frequencies, idf and the vocabulary.
@@ -254,8 +260,7 @@ class Builder {
     std::vector<std::vector<uint32_t>> rank_in_shard(s_count);
     parallel_for(s_count, s_count, [&](int64_t lo, int64_t hi, int) {
       for (int64_t s = lo; s < hi; ++s) {
-        KeyIndex<W> index(1 << 16);
-        std::vector<int64_t>& df = shard_df[s];
+        KeyIndex<W, int64_t> index(1 << 16);
         constexpr size_t kBatch = 32;
         uint64_t hashes[kBatch];
         for (size_t ci = 0; ci < nc; ++ci) {
@@ -269,19 +274,21 @@ class Builder {
             }
             for (size_t q = b; q < e; ++q) {
               const uint32_t l = ids[q];
-              auto [id, inserted] = index.find_or_insert(keys[ci][l], hashes[q - b]);
-              if (inserted) df.push_back(0);
-              df[id] += c.df[l];
-              c.column[l] = id;
+              auto* slot = index.find_or_insert(keys[ci][l], hashes[q - b]).first;
+              slot->value += c.df[l];
+              c.column[l] = slot->id;
             }
           }
           free_vector(bucket[ci][s]);
         }
-        std::vector<Key<W>> shard_keys = index.take_keys();
         std::vector<Ranked>& sk = sorted[s];
-        sk.resize(shard_keys.size());
-        for (uint32_t id = 0; id < shard_keys.size(); ++id) sk[id] = {shard_keys[id], id};
-        free_vector(shard_keys);
+        std::vector<int64_t>& df = shard_df[s];
+        sk.resize(index.size());
+        df.resize(index.size());
+        index.drain([&](const auto& slot) {
+          sk[slot.id] = {slot.key, slot.id};
+          df[slot.id] = slot.value;
+        });
         std::sort(sk.begin(), sk.end(), [](const Ranked& a, const Ranked& b) { return a.key < b.key; });
         rank_in_shard[s].resize(sk.size());
         for (uint32_t r = 0; r < sk.size(); ++r) rank_in_shard[s][sk[r].id] = r;
@@ -292,15 +299,6 @@ class Builder {
     const int64_t v = offset[s_count];
     require(v < (int64_t{1} << 31), "the vocabulary has ", v, " n-grams; at most 2^31 - 1 are supported");
     m.n_cols = v;
-    for_chunks([&](Chunk& c, int) {
-      const size_t ci = &c - chunks_.data();
-      for (uint32_t l = 0; l < c.column.size(); ++l) {
-        const uint32_t s = shard_of_rank_[keys[ci][l].t[0]];
-        c.column[l] = static_cast<uint32_t>(offset[s] + rank_in_shard[s][c.column[l]]);
-      }
-      free_vector(keys[ci]);
-      free_vector(c.df);
-    });
     // Document frequencies, idf and the terms, column by column.
     m.df.resize(v);
     m.idf.resize(v);
@@ -318,6 +316,18 @@ class Builder {
           m.vocabulary_offsets[col + 1] = static_cast<int64_t>(len);
         }
     }, 1);
+    for_chunks([&](Chunk& c, int) {
+      const size_t ci = &c - chunks_.data();
+      c.term.resize(c.column.size());
+      for (uint32_t l = 0; l < c.column.size(); ++l) {
+        const uint32_t s = shard_of_rank_[keys[ci][l].t[0]];
+        const int64_t col = offset[s] + rank_in_shard[s][c.column[l]];
+        c.term[l] = {static_cast<uint32_t>(col), m.idf[col]};
+      }
+      free_vector(keys[ci]);
+      free_vector(c.df);
+      free_vector(c.column);
+    });
     for (int64_t j = 0; j < v; ++j) m.vocabulary_offsets[j + 1] += m.vocabulary_offsets[j];
     m.vocabulary.resize(static_cast<size_t>(m.vocabulary_offsets[v]));
     parallel_for(s_count, s_count, [&](int64_t lo, int64_t hi, int) {
@@ -347,36 +357,35 @@ class Builder {
     if (o_.float32) m.data32.resize(nnz);
     else m.data64.resize(nnz);
     for_chunks([&](Chunk& c, int w) {
-      std::vector<std::pair<uint32_t, uint32_t>> row;  // (column, count)
-      std::vector<double> values;
+      std::vector<uint64_t> order;  // column << 32 | position in the document's entries
+      std::vector<double> values;   // count * idf, by position
       size_t e = 0;
       for (int64_t i = c.lo; i < c.hi; ++i) {
         if (progress_.stopped()) return;
         const int64_t len = nnz_[i];
-        row.resize(len);
-        for (int64_t j = 0; j < len; ++j, ++e) row[j] = {c.column[c.entry_ids[e]], c.entry_counts[e]};
-        std::sort(row.begin(), row.end());
+        order.resize(len);
         values.resize(len);
-        double sumsq = 0.0;
-        for (int64_t j = 0; j < len; ++j) {
-          values[j] = static_cast<double>(row[j].second) * m.idf[row[j].first];
-          sumsq += values[j] * values[j];
+        for (int64_t j = 0; j < len; ++j, ++e) {
+          const Term& t = c.term[c.entry_ids[e]];
+          order[j] = (static_cast<uint64_t>(t.column) << 32) | static_cast<uint64_t>(j);
+          values[j] = static_cast<double>(c.entry_counts[e]) * t.idf;
         }
-        if (sumsq != 0.0) {
-          const double norm = std::sqrt(sumsq);
-          for (auto& x : values) x /= norm;
-        }
+        std::sort(order.begin(), order.end());
+        double sumsq = 0.0;  // in column order, as the row is stored
+        for (uint64_t o : order) sumsq += values[o & 0xFFFFFFFFu] * values[o & 0xFFFFFFFFu];
+        const double norm = sumsq != 0.0 ? std::sqrt(sumsq) : 1.0;  // 0 only for a row without entries
         const int64_t at = m.indptr[i];
         for (int64_t j = 0; j < len; ++j) {
-          m.indices[at + j] = static_cast<int32_t>(row[j].first);
-          if (o_.float32) m.data32[at + j] = static_cast<float>(values[j]);
-          else m.data64[at + j] = values[j];
+          const double v = values[order[j] & 0xFFFFFFFFu] / norm;
+          m.indices[at + j] = static_cast<int32_t>(order[j] >> 32);
+          if (o_.float32) m.data32[at + j] = static_cast<float>(v);
+          else m.data64[at + j] = v;
         }
         progress_.add(w);
       }
       free_vector(c.entry_ids);
       free_vector(c.entry_counts);
-      free_vector(c.column);
+      free_vector(c.term);
     });
     progress_.report();
   }
@@ -415,4 +424,3 @@ TfidfMatrix tfidf(const TextView* texts, int64_t n, const TfidfOptions& o, const
 }
 
 }  // namespace isel::coverage
-

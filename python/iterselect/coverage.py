@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from . import _backends
 from ._progress import progress_callback
-from ._validation import check_choice, check_float, check_indices, check_int, param_error
+from ._validation import check_float, check_indices, check_int, param_error
 from ._vocabulary import NgramVocabulary
 from ._wordchars import word_ranges
 
@@ -134,8 +134,12 @@ def tfidf_matrix(texts, ngram_range=(1, 3), lowercase=True, *, dtype=np.float64,
     min_n, max_n = _check_ngram_range(ngram_range, func)
     if not isinstance(lowercase, (bool, np.bool_)):
         raise param_error(func, "lowercase", "a bool", lowercase, TypeError)
-    dtype = np.dtype(dtype) if dtype in (np.float32, np.float64, "float32", "float64") else dtype
-    check_choice(dtype, "dtype", func, (np.dtype(np.float64), np.dtype(np.float32)))
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise param_error(func, "dtype", "numpy.float64 or numpy.float32", dtype) from None
+    if dtype not in (np.float64, np.float32):
+        raise param_error(func, "dtype", "numpy.float64 or numpy.float32", dtype)
     threads = _check_threads(threads, func)
     if lowercase:
         texts = [t.lower() for t in texts]
@@ -454,10 +458,12 @@ def iterit_select(texts, k, ifd, *, decay=0.1, ngram_range=(1, 3), allow_fewer=F
     >>> import numpy as np
     >>> from iterselect.coverage import iterit_select
     >>> texts = ["Paris is the capital of France.", "The capital of France is Paris.",
-    ...          "Water boils at 100 degrees.", "Sorry, I cannot help."]
-    >>> r = iterit_select(texts, 2, [0.9, 0.8, 0.7, float("nan")], progress=False)
+    ...          "Water boils at 100 degrees.", "Sorry, I cannot help.", "Yes."]
+    >>> r = iterit_select(texts, 2, [0.9, 0.8, 0.7, float("nan"), 1.3], progress=False)
     >>> r.indices.tolist(), r.n_dropped_nan, r.n_dropped_high_ifd
-    ([0, 2], 1, 0)
+    ([0, 2], 1, 1)
+
+    The paraphrase (text 1) scores 0.8 at first but loses its shared n-grams' weight to text 0.
     """
     func = "iterit_select"
     texts = _check_texts(texts, "texts", func)
