@@ -22,17 +22,19 @@ struct Key {
   bool empty() const { return t[0] == 0; }
   bool operator==(const Key& o) const { return std::memcmp(t, o.t, sizeof t) == 0; }
   bool operator<(const Key& o) const {
-    for (int i = 0; i < W; ++i)
-      if (t[i] != o.t[i]) return t[i] < o.t[i];
+    for (int i = 0; i < W; i += 2) {
+      const uint64_t a = pair(i), b = o.pair(i);
+      if (a != b) return a < b;
+    }
     return false;
+  }
+  // Words i and i + 1 as one number that compares like the two words in order.
+  uint64_t pair(int i) const {
+    return (static_cast<uint64_t>(t[i]) << 32) | (i + 1 < W ? t[i + 1] : 0u);
   }
   uint64_t hash() const {
     uint64_t h = 0x243f6a8885a308d3ull;
-    for (int i = 0; i < W; i += 2) {
-      uint64_t w = t[i];
-      if (i + 1 < W) w |= static_cast<uint64_t>(t[i + 1]) << 32;
-      h = mix64(h ^ w);
-    }
+    for (int i = 0; i < W; i += 2) h = mix64(h ^ pair(i));
     return h;
   }
 };
