@@ -1,0 +1,135 @@
+// TF-IDF of word n-grams (scikit-learn's TfidfVectorizer, exactly) and the lazy-greedy weighted
+// coverage that IterIT uses as its diversity score.
+//
+// TF-IDF. Texts arrive as code-point arrays (Python's own storage: 1, 2 or 4 bytes a code
+// point), already lowercased by the caller (Python's str.lower() is context dependent: final
+// sigma). A token is a maximal run of two or more word characters, the word characters given as
+// a table of code-point ranges (the caller builds it from Python's `re` `\w`, so the tokenizer
+// agrees with `(?u)\b\w\w+\b` by construction). An n-gram is a tuple of token ids compared in
+// full (no hash decides identity). Columns are the n-grams in code-point order of the string
+// "tok1 tok2 ..." (a space sorts below every word character, so this is the lexicographic order
+// of the token tuples). Values: raw counts times smooth idf ln((1 + n) / (1 + df)) + 1, each row
+// divided by its l2 norm (summed in column order), all in double.
+//
+// Coverage greedy. Given a nonnegative CSR matrix X (n x m), row weights w and a decay b in
+// [0, 1], every column has a weight alpha (1 at the start). Each step picks the unpicked row
+// with the largest gain w_i * sum_j alpha_j * x_ij (ties: lowest row) and multiplies alpha_j by
+// b for every column j where the picked row is nonzero. The gain of a row is always computed the
+// same way: a double sum over the row's stored entries in storage order,
+//   s = 0; for each entry: s += double(x_ij) * alpha_j;   gain = w_i * s
+// (the same floats as scipy's CSR mat-vec X @ alpha), so the lazy driver and a naive loop that
+// recomputes every row compare identical values. alpha only falls, so gains only fall (rounding
+// is monotone), and a stale gain is an upper bound: the lazy max-heap is exact.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "common/hooks.hpp"
+
+namespace isel::coverage {
+
+// ---------------------------------------------------------------- TF-IDF
+
+// One text: `length` code points of `width` bytes each (1: Latin-1, 2: UCS-2, 4: UCS-4).
+struct TextView {
+  const void* data = nullptr;
+  int64_t length = 0;
+  int width = 1;
+};
+
+struct TfidfOptions {
+  int min_n = 1, max_n = 3;          // n-gram lengths, 1 <= min_n <= max_n <= kMaxNgram
+  const int32_t* word_ranges = nullptr;  // n_word_ranges pairs [first, last] of word code points
+  int64_t n_word_ranges = 0;
+  bool float32 = false;              // output values as float32 (computed in double either way)
+  int threads = 0;                   // <= 0: all hardware threads
+};
+
+constexpr int kMaxNgram = 8;
+
+// An allocator whose resize() leaves new elements uninitialized (for outputs the kernel fills
+// entirely, in parallel: no serial zeroing pass, and the pages are first touched by the workers).
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <class U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+template <class T>
+using OutputVector = std::vector<T, UninitializedAllocator<T>>;
+
+// A CSR matrix and its vocabulary. The binding hands the vectors to numpy without copying.
+struct TfidfMatrix {
+  int64_t n_rows = 0, n_cols = 0;
+  std::vector<int64_t> indptr;       // n_rows + 1
+  OutputVector<int32_t> indices;     // columns, ascending within each row
+  OutputVector<double> data64;       // values (float32 = false)
+  OutputVector<float> data32;        // values (float32 = true)
+  std::vector<int64_t> df;           // n_cols: documents containing each n-gram
+  std::vector<double> idf;           // n_cols: ln((1 + n_rows) / (1 + df)) + 1
+  std::vector<char> vocabulary;      // UTF-8 terms in column order, each followed by '\n'
+  std::vector<int64_t> vocabulary_offsets;  // n_cols + 1: term j is [off[j], off[j+1] - 1)
+};
+
+// Progress: hooks.tick(done, total) over 3 * n documents (tokenize, count, write).
+TfidfMatrix tfidf(const TextView* texts, int64_t n, const TfidfOptions& options, const Hooks& hooks);
+
+// ---------------------------------------------------------------- coverage greedy
+
+enum class ValueType { float32, float64 };
+enum class IndexType { int32, int64 };
+
+// A CSR matrix as scipy stores it: indptr and indices share one integer type.
+struct CsrView {
+  int64_t n_rows = 0, n_cols = 0;
+  const void* indptr = nullptr;      // n_rows + 1
+  const void* indices = nullptr;     // nnz
+  const void* data = nullptr;        // nnz, nonnegative and finite
+  IndexType index_type = IndexType::int32;
+  ValueType value_type = ValueType::float64;
+};
+
+struct GreedyProblem {
+  CsrView X;
+  const double* weights = nullptr;   // n_rows nonnegative row weights (nullptr: all 1)
+  double decay = 0.1;                // b in [0, 1]
+  int64_t k = 0;                     // rows to pick
+  const int64_t* selected = nullptr; // rows already chosen: applied first, never picked
+  int64_t n_selected = 0;
+  int threads = 0;
+};
+
+struct GreedyOutput {
+  int64_t* indices = nullptr;        // k picks in order
+  double* gains = nullptr;           // k gains at pick time
+  double* alpha = nullptr;           // n_cols column weights at the end (may be nullptr)
+  int64_t refreshes = 0;             // lazy re-evaluations of stale rows (for benchmarks)
+};
+
+// Progress: hooks.tick(picks, k) after every pick.
+void greedy(const GreedyProblem& p, GreedyOutput& out, const Hooks& hooks);
+
+// The kernels the driver is made of, for other libraries.
+// gains[i] = w_i * sum_j alpha_j * x_ij for every row (canonical order; weights may be nullptr).
+void row_gains(const CsrView& X, const double* alpha, const double* weights, double* gains, int threads);
+// alpha_j <- b * alpha_j for every column j where row `row` of X is nonzero; returns how many
+// weights changed.
+int64_t decay_row(const CsrView& X, int64_t row, double decay, double* alpha);
+
+}  // namespace isel::coverage

@@ -1,0 +1,504 @@
+"""TF-IDF of response n-grams and exact lazy-greedy weighted coverage: IterIT's diversity score.
+
+IterIT scores each candidate by the TF-IDF weight of the n-grams of its response times its IFD,
+picks the best, multiplies by ``decay`` the weight of every n-gram the pick contains, and
+repeats. :func:`tfidf_matrix` builds scikit-learn's ``TfidfVectorizer`` matrix in C++;
+:func:`coverage_greedy` runs the greedy on any nonnegative sparse matrix, lazily and exactly;
+:func:`iterit_select` is IterIT's selection step end to end.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _backends
+from ._progress import progress_callback
+from ._validation import check_float, check_indices, check_int, param_error
+from ._vocabulary import NgramVocabulary
+from ._wordchars import word_ranges
+
+MAX_NGRAM = 8  # the C++ keys hold at most this many tokens
+
+
+# ----------------------------------------------------------------------------- TF-IDF
+
+@dataclass(frozen=True)
+class TfidfResult:
+    """The result of :func:`tfidf_matrix`.
+
+    Attributes
+    ----------
+    matrix : scipy.sparse.csr_array of shape (n_texts, n_ngrams)
+        TF-IDF values (float64, or float32 if asked), rows l2-normalized, columns ascending
+        within each row.
+    vocabulary : NgramVocabulary
+        The n-gram of each column ("tok1 tok2 ..."), sorted by code point as scikit-learn's
+        ``get_feature_names_out()``; a read-only sequence of str (``tolist()`` for a list).
+    idf : float64 array (n_ngrams,)
+        ln((1 + n_texts) / (1 + df)) + 1, as scikit-learn's ``idf_``.
+    df : int64 array (n_ngrams,)
+        Number of texts containing each n-gram.
+    """
+
+    matrix: object
+    vocabulary: NgramVocabulary
+    idf: np.ndarray
+    df: np.ndarray
+
+
+def _check_texts(texts, name: str, func: str) -> list:
+    if isinstance(texts, (str, bytes)):
+        raise param_error(func, name, "a sequence of str", f"a single {type(texts).__name__}", TypeError)
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise param_error(func, name, "a sequence of str", type(texts).__name__, TypeError) from None
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise param_error(func, name, "a sequence of str",
+                          f"{type(texts[bad]).__name__} at position {bad}", TypeError)
+    return texts
+
+
+def _check_ngram_range(ngram_range, func: str) -> tuple[int, int]:
+    expected = f"a tuple (min_n, max_n) of ints with 1 <= min_n <= max_n <= {MAX_NGRAM}"
+    try:
+        lo, hi = ngram_range
+    except (TypeError, ValueError):
+        raise param_error(func, "ngram_range", expected, ngram_range) from None
+    ok = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (lo, hi))
+    if not ok or not 1 <= lo <= hi <= MAX_NGRAM:
+        raise param_error(func, "ngram_range", expected, ngram_range)
+    return int(lo), int(hi)
+
+
+def _check_threads(threads, func: str) -> int:
+    return 0 if threads is None else check_int(threads, "threads", func, 1)
+
+
+def tfidf_matrix(texts, ngram_range=(1, 3), lowercase=True, *, dtype=np.float64, threads=None,
+                 progress=True) -> TfidfResult:
+    """TF-IDF of word n-grams, the same as scikit-learn's ``TfidfVectorizer``, in C++.
+
+    Equal to ``TfidfVectorizer(ngram_range=ngram_range, lowercase=lowercase)`` with every other
+    setting at its default: tokens are the maximal runs of two or more word characters
+    (``(?u)\\b\\w\\w+\\b``, word characters as Python's ``re`` defines them), n-grams join tokens
+    with one space, values are raw counts times the smooth idf ln((1 + n) / (1 + df)) + 1, and
+    every row is divided by its l2 norm. The vocabulary and its column order are scikit-learn's;
+    values agree to rounding (computed in float64; the row norm is summed in column order).
+    Tokenizing, counting and idf run in C++, in parallel over the texts; n-grams are compared as
+    whole token tuples (a hash never decides identity).
+
+    Differences from scikit-learn: texts must be str (no bytes decoding), and texts without any
+    token give an all-zero row and, when every text is so, a matrix with no columns (where
+    scikit-learn raises "empty vocabulary").
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The documents (IterIT: the responses), at least one.
+    ngram_range : tuple (min_n, max_n)
+        n-gram lengths, ``1 <= min_n <= max_n <= 8``.
+    lowercase : bool
+        Lowercase with Python's ``str.lower()`` (full Unicode case mapping) before tokenizing.
+    dtype : {numpy.float64, numpy.float32}
+        dtype of the values (computed in float64 either way).
+    threads : int, optional
+        CPU threads (default: all).
+    progress : bool
+        Show a progress bar; Ctrl-C stops promptly either way.
+
+    Returns
+    -------
+    TfidfResult
+        ``matrix`` (CSR), ``vocabulary``, ``idf``, ``df``.
+
+    Examples
+    --------
+    >>> from iterselect.coverage import tfidf_matrix
+    >>> r = tfidf_matrix(["The cat sat.", "The dog sat!", "a"], ngram_range=(1, 2), progress=False)
+    >>> r.vocabulary.tolist()
+    ['cat', 'cat sat', 'dog', 'dog sat', 'sat', 'the', 'the cat', 'the dog']
+    >>> r.matrix.shape, r.df.tolist()
+    ((3, 8), [1, 1, 1, 1, 2, 2, 1, 1])
+    >>> r.matrix[[0]].toarray().round(3).tolist()
+    [[0.49, 0.49, 0.0, 0.0, 0.373, 0.373, 0.49, 0.0]]
+    """
+    func = "tfidf_matrix"
+    texts = _check_texts(texts, "texts", func)
+    if not texts:
+        raise param_error(func, "texts", "a non-empty sequence of str", "an empty sequence")
+    min_n, max_n = _check_ngram_range(ngram_range, func)
+    if not isinstance(lowercase, (bool, np.bool_)):
+        raise param_error(func, "lowercase", "a bool", lowercase, TypeError)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise param_error(func, "dtype", "numpy.float64 or numpy.float32", dtype) from None
+    if dtype not in (np.float64, np.float32):
+        raise param_error(func, "dtype", "numpy.float64 or numpy.float32", dtype)
+    threads = _check_threads(threads, func)
+    if lowercase:
+        texts = [t.lower() for t in texts]
+    n = len(texts)
+    with progress_callback(progress, 3 * n, "tf-idf") as callback:
+        n_cols, indptr, indices, data, df, idf, utf8, offsets = _backends.core.coverage_tfidf(
+            texts, word_ranges(), min_n, max_n, dtype == np.float32, threads, callback)
+    matrix = sp.csr_array((data, indices, indptr), shape=(n, n_cols))
+    return TfidfResult(matrix=matrix, vocabulary=NgramVocabulary(utf8, offsets), idf=idf, df=df)
+
+
+# ----------------------------------------------------------------------------- coverage greedy
+
+@dataclass(frozen=True)
+class CoverageResult:
+    """The result of :func:`coverage_greedy`.
+
+    Attributes
+    ----------
+    indices : int64 array (k,)
+        Picked rows in pick order; every prefix is the greedy selection of that size.
+    gains : float64 array (k,)
+        Each pick's gain ``w_i * sum_j alpha_j * X[i, j]`` at the time it was picked.
+    alpha : float64 array (n_columns,)
+        Column weights after the last pick (``decay ** times_covered``), for a warm restart.
+    refreshes : int
+        Stale gains the lazy greedy recomputed (a naive loop recomputes n per pick).
+    """
+
+    indices: np.ndarray
+    gains: np.ndarray
+    alpha: np.ndarray
+    refreshes: int
+
+
+def _as_coverage_csr(X, func: str):
+    """X as a canonical CSR (sorted, summed duplicates) of float32/float64, nonnegative, finite."""
+    if sp.issparse(X):
+        X = sp.csr_array(X)
+        if not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()
+    else:
+        try:
+            dense = np.asarray(X)
+        except Exception as exc:
+            raise param_error(func, "X", "a 2-D sparse matrix or array", type(X).__name__, TypeError) from exc
+        if dense.ndim != 2:
+            raise param_error(func, "X", "a 2-D sparse matrix or array", f"an array of shape {dense.shape}")
+        if not (np.issubdtype(dense.dtype, np.number) or dense.dtype == bool):
+            raise param_error(func, "X", "a numeric matrix", f"dtype {dense.dtype}", TypeError)
+        X = sp.csr_array(dense)
+    if X.shape[0] < 1:
+        raise param_error(func, "X", "a matrix with at least one row", f"shape {X.shape}")
+    if X.dtype not in (np.float32, np.float64):
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.issubdtype(X.dtype, np.complexfloating):
+            raise param_error(func, "X", "a matrix of real numbers", f"dtype {X.dtype}", TypeError)
+        X = X.astype(np.float64)
+    data = X.data
+    bad = np.flatnonzero(~np.isfinite(data) | (data < 0))
+    if bad.size:
+        p = int(bad[0])
+        row = int(np.searchsorted(X.indptr, p, side="right") - 1)
+        raise param_error(func, "X", "a nonnegative matrix of finite values",
+                          f"{float(data[p])!r} at row {row}, column {int(X.indices[p])}")
+    indptr, indices = X.indptr, X.indices
+    if indptr.dtype != indices.dtype or indptr.dtype not in (np.int32, np.int64):
+        indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
+    return X, np.ascontiguousarray(indptr), np.ascontiguousarray(indices), np.ascontiguousarray(data)
+
+
+def _check_weights(weights, n: int, func: str):
+    if weights is None:
+        return None
+    w = np.asarray(weights)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise param_error(func, "weights", f"a 1-D array of {n} values (one per row of X)",
+                          f"an array of shape {w.shape}")
+    if not (np.issubdtype(w.dtype, np.number) or w.dtype == bool) or np.issubdtype(w.dtype, np.complexfloating):
+        raise param_error(func, "weights", "an array of real numbers", f"dtype {w.dtype}", TypeError)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        raise param_error(func, "weights", "nonnegative and finite",
+                          f"{float(w[bad[0]])!r} at position {int(bad[0])}")
+    return w
+
+
+def coverage_greedy(X, k, *, weights=None, decay=0.1, selected=None, threads=None,
+                    progress=True) -> CoverageResult:
+    """Pick ``k`` rows by exact greedy weighted coverage (IterIT's diversity selection).
+
+    Every column j has a weight ``alpha_j`` (1 at the start). Each step picks the unpicked row
+    with the largest gain ``w_i * sum_j alpha_j * X[i, j]`` (ties: the lowest row), then
+    multiplies by ``decay`` the weight of every column where that row is nonzero. A row is
+    never picked twice (IterIT's published loop can re-pick rows once every gain is 0).
+
+    Lazy greedy: gains only fall, so each row's last computed gain is an upper bound in a
+    max-heap, and only rows reaching the top are recomputed. A gain is always recomputed from
+    scratch, in float64, summed over the row's entries in column order, exactly as
+    ``weights * (X.astype(float64) @ alpha)`` computes it (scipy's CSR product), so the picks are
+    those of the naive loop that recomputes every row at every step, bit for bit; running sums
+    updated at each decay would drift from that by rounding.
+
+    Parameters
+    ----------
+    X : sparse matrix or 2-D array of shape (n, m)
+        Nonnegative and finite (a TF-IDF matrix from :func:`tfidf_matrix`). Any scipy sparse
+        format; float32 and float64 are used as they are, other dtypes become float64.
+    k : int
+        Rows to pick, in ``[1, n - len(selected)]``.
+    weights : array of shape (n,), optional
+        Nonnegative row weights (IterIT: the IFD scores). Default: all 1.
+    decay : float
+        The factor ``b`` in ``[0, 1]`` applied to a column's weight each time a pick covers it.
+    selected : sequence of int, optional
+        Rows already chosen: their columns are decayed first and they are never picked.
+    threads : int, optional
+        CPU threads for the initial gains (default: all).
+    progress : bool
+        Show a progress bar; Ctrl-C stops promptly either way.
+
+    Returns
+    -------
+    CoverageResult
+        ``indices``, ``gains``, ``alpha``, ``refreshes``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from iterselect.coverage import coverage_greedy
+    >>> X = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.1], [0.0, 0.0, 0.9]])
+    >>> r = coverage_greedy(X, 3, decay=0.1, progress=False)
+    >>> r.indices.tolist(), r.gains.round(3).tolist()
+    ([1, 0, 2], [2.1, 0.2, 0.09])
+    >>> coverage_greedy(X, 1, selected=[1], progress=False).indices.tolist()
+    [0]
+    """
+    func = "coverage_greedy"
+    X, indptr, indices, data = _as_coverage_csr(X, func)
+    n, m = X.shape
+    w = _check_weights(weights, n, func)
+    decay = check_float(decay, "decay", func, 0.0, 1.0)
+    pool = check_indices(selected, "selected", func, n)
+    room = n - pool.size
+    if room < 1:
+        raise param_error(func, "selected", f"fewer than n ({n}) indices, so there is a row left to pick",
+                          f"{pool.size} indices")
+    k = check_int(k, "k", func, 1, room)
+    threads = _check_threads(threads, func)
+    with progress_callback(progress, k, "coverage") as callback:
+        picks, gains, alpha, refreshes = _backends.core.coverage_greedy(
+            indptr, indices, data, n, m, w, decay, k, pool, threads, callback)
+    return CoverageResult(indices=picks, gains=gains, alpha=alpha, refreshes=int(refreshes))
+
+
+def coverage_gains(X, alpha=None, *, weights=None, threads=None) -> np.ndarray:
+    """Every row's gain ``w_i * sum_j alpha_j * X[i, j]`` (the greedy's marginal gain kernel).
+
+    Summed in float64 over each row's entries in column order, exactly as the greedy does.
+
+    Parameters
+    ----------
+    X : sparse matrix or 2-D array of shape (n, m)
+        Nonnegative and finite.
+    alpha : array of shape (m,), optional
+        Column weights (default: all 1).
+    weights : array of shape (n,), optional
+        Row weights (default: all 1).
+    threads : int, optional
+        CPU threads (default: all).
+
+    Returns
+    -------
+    float64 array (n,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from iterselect.coverage import coverage_gains
+    >>> X = np.array([[1.0, 2.0], [0.0, 3.0]])
+    >>> coverage_gains(X, np.array([0.5, 1.0]), weights=[2.0, 1.0]).tolist()
+    [5.0, 3.0]
+    """
+    func = "coverage_gains"
+    X, indptr, indices, data = _as_coverage_csr(X, func)
+    n, m = X.shape
+    a = _check_alpha(alpha, m, func)
+    w = _check_weights(weights, n, func)
+    threads = _check_threads(threads, func)
+    return _backends.core.coverage_row_gains(indptr, indices, data, n, m, a, w, threads)
+
+
+def coverage_decay(X, row, alpha, decay=0.1) -> int:
+    """One greedy update step, in place: ``alpha[j] *= decay`` where ``X[row, j] != 0``.
+
+    Parameters
+    ----------
+    X : sparse matrix or 2-D array of shape (n, m)
+        Nonnegative and finite.
+    row : int
+        The picked row.
+    alpha : float64 array of shape (m,)
+        Column weights, updated in place (must be a writable contiguous float64 array).
+    decay : float
+        In ``[0, 1]``.
+
+    Returns
+    -------
+    int
+        How many weights changed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from iterselect.coverage import coverage_decay
+    >>> alpha = np.ones(3)
+    >>> coverage_decay(np.array([[1.0, 0.0, 2.0]]), 0, alpha, 0.5), alpha.tolist()
+    (2, [0.5, 1.0, 0.5])
+    """
+    func = "coverage_decay"
+    X, indptr, indices, data = _as_coverage_csr(X, func)
+    n, m = X.shape
+    row = check_int(row, "row", func, 0, n - 1)
+    decay = check_float(decay, "decay", func, 0.0, 1.0)
+    if not (isinstance(alpha, np.ndarray) and alpha.dtype == np.float64 and alpha.shape == (m,)
+            and alpha.flags.c_contiguous and alpha.flags.writeable):
+        got = f"{type(alpha).__name__} of shape {getattr(alpha, 'shape', None)} and dtype {getattr(alpha, 'dtype', None)}"
+        raise param_error(func, "alpha", f"a writable contiguous float64 array of shape ({m},)", got, TypeError)
+    return int(_backends.core.coverage_decay_row(indptr, indices, data, n, m, row, decay, alpha))
+
+
+def _check_alpha(alpha, m: int, func: str) -> np.ndarray:
+    if alpha is None:
+        return np.ones(m)
+    a = np.asarray(alpha)
+    if a.shape != (m,) or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise param_error(func, "alpha", f"a 1-D array of {m} numbers (one per column of X)",
+                          f"an array of shape {a.shape} and dtype {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(a) | (a < 0))
+    if bad.size:
+        raise param_error(func, "alpha", "nonnegative and finite", f"{float(a[bad[0]])!r} at position {int(bad[0])}")
+    return a
+
+
+# ----------------------------------------------------------------------------- IterIT
+
+@dataclass(frozen=True)
+class IterITResult:
+    """The result of :func:`iterit_select`.
+
+    Attributes
+    ----------
+    indices : int64 array (k,)
+        Picks as indices into the original ``texts``, in pick order.
+    gains : float64 array (k,)
+        Each pick's score IFD × diversity at pick time.
+    candidates : int64 array
+        The texts that took part (IFD < 1 and not NaN), ascending.
+    n_dropped_nan : int
+        Texts dropped because their IFD is NaN.
+    n_dropped_high_ifd : int
+        Texts dropped because their IFD is >= 1 (the instruction does not help the response).
+    n_ngrams : int
+        Columns of the candidates' TF-IDF matrix.
+    """
+
+    indices: np.ndarray
+    gains: np.ndarray
+    candidates: np.ndarray
+    n_dropped_nan: int
+    n_dropped_high_ifd: int
+    n_ngrams: int
+
+    @property
+    def n_dropped(self) -> int:
+        """All dropped texts (NaN IFD plus IFD >= 1)."""
+        return self.n_dropped_nan + self.n_dropped_high_ifd
+
+
+def iterit_select(texts, k, ifd, *, decay=0.1, ngram_range=(1, 3), allow_fewer=False, threads=None,
+                  progress=True) -> IterITResult:
+    """IterIT's selection step: greedy IFD × TF-IDF-diversity over the responses.
+
+    Texts whose IFD is NaN or at least 1 are dropped (and counted). The rest are the candidates:
+    their responses are featurized with :func:`tfidf_matrix` (the idf is the candidates', as in
+    IterIT's code) and :func:`coverage_greedy` picks ``k`` of them with the IFD as row weights.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The responses (IterIT featurizes the response only).
+    k : int
+        Texts to pick.
+    ifd : array of shape (len(texts),)
+        Instruction-following difficulty per text; NaN allowed (dropped), otherwise >= 0.
+    decay : float
+        In ``[0, 1]``: the factor applied to an n-gram's weight each time a pick contains it.
+    ngram_range : tuple (min_n, max_n)
+        n-gram lengths (IterIT: (1, 3)).
+    allow_fewer : bool
+        When fewer than ``k`` candidates remain, pick them all instead of raising.
+    threads : int, optional
+        CPU threads (default: all).
+    progress : bool
+        Show progress bars; Ctrl-C stops promptly either way.
+
+    Returns
+    -------
+    IterITResult
+        ``indices`` into ``texts``, ``gains``, ``candidates``, the drop counts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from iterselect.coverage import iterit_select
+    >>> texts = ["Paris is the capital of France.", "The capital of France is Paris.",
+    ...          "Water boils at 100 degrees.", "Sorry, I cannot help.", "Yes."]
+    >>> r = iterit_select(texts, 2, [0.9, 0.8, 0.7, float("nan"), 1.3], progress=False)
+    >>> r.indices.tolist(), r.n_dropped_nan, r.n_dropped_high_ifd
+    ([0, 2], 1, 1)
+
+    The paraphrase (text 1) scores 0.8 at first but loses its shared n-grams' weight to text 0.
+    """
+    func = "iterit_select"
+    texts = _check_texts(texts, "texts", func)
+    n = len(texts)
+    if n == 0:
+        raise param_error(func, "texts", "a non-empty sequence of str", "an empty sequence")
+    scores = np.asarray(ifd)
+    if scores.ndim != 1 or scores.shape[0] != n:
+        raise param_error(func, "ifd", f"a 1-D array of {n} scores (one per text)", f"an array of shape {scores.shape}")
+    if not np.issubdtype(scores.dtype, np.number) or np.issubdtype(scores.dtype, np.complexfloating):
+        raise param_error(func, "ifd", "an array of real numbers", f"dtype {scores.dtype}", TypeError)
+    scores = scores.astype(np.float64)
+    nan = np.isnan(scores)
+    negative = np.flatnonzero(~nan & (scores < 0))
+    if negative.size:
+        raise param_error(func, "ifd", "nonnegative or NaN", f"{float(scores[negative[0]])!r} at position {int(negative[0])}")
+    keep = ~nan & (scores < 1.0)
+    candidates = np.flatnonzero(keep).astype(np.int64)
+    n_nan = int(nan.sum())
+    n_high = int(n - n_nan - candidates.size)
+    decay = check_float(decay, "decay", func, 0.0, 1.0)
+    ngram_range = _check_ngram_range(ngram_range, func)
+    _check_threads(threads, func)
+    k = check_int(k, "k", func, 1)
+    if k > candidates.size and not allow_fewer:
+        raise param_error(
+            func, "k",
+            f"at most the number of candidates ({candidates.size} of {n} texts: {n_nan} have a NaN IFD and "
+            f"{n_high} an IFD >= 1); pass allow_fewer=True to pick them all", k)
+    k = min(k, int(candidates.size))
+    if k == 0:
+        return IterITResult(indices=np.empty(0, np.int64), gains=np.empty(0), candidates=candidates,
+                            n_dropped_nan=n_nan, n_dropped_high_ifd=n_high, n_ngrams=0)
+    tfidf = tfidf_matrix([texts[i] for i in candidates], ngram_range, threads=threads, progress=progress)
+    picked = coverage_greedy(tfidf.matrix, k, weights=scores[candidates], decay=decay, threads=threads,
+                             progress=progress)
+    return IterITResult(indices=candidates[picked.indices], gains=picked.gains, candidates=candidates,
+                        n_dropped_nan=n_nan, n_dropped_high_ifd=n_high, n_ngrams=int(tfidf.matrix.shape[1]))
