@@ -3,6 +3,9 @@
 The public API, re-exported from one module per selector family.
 """
 from ._backends import backends, cuda_unavailable_reason, has_cuda
+from ._vocabulary import NgramVocabulary
+from .coverage import (CoverageResult, IterITResult, TfidfResult, coverage_decay, coverage_gains,
+                       coverage_greedy, iterit_select, tfidf_matrix)
 from .kcenter import KCenterResult, kcenter_greedy
 from .scoring import (Embeddings, FormattedExample, FormattedExamples, GenerationResult, IFDResult,
                       PerplexityResult, RewardResult, ScoringWarning, embed, embed_sentences,
@@ -14,6 +17,8 @@ from .training import FinetuneResult, finetune
 __version__ = "0.1.0"
 
 __all__ = [
+    "CoverageResult", "IterITResult", "NgramVocabulary", "TfidfResult", "coverage_decay",
+    "coverage_gains", "coverage_greedy", "iterit_select", "tfidf_matrix",
     "Embeddings", "FinetuneResult", "FormattedExample", "FormattedExamples", "GenerationResult",
     "IFDResult", "KCenterResult", "KCenterSelector", "PerplexityResult", "RewardResult",
     "ScoringWarning", "backends", "cuda_unavailable_reason", "embed", "embed_sentences",
