@@ -147,7 +147,7 @@ class Greedy {
   std::pair<A, int64_t> exact_top() {
     if (heap_.empty()) return {A(0), -1};
     const int threads = resolve_threads(p_.threads);
-    const size_t max_batch = threads > 1 ? 64 * static_cast<size_t>(threads) : 1;
+    const size_t max_batch = threads > 1 ? 256 * static_cast<size_t>(threads) : 1;
     for (;;) {
       const Entry& top = heap_.front();
       if (stamp_[top.index] == n_centers_) return {top.value, top.index};
@@ -167,7 +167,9 @@ class Greedy {
 
   void refresh_batch() {
     const int64_t m = static_cast<int64_t>(batch_.size());
-    if (m < 16) {
+    int64_t work = 0;  // distances the batch needs; threads only pay off for a large batch
+    for (int64_t i : batch_) work += n_centers_ - stamp_[i];
+    if (work < kParallelWork || m < 16) {
       for (int64_t i : batch_) evals_ += refresh(i);
       return;
     }
@@ -179,6 +181,9 @@ class Greedy {
     }, 8);
     for (auto c : counts) evals_ += c;
   }
+
+  // About a millisecond of distances per thread: far above the cost of starting the threads.
+  static constexpr int64_t kParallelWork = 1 << 16;
 
   // Plain: the argmax over unchosen points, kept by plain_update (and found once at start).
   std::pair<A, int64_t> plain_top() {
