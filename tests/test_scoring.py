@@ -5,8 +5,6 @@ nothing touches the network."""
 from __future__ import annotations
 
 import doctest
-import gzip
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,60 +21,7 @@ from iterselect.scoring import (  # noqa: E402
 from iterselect.scoring import batching, nll  # noqa: E402
 from iterselect.scoring.tokenization import Encoded, encode_examples, truncate  # noqa: E402
 
-DOLLY_DEFAULT = "/work/shared/data/dolly_15k.jsonl.gz"
-CHATML = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a shared machine OpenMP threads that
-    wait for each other slow a step down by an order of magnitude."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def hf_offline():
-    """No test may reach the network."""
-    saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    import huggingface_hub.constants as hc
-
-    old = hc.HF_HUB_OFFLINE
-    hc.HF_HUB_OFFLINE = True
-    yield
-    hc.HF_HUB_OFFLINE = old
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-def load_dolly_records():
-    path = os.environ.get("ITERSELECT_DOLLY", DOLLY_DEFAULT)
-    if os.path.exists(path):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            return [json.loads(line) for line in f]
-    try:
-        from iterselect.datasets import load_dolly
-    except ImportError:
-        pytest.skip(f"Dolly not found at {path} (set ITERSELECT_DOLLY)")
-    return list(load_dolly())
-
-
-@pytest.fixture(scope="module")
-def dolly():
-    return load_dolly_records()
+from torch_support import CHATML, dolly, hf_offline, one_thread  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")
@@ -809,14 +754,3 @@ def test_docstring_examples(name):
     mod = importlib.import_module(f"iterselect.scoring.{name}")
     res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0
-
-
-def test_dolly_fixture_path_override(monkeypatch, tmp_path):
-    p = tmp_path / "d.jsonl.gz"
-    with gzip.open(p, "wt") as f:
-        f.write(json.dumps({"id": 0, "instruction": "i", "input": "", "output": "o",
-                            "category": "c"}) + "\n")
-    monkeypatch.setenv("ITERSELECT_DOLLY", str(p))
-    assert load_dolly_records() == [{"id": 0, "instruction": "i", "input": "", "output": "o",
-                                     "category": "c"}]
-    assert Path(DOLLY_DEFAULT).name.startswith("dolly")

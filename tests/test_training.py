@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import gzip
-import json
 import os
 
 import numpy as np
@@ -21,53 +19,7 @@ from iterselect.training import finetune  # noqa: E402
 
 finetune_module = importlib.import_module("iterselect.training.finetune")
 
-DOLLY_DEFAULT = "/work/shared/data/dolly_15k.jsonl.gz"
-CHATML = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a shared machine OpenMP threads that
-    wait for each other slow a step down by an order of magnitude."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def hf_offline():
-    """No test may reach the network."""
-    saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    import huggingface_hub.constants as hc
-
-    old = hc.HF_HUB_OFFLINE
-    hc.HF_HUB_OFFLINE = True
-    yield
-    hc.HF_HUB_OFFLINE = old
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-@pytest.fixture(scope="module")
-def dolly():
-    path = os.environ.get("ITERSELECT_DOLLY", DOLLY_DEFAULT)
-    if os.path.exists(path):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            return [json.loads(line) for line in f]
-    try:
-        from iterselect.datasets import load_dolly
-    except ImportError:
-        pytest.skip(f"Dolly not found at {path} (set ITERSELECT_DOLLY)")
-    return list(load_dolly())
+from torch_support import CHATML, dolly, hf_offline, one_thread  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")
