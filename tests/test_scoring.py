@@ -5,9 +5,7 @@ nothing touches the network."""
 from __future__ import annotations
 
 import doctest
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
