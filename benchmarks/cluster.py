@@ -13,7 +13,8 @@ Rows of the table:
                   fraction of the k-means time (target < 5%)
   silhouette      exact, blocked, on a --sil-sample row sample (euclidean and cosine); reference:
                   scikit-learn's silhouette_score on the same --ref-sample rows
-  vendi_score     exact cosine Vendi score of all N rows (target < 10 s); reference: vendi-score's
+  vendi_score     exact cosine Vendi score of all N rows (target < 10 s), float64 and float32
+                  block products; reference: vendi-score's
                   score_dual (the same d x d trick on a normalized float64 copy) on the same rows,
                   and its N x N score_K on --vendi-nxn rows
 Peak memory: the process's peak RSS (ru_maxrss) after each stage, and the peak of numpy/python
@@ -137,7 +138,11 @@ def main():
     # ---- Vendi score -----------------------------------------------------------------
     res, t_v, tr = timed(vendi_score, X)
     row("vendi_score", f"{a.n:,} x {X.shape[1]}", t_v, "-", "-", "-", tr,
-        f"score {res.score:.4f} ({'under' if t_v < 10 else 'OVER'} 10 s)")
+        f"score {res.score:.6f} ({'under' if t_v < 10 else 'OVER'} 10 s)")
+    res32, t_v32, tr = timed(vendi_score, X, dtype="float32")
+    row("vendi_score float32", f"{a.n:,} x {X.shape[1]}", t_v32, "-", "float64 blocks",
+        f"{t_v / t_v32:.1f}x faster", tr, f"score {res32.score:.6f} "
+        f"({'under' if t_v32 < 10 else 'OVER'} 10 s), |rel diff| {abs(res32.score / res.score - 1):.1e}")
     if not a.quick:
         from vendi_score import vendi
         from sklearn.preprocessing import normalize

@@ -158,6 +158,17 @@ def test_vendi_on_real_embeddings_float16():
     assert res.score == pytest.approx(vendi.score_dual(emb.astype(np.float64)), rel=1e-9)
 
 
+def test_vendi_float32_blocks_are_close():
+    emb = np.load(DOLLY)[:3000]
+    exact = vendi_score(emb).score
+    fast = vendi_score(emb, dtype="float32").score
+    assert fast == pytest.approx(exact, rel=1e-5) and fast != exact
+    torch = pytest.importorskip("torch")
+    g = metrics_mod._gram_framework(torch.from_numpy(emb), "torch", 3000, 384, "vendi_score", "float32")
+    Xn = normalize(emb.astype(np.float64))
+    np.testing.assert_allclose(g, Xn.T @ Xn, atol=1e-3)
+
+
 def test_vendi_blocks_accumulate_exactly(monkeypatch):
     X = np.random.default_rng(1).standard_normal((101, 5)).astype(np.float32)
     whole = vendi_score(X, q=2.0).score
@@ -200,6 +211,8 @@ def test_vendi_bad_input_names_the_parameter():
         vendi_score(np.eye(3), q=-1)
     with pytest.raises(TypeError, match="'q' parameter of vendi_score"):
         vendi_score(np.eye(3), q="two")
+    with pytest.raises(ValueError, match="'dtype' parameter of vendi_score"):
+        vendi_score(np.eye(3), dtype="float16")
     with pytest.raises(ValueError, match="'kernel' parameter of vendi_score"):
         vendi_score(np.eye(3), kernel="rbf")
     with pytest.raises(ValueError, match="'X' parameter of vendi_score"):

@@ -362,13 +362,14 @@ def renyi_entropy(p: np.ndarray, q: float) -> float:
     return float(np.log((p ** q).sum()) / (1.0 - q))
 
 
-def _gram_host(m: Matrix, n: int, d: int, func: str) -> np.ndarray:
+def _gram_host(m: Matrix, n: int, d: int, func: str, dtype: str) -> np.ndarray:
     """sum over rows of x_n x_n^T in float64, x_n the unit-normalized rows, a block at a time.
 
-    Each block is scaled into float64 in one pass and added with BLAS ``dsyrk`` (the upper
-    triangle only: half the flops of a GEMM); the result is symmetrized at the end.
+    Each block is scaled into ``dtype`` in one pass (the row norms in float64) and its Gram
+    matrix taken with BLAS ``syrk`` (the upper triangle only: half the flops of a GEMM); blocks
+    are summed in float64 and the result symmetrized at the end.
     """
-    from scipy.linalg.blas import dsyrk  # noqa: PLC0415
+    from scipy.linalg.blas import dsyrk, ssyrk  # noqa: PLC0415
 
     g = np.zeros((d, d), order="F")
     for b0 in range(0, n, _GRAM_ROWS):
@@ -377,14 +378,16 @@ def _gram_host(m: Matrix, n: int, d: int, func: str) -> np.ndarray:
             blk = (blk.astype(np.uint32) << 16).view(np.float32)
         sq = np.einsum("ij,ij->i", blk, blk, dtype=np.float64)
         _check_nonzero_rows(sq, b0, func)
-        scaled = np.multiply(blk, (1.0 / np.sqrt(sq))[:, None], dtype=np.float64)
-        # scaled is C-ordered (rows, d), so scaled.T is a Fortran (d, rows) view: g += A A^T
-        g = dsyrk(1.0, scaled.T, beta=1.0, c=g, trans=0, lower=0, overwrite_c=1)
-    upper = np.triu(g)
-    return upper + np.triu(g, 1).T
+        scaled = np.multiply(blk, (1.0 / np.sqrt(sq))[:, None], dtype=dtype)
+        # scaled is C-ordered (rows, d), so scaled.T is a Fortran (d, rows) view: A A^T
+        if dtype == "float64":
+            g = dsyrk(1.0, scaled.T, beta=1.0, c=g, trans=0, lower=0, overwrite_c=1)
+        else:
+            g += ssyrk(1.0, scaled.T, trans=0, lower=0)
+    return np.triu(g) + np.triu(g, 1).T
 
 
-def _gram_framework(obj, kind: str, n: int, d: int, func: str) -> np.ndarray:
+def _gram_framework(obj, kind: str, n: int, d: int, func: str, dtype: str = "float64") -> np.ndarray:
     """The same Gram matrix through torch or cupy (on the input's device), copied back d x d."""
     if kind == "torch":
         import torch  # noqa: PLC0415
@@ -394,8 +397,8 @@ def _gram_framework(obj, kind: str, n: int, d: int, func: str) -> np.ndarray:
             blk = obj[b0:b0 + _GRAM_ROWS].to(torch.float64)
             norms = blk.norm(dim=1)
             _check_nonzero_rows(norms.cpu().numpy(), b0, func)
-            blk = blk / norms[:, None]
-            g += blk.T @ blk
+            blk = (blk / norms[:, None]).to(getattr(torch, dtype))
+            g += (blk.T @ blk).to(torch.float64)
         return g.cpu().numpy()
     import cupy  # noqa: PLC0415
 
@@ -404,8 +407,8 @@ def _gram_framework(obj, kind: str, n: int, d: int, func: str) -> np.ndarray:
         blk = obj[b0:b0 + _GRAM_ROWS].astype(cupy.float64)
         norms = cupy.sqrt((blk * blk).sum(axis=1))
         _check_nonzero_rows(cupy.asnumpy(norms), b0, func)
-        blk /= norms[:, None]
-        g += blk.T @ blk
+        blk = (blk / norms[:, None]).astype(dtype)
+        g += (blk.T @ blk).astype(cupy.float64)
     return cupy.asnumpy(g)
 
 
@@ -416,7 +419,7 @@ def _check_nonzero_rows(norms: np.ndarray, offset: int, func: str) -> None:
                           "vector is undefined)", f"a zero row at index {offset + int(zero[0])}")
 
 
-def vendi_score(X, *, q=1.0, kernel="cosine") -> VendiResult:
+def vendi_score(X, *, q=1.0, kernel="cosine", dtype="float64") -> VendiResult:
     """The Vendi score of the rows of ``X`` under the cosine kernel, exactly, in O(N d^2).
 
     The Vendi score is ``exp(H_q(lambda))``, ``lambda`` the eigenvalues of ``K / N`` and
@@ -441,6 +444,9 @@ def vendi_score(X, *, q=1.0, kernel="cosine") -> VendiResult:
         directions more.
     kernel : {"cosine"}, default "cosine"
         The similarity. Other kernels have no d x d form; use vendi-score's N x N ``score_K``.
+    dtype : {"float64", "float32"}, default "float64"
+        Precision of each block's Gram product (blocks are always summed in float64).
+        "float32" is about twice as fast; its score differs by ~1e-6 relative.
 
     Returns
     -------
@@ -460,14 +466,15 @@ def vendi_score(X, *, q=1.0, kernel="cosine") -> VendiResult:
     m = as_matrix(X, "X", func)
     q = _check_q(q, func)
     check_choice(kernel, "kernel", func, ("cosine",))
+    dtype = check_choice(dtype, "dtype", func, ("float64", "float32"))
     n, d = m.shape
     if m.on_cuda:
-        g = _gram_framework(m.obj, m.kind, n, d, func)
+        g = _gram_framework(m.obj, m.kind, n, d, func, dtype)
     else:
-        g = _gram_host(m, n, d, func)
+        g = _gram_host(m, n, d, func, dtype)
     g /= n
     ev = np.linalg.eigvalsh(g)[::-1]
-    tol = ev[0] * d * np.finfo(np.float64).eps
+    tol = ev[0] * d * np.finfo(dtype).eps
     ev = np.where(ev > tol, ev, 0.0)
     score = float(np.exp(renyi_entropy(ev, q)))
     return VendiResult(score=score, q=q, eigenvalues=ev)
