@@ -125,9 +125,10 @@ def silhouette(X, labels, *, metric="euclidean", sample_size=None, seed=0, block
     "euclidean" (scikit-learn's float64 formula): rows are sorted by cluster and the distance
     matrix is computed in square tiles on and above the diagonal only (it is symmetric: half the
     ``N**2 * d`` work), each tile's row and column sums added per cluster into an (N, k)
-    accumulator. Memory: ``N * k * 8`` bytes plus one tile; when the accumulator would pass
-    1 GiB, blocks of full rows are reduced at once instead (all ``N**2`` distances, memory
-    ``block_size * N * 8``). "cosine" (``1 - cos``, as scikit-learn's): the distance is linear
+    accumulator. Memory: two (N, d + 2) float64 factors of the distance matrix, the
+    ``N * k * 8``-byte accumulator and one tile. When the accumulator would pass 1 GiB, blocks
+    of full rows are reduced at once instead (all ``N**2`` distances; ``block_size * N * 8``
+    bytes a block). "cosine" (``1 - cos``, as scikit-learn's): the distance is linear
     in each unit vector, so the total distance from row i to cluster C is
     ``|C| - x_i . sum_{j in C} x_j``; one pass builds the k cluster sums and another takes
     every row's k dot products: ``N * k * d`` work, no pairwise matrix.
@@ -202,16 +203,16 @@ def silhouette(X, labels, *, metric="euclidean", sample_size=None, seed=0, block
         intra, b = _cosine_ab(x, inv, freq, block_size or _COSINE_ROWS)
     else:
         order = np.argsort(inv, kind="stable")
-        xo = x[order]
+        left, right = _distance_factors(x[order])
         del x
         own = inv[order]
         if s * k * 8 <= _SUMS_BYTES:
             tile = block_size or _TILE
-            sums = _euclidean_sums_symmetric(xo, own, k, tile, progress)
+            sums = _euclidean_sums_symmetric(left, right, own, k, tile, progress)
             intra_o, b_o = _ab_from_sums(sums, own, freq)
         else:
             rows_per = block_size or max(1, min(s, _BLOCK_BYTES // (8 * s)))
-            intra_o, b_o = _euclidean_ab_rowblocks(xo, own, freq, rows_per, progress)
+            intra_o, b_o = _euclidean_ab_rowblocks(left, right, own, freq, rows_per, progress)
         intra = np.empty(s)
         b = np.empty(s)
         intra[order] = intra_o
@@ -220,12 +221,26 @@ def silhouette(X, labels, *, metric="euclidean", sample_size=None, seed=0, block
     return SilhouetteResult(score=float(values.mean()), values=values, indices=idx)
 
 
-def _euclidean_tile(xa, sqa, xb, sqb):
-    """Euclidean distances between two row blocks, scikit-learn's float64 formula."""
-    dist = xa @ xb.T
-    dist *= -2.0
-    dist += sqa[:, None]
-    dist += sqb[None, :]
+def _distance_factors(x: np.ndarray):
+    """Factors whose product is the squared distance matrix, scikit-learn's float64 formula
+    ``|a|^2 + |b|^2 - 2 a.b`` in one GEMM: ``[-2a, |a|^2, 1] @ [b, 1, |b|^2]^T`` (the scaling
+    by 2 is exact; the two extra columns save two passes over every tile)."""
+    s, d = x.shape
+    sq = np.einsum("ij,ij->i", x, x)
+    left = np.empty((s, d + 2))
+    right = np.empty((s, d + 2))
+    np.multiply(x, -2.0, out=left[:, :d])
+    left[:, d] = sq
+    left[:, d + 1] = 1.0
+    right[:, :d] = x
+    right[:, d] = 1.0
+    right[:, d + 1] = sq
+    return left, right
+
+
+def _euclidean_tile(left, right):
+    """Euclidean distances between two row blocks from their factors (negatives clipped)."""
+    dist = left @ right.T
     np.maximum(dist, 0.0, out=dist)
     np.sqrt(dist, out=dist)
     return dist
@@ -237,7 +252,7 @@ def _segments(own_part: np.ndarray):
     return starts, own_part[starts]
 
 
-def _euclidean_sums_symmetric(xo, own, k, tile, progress):
+def _euclidean_sums_symmetric(left, right, own, k, tile, progress):
     """(s, k) sums of the distances from every row to every cluster, rows sorted by cluster.
 
     The distance matrix is symmetric, so only the tiles on and above the diagonal are computed
@@ -247,8 +262,7 @@ def _euclidean_sums_symmetric(xo, own, k, tile, progress):
     """
     from tqdm.auto import tqdm  # noqa: PLC0415
 
-    s = xo.shape[0]
-    sq = np.einsum("ij,ij->i", xo, xo)
+    s = left.shape[0]
     sums = np.zeros((s, k))
     edges = list(range(0, s, tile))
     n_tiles = len(edges) * (len(edges) + 1) // 2
@@ -256,35 +270,40 @@ def _euclidean_sums_symmetric(xo, own, k, tile, progress):
     for ii, i0 in enumerate(edges):
         i1 = min(s, i0 + tile)
         row_starts, row_ids = _segments(own[i0:i1])
+        row_ends = np.r_[row_starts[1:], i1 - i0]
         for j0 in edges[ii:]:
             j1 = min(s, j0 + tile)
-            dist = _euclidean_tile(xo[i0:i1], sq[i0:i1], xo[j0:j1], sq[j0:j1])
+            dist = _euclidean_tile(left[i0:i1], right[j0:j1])
             col_starts, col_ids = _segments(own[j0:j1])
             if j0 == i0:
                 dist[np.arange(i1 - i0), np.arange(i1 - i0)] = 0.0  # a row's distance to itself
-                sums[i0:i1, col_ids] += np.add.reduceat(dist, col_starts, axis=1)
-            else:
-                sums[i0:i1, col_ids] += np.add.reduceat(dist, col_starts, axis=1)
-                sums[j0:j1, row_ids] += np.add.reduceat(dist, row_starts, axis=0).T
+            # every label occurs and rows are sorted, so a tile's clusters are consecutive ids
+            sums[i0:i1, col_ids[0]:col_ids[-1] + 1] += np.add.reduceat(dist, col_starts, axis=1)
+            if j0 != i0:
+                # column sums per row segment; a loop of contiguous row reductions is ~30x
+                # faster than np.add.reduceat along axis 0
+                part = np.empty((row_starts.size, j1 - j0))
+                for r, (a, b) in enumerate(zip(row_starts, row_ends)):
+                    np.add.reduce(dist[a:b], axis=0, out=part[r])
+                sums[j0:j1, row_ids[0]:row_ids[-1] + 1] += part.T
             bar.update()
     bar.close()
     return sums
 
 
-def _euclidean_ab_rowblocks(xo, own, freq, rows_per, progress):
+def _euclidean_ab_rowblocks(left, right, own, freq, rows_per, progress):
     """Intra-cluster sums and b for rows sorted by cluster, one block of full rows at a time
     (the full symmetric matrix is computed, but memory is only rows_per x s)."""
     from tqdm.auto import tqdm  # noqa: PLC0415
 
-    s = xo.shape[0]
-    sq = np.einsum("ij,ij->i", xo, xo)
+    s = left.shape[0]
     starts = np.concatenate(([0], np.cumsum(freq)[:-1]))
     intra = np.empty(s)
     b = np.empty(s)
     blocks = range(0, s, rows_per)
     for b0 in tqdm(blocks, desc="silhouette", disable=not progress or len(blocks) < 2):
         b1 = min(s, b0 + rows_per)
-        dist = _euclidean_tile(xo[b0:b1], sq[b0:b1], xo, sq)
+        dist = _euclidean_tile(left[b0:b1], right)
         dist[np.arange(b1 - b0), np.arange(b0, b1)] = 0.0  # a row's distance to itself
         intra[b0:b1], b[b0:b1] = _ab_from_sums(np.add.reduceat(dist, starts, axis=1), own[b0:b1], freq)
     return intra, b
