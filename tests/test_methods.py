@@ -93,3 +93,45 @@ def test_diverse_evol_errors(records, toy_dir, tmp_path):
         DiverseEvol(5, 0, 1)
     with pytest.raises(ValueError, match="more than the 300 records"):
         DiverseEvol(200, 60, 2, train=TRAIN, progress=False).run(toy_dir, None, records, tmp_path)
+
+
+# --- IterIT --------------------------------------------------------------------------------
+
+def _iterit():
+    from iterselect.methods.iterit import IterIT
+    return IterIT(20, 2, seed=1, train=TRAIN, progress=False)
+
+
+@pytest.fixture(scope="session")
+def iterit_run(records, toy_dir, tmp_path_factory):
+    return _iterit().run(toy_dir, None, records, tmp_path_factory.mktemp("iterit"))
+
+
+def test_iterit_run(iterit_run, records, toy_dir):
+    from iterselect.scoring import ifd_scores, load_model, load_tokenizer
+    r = iterit_run
+    assert len(r.reports) == 3 and r.reports[0]["candidates"] == 60
+    state = json.loads((r.run_dir / "state.json").read_text())["state"]
+    cand = state["candidates"]
+    assert set(r.selected.tolist()) <= set(cand) and 0 < r.selected.size <= 20
+    # the candidates are the top 3M by the base model's IFD
+    m, tok = load_model(toy_dir), load_tokenizer(toy_dir)
+    ifd = ifd_scores(m, tok, records, max_length=64, progress=False).ifd
+    below = np.where(ifd < 1, ifd, -np.inf)
+    assert sorted(cand) == sorted(np.argsort(-below, kind="stable")[:60].tolist())
+    assert all(ifd[i] < 1 for i in cand)
+    # the last epoch's IFD was recomputed with the trained model (checkpoint of epoch 1)
+    assert not np.allclose(state["candidate_ifd"], ifd[cand])
+    assert r.model_path.endswith("round_002")
+
+
+def test_iterit_resume_and_seed(iterit_run, records, toy_dir, tmp_path):
+    _resume_matches(_iterit, records, toy_dir, tmp_path, iterit_run)
+
+
+def test_iterit_errors():
+    from iterselect.methods.iterit import IterIT
+    with pytest.raises(ValueError, match="'decay' parameter of IterIT"):
+        IterIT(10, 1, decay=1.5)
+    with pytest.raises(TypeError, match="'model' parameter of IterIT.run"):
+        IterIT(10, 1).run(3, None, [{"instruction": "a", "output": "b"}], "/tmp/x")
