@@ -80,3 +80,78 @@ def test_ifd_topk_drops_and_counts():
     with pytest.raises(ValueError, match="only 4 of 6"):
         ifd_topk([0.2, 0.9, np.nan, 1.0, 0.9, 0.1], 5)
     assert ifd_topk([0.2, 1.5], 2, drop_above_one=False).indices.tolist() == [1, 0]
+
+
+# --- iterselect select METHOD ---------------------------------------------------------------
+
+def _cli(*argv):
+    import contextlib
+    import io
+
+    from iterselect.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(argv))
+    return rc, out.getvalue(), err.getvalue()
+
+
+def _data(tmp_path, n=6):
+    import json
+    p = tmp_path / "d.jsonl"
+    p.write_text("".join(json.dumps({"instruction": f"q{i}", "output": "x" * (i % 4)}) + "\n"
+                         for i in range(n)))
+    return p
+
+
+def test_cli_select_longest_writes_subset_and_report(tmp_path):
+    import json
+    data = _data(tmp_path)
+    rc, _, err = _cli("select", "longest", "--budget", "2", "--input", str(data),
+                      "--output", str(tmp_path / "o.jsonl"))
+    assert rc == 0, err
+    rows = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [r["instruction"] for r in rows] == ["q3", "q2"]
+    report = json.loads((tmp_path / "o.jsonl.report.json").read_text())
+    assert report["indices"] == [3, 2] and report["method"] == "longest"
+
+
+def test_cli_select_ifd_and_deita_with_scores(tmp_path):
+    data = _data(tmp_path)
+    np.save(tmp_path / "s.npy", np.array([0.5, np.nan, 0.9, 1.2, 0.1, 0.3]))
+    rc, out, err = _cli("select", "ifd", "--budget", "2", "--input", str(data),
+                        "--scores", str(tmp_path / "s.npy"))
+    assert rc == 0, err
+    assert [line.count("q2") + line.count("q0") for line in out.splitlines()] == [1, 1]
+    np.save(tmp_path / "e.npy", np.eye(6))
+    np.save(tmp_path / "q.npy", np.arange(6.0))
+    rc, out, err = _cli("select", "deita", "--budget", "3", "--input", str(data),
+                        "--embeddings", str(tmp_path / "e.npy"), "--scores", str(tmp_path / "q.npy"))
+    assert rc == 0 and '"q5"' in out.splitlines()[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["select", "random", "--budget", "7"], "--budget must be between 1 and the number of records (6)"),
+    (["select", "random", "--budget", "2", "--input", "/no/such.jsonl"], "no such file"),
+    (["select", "ifd", "--budget", "2", "--scores", "/no/s.npy"], "/no/s.npy: no such file"),
+    (["select", "knn", "--budget", "2", "--embeddings", "BAD"], "row i must embed record i"),
+    (["select", "ifd", "--budget", "5", "--scores", "S"], "only 4 of 6"),
+    (["run", "iterit", "--model", "nonexistent", "--run-dir", "R", "--budget", "2"], "no such directory"),
+])
+def test_cli_errors_are_one_line_exit_2(tmp_path, argv, message):
+    data = _data(tmp_path)
+    np.save(tmp_path / "bad.npy", np.zeros((3, 2)))
+    np.save(tmp_path / "s.npy", np.array([0.5, np.nan, 0.9, 1.2, 0.1, 0.3]))
+    argv = [str(tmp_path / "bad.npy") if a == "BAD" else str(tmp_path / "s.npy") if a == "S"
+            else str(tmp_path / "r") if a == "R" else a for a in argv]
+    if "--input" not in argv:
+        argv += ["--input", str(data)]
+    rc, _, err = _cli(*argv)
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_cli_malformed_record_names_line(tmp_path):
+    p = tmp_path / "m.jsonl"
+    p.write_text('{"instruction": "a", "output": "b"}\n{broken\n')
+    rc, _, err = _cli("select", "longest", "--budget", "1", "--input", str(p))
+    assert rc == 2 and f"{p}:2:" in err and len(err.strip().splitlines()) == 1

@@ -135,3 +135,41 @@ def test_iterit_errors():
         IterIT(10, 1, decay=1.5)
     with pytest.raises(TypeError, match="'model' parameter of IterIT.run"):
         IterIT(10, 1).run(3, None, [{"instruction": "a", "output": "b"}], "/tmp/x")
+
+
+# --- the command line: kill after round 1, resume -----------------------------------------
+
+def test_cli_run_killed_after_round_1_resumes(diverse_evol_run, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "iterselect.cli", "run", "diverse-evol", "--model", "toy",
+            "--run-dir", str(run_dir), "--limit", "300", "--budget", "10", "--initial-size", "20",
+            "--rounds", "2", "--seed", "3", "--lr", "1e-3", "--max-length", "64",
+            "--batch-tokens", "2048", "--no-progress"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = run_dir / "state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and json.loads(state.read_text())["rounds_done"] >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert json.loads(state.read_text())["rounds_done"] == 2  # killed during round 2
+    assert not (run_dir / "selection.jsonl").exists()
+    done = subprocess.run(args + ["--resume"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "round 1:" not in done.stderr and "round 2:" in done.stderr
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["selected"] == diverse_evol_run.selected.tolist()
+    assert (run_dir / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    lines = (run_dir / "selection.jsonl").read_text().splitlines()
+    assert len(lines) == 40
+    again = subprocess.run(args, env=env, capture_output=True, text=True)  # no --resume
+    assert again.returncode == 2 and "resume" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
