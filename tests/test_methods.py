@@ -173,3 +173,36 @@ def test_cli_run_killed_after_round_1_resumes(diverse_evol_run, tmp_path):
     again = subprocess.run(args, env=env, capture_output=True, text=True)  # no --resume
     assert again.returncode == 2 and "resume" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
+
+
+# --- iterative kMQ -------------------------------------------------------------------------
+
+def _kmq():
+    from iterselect.methods.kmq import IterativeKMQ
+    return IterativeKMQ(30, 3, 5, max_new_tokens=8, seed=2, train=TRAIN, progress=False)
+
+
+@pytest.fixture(scope="session")
+def kmq_run(records, toy_dir, dolly_embeddings, tmp_path_factory):
+    return _kmq().run(toy_dir, None, records, dolly_embeddings[:300],
+                      tmp_path_factory.mktemp("kmq"))
+
+
+def test_kmq_run(kmq_run):
+    r = kmq_run
+    assert r.selected.size == 30 and len(set(r.selected.tolist())) == 30
+    assert [x["selected_size"] for x in r.reports] == [10, 20, 30]
+    w = r.reports[-1]["weights"]
+    assert len(w) == 5 and min(w) >= 0
+    assert r.reports[1]["objective"] is not None or r.reports[1]["n_unscored"] == 10
+
+
+def test_kmq_resume_and_seed(kmq_run, records, toy_dir, dolly_embeddings, tmp_path):
+    from iterselect.methods.kmq import IterativeKMQ
+
+    class Wrapped:
+        def run(self, model, tok, recs, run_dir, **kw):
+            return _kmq().run(model, tok, recs, dolly_embeddings[:300], run_dir, **kw)
+    _resume_matches(Wrapped, records, toy_dir, tmp_path, kmq_run)
+    with pytest.raises(ValueError, match="'embeddings' parameter of IterativeKMQ.run"):
+        IterativeKMQ(3, 1, 2).run(toy_dir, None, records, dolly_embeddings[:10], tmp_path / "x")

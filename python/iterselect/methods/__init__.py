@@ -10,8 +10,9 @@ from .baselines import (BaselineResult, deita_select, ifd_topk, kcenter_select, 
                         longest_response, random_select)
 from .diverse_evol import DiverseEvol
 from .iterit import IterIT
+from .kmq import IterativeKMQ
 
 __all__ = [
-    "BaselineResult", "DiverseEvol", "IterIT", "MethodRun", "TrainConfig", "deita_select",
+    "BaselineResult", "DiverseEvol", "IterIT", "IterativeKMQ", "MethodRun", "TrainConfig", "deita_select",
     "ifd_topk", "kcenter_select", "knn_distance", "longest_response", "random_select",
 ]
