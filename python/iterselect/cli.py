@@ -1,5 +1,10 @@
 """The ``iterselect`` command.
 
+    iterselect select {random,longest,knn,deita,ifd} --budget N [--input FILE] [--output FILE]
+                      [--report FILE.json] [--embeddings FILE.npy] [--scores FILE.npy]
+    iterselect run {diverse-evol,iterit} --model PATH|toy --run-dir DIR --budget N
+                   [--rounds R] [--input FILE] [--limit N] [--resume] ...
+
     iterselect select kcenter --budget N [--input FILE.jsonl] [--embeddings FILE.npy]
                               [--output FILE.jsonl] [--metric euclidean|cosine] [--seed-index I]
 
@@ -41,7 +46,64 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--metric", choices=("euclidean", "cosine"), default="euclidean")
     kc.add_argument("--seed-index", type=int, default=0, help="first pick (default 0)")
     kc.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_baseline_parsers(methods)
+    _add_run_parsers(sub)
     return parser
+
+
+def _common_select(p, *, embeddings=False, scores=None):
+    p.add_argument("--budget", type=int, required=True, help="number of records to select")
+    p.add_argument("--input", type=Path, help="records (.jsonl, .jsonl.gz or .json); default: bundled Dolly 15k")
+    p.add_argument("--output", type=Path, help="where to write the selected records (default: stdout)")
+    p.add_argument("--report", type=Path, help="JSON report (default: OUTPUT.report.json when --output is given)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    if embeddings:
+        p.add_argument("--embeddings", type=Path, help="(N, d) .npy embeddings, row i for record i (default: MiniLM)")
+        p.add_argument("--metric", choices=("euclidean", "cosine"), default="euclidean")
+    if scores:
+        p.add_argument("--scores", type=Path, required=True, help=scores)
+
+
+def _add_baseline_parsers(methods):
+    p = methods.add_parser("random", help="uniform random subset")
+    _common_select(p)
+    p.add_argument("--seed", type=int, default=0)
+    _common_select(methods.add_parser("longest", help="longest responses first"))
+    _common_select(methods.add_parser("knn", help="largest distance to the nearest neighbour first"),
+                   embeddings=True)
+    p = methods.add_parser("deita", help="by quality, skipping near-duplicates (cosine >= threshold)")
+    _common_select(p, embeddings=True, scores="(N,) .npy quality scores, higher is better")
+    p.add_argument("--threshold", type=float, default=0.9)
+    _common_select(methods.add_parser("ifd", help="highest IFD below 1 first"),
+                   scores="(N,) .npy IFD scores (NaN allowed, dropped)")
+
+
+def _add_run_parsers(sub):
+    run = sub.add_parser("run", help="run a model-in-the-loop method")
+    methods = run.add_subparsers(dest="method", required=True, parser_class=_Parser)
+    for name, help_ in (("diverse-evol", "DiverseEvol: fine-tune, embed, k-center, repeat"),
+                        ("iterit", "IterIT: IFD candidates, per-epoch IFD x coverage, train")):
+        p = methods.add_parser(name, help=help_)
+        p.add_argument("--model", required=True,
+                       help="causal LM directory or hub name; 'toy' builds a tiny local model")
+        p.add_argument("--run-dir", type=Path, required=True, help="where state, reports and plot go")
+        p.add_argument("--input", type=Path, help="records; default: bundled Dolly 15k")
+        p.add_argument("--limit", type=int, help="use only the first N records")
+        p.add_argument("--budget", type=int, required=True,
+                       help="records added per round (diverse-evol) or trained on per epoch (iterit)")
+        p.add_argument("--rounds", type=int, default=2, help="rounds (diverse-evol) or epochs (iterit)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--lr", type=float, default=2e-5)
+        p.add_argument("--max-length", type=int, help="longest training/scoring sequence in tokens")
+        p.add_argument("--batch-tokens", type=int, default=4096)
+        p.add_argument("--resume", action="store_true", help="continue a crashed run")
+        p.add_argument("--output", type=Path, help="final selection as JSONL (default: RUN_DIR/selection.jsonl)")
+        p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        if name == "diverse-evol":
+            p.add_argument("--initial-size", type=int, help="random initial pool (default: --budget)")
+        else:
+            p.add_argument("--candidate-factor", type=float, default=3.0)
+            p.add_argument("--decay", type=float, default=0.1)
 
 
 def _load_embeddings(path: Path) -> np.ndarray:
@@ -101,11 +163,158 @@ def _select_kcenter(args) -> int:
     return 0
 
 
+def _records(args):
+    from . import datasets
+    from .data import DataError, read_records
+
+    try:
+        records = read_records(args.input) if args.input else datasets.load_dolly(raw=True)
+    except DataError as exc:
+        raise CliError(str(exc)) from None
+    if len(records) == 0:
+        raise CliError(f"{args.input}: holds no records")
+    return records
+
+
+def _check_budget(budget, n):
+    if not 1 <= budget <= n:
+        raise CliError(f"--budget must be between 1 and the number of records ({n}), got {budget}")
+
+
+def _vector(path: Path, n: int, flag: str) -> np.ndarray:
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    try:
+        v = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise CliError(f"{path}: cannot be read as a .npy array ({exc})") from None
+    if v.shape != (n,):
+        raise CliError(f"{path}: {flag} must have shape ({n},) (one score per record), got {v.shape}")
+    return v.astype(np.float64)
+
+
+def _select_baseline(args) -> int:
+    from . import datasets
+    from .data import write_jsonl
+    from .methods import baselines
+    from .runs import atomic_write_json
+
+    records = _records(args)
+    n = len(records)
+    _check_budget(args.budget, n)
+    progress = not args.no_progress
+    emb = None
+    if getattr(args, "embeddings", None):
+        emb = _load_embeddings(args.embeddings)
+    elif hasattr(args, "embeddings"):
+        emb = (datasets.dolly_embeddings(progress=progress) if args.input is None else
+               datasets.minilm_embeddings([datasets.embedding_text(r) for r in records.records],
+                                          progress=progress))
+    if emb is not None and emb.shape[0] != n:
+        raise CliError(f"{args.embeddings or 'the computed embeddings'}: has {emb.shape[0]} rows "
+                       f"but there are {n} records; row i must embed record i")
+    try:
+        if args.method == "random":
+            result = baselines.random_select(n, args.budget, seed=args.seed)
+        elif args.method == "longest":
+            result = baselines.longest_response(records.records, args.budget)
+        elif args.method == "knn":
+            result = baselines.knn_distance(emb, args.budget, metric=args.metric)
+        elif args.method == "deita":
+            result = baselines.deita_select(emb, _vector(args.scores, n, "--scores"), args.budget,
+                                            threshold=args.threshold)
+        else:
+            result = baselines.ifd_topk(_vector(args.scores, n, "--scores"), args.budget)
+    except (ValueError, TypeError) as exc:
+        raise CliError(str(exc)) from None
+    idx = result.indices.tolist()
+    lines = [records.raw[i] for i in idx]
+    report = {"method": result.method, "budget": args.budget, "n_records": n,
+              "selected": len(idx), "n_dropped": result.n_dropped, "indices": idx,
+              "scores": result.scores.tolist()}
+    report_path = args.report or (args.output.with_name(args.output.name + ".report.json")
+                                  if args.output else None)
+    try:
+        if args.output:
+            write_jsonl(lines, args.output)
+        else:
+            for line in lines:
+                sys.stdout.write(line + "\n")
+        if report_path:
+            atomic_write_json(report, report_path)
+    except OSError as exc:
+        raise CliError(f"{exc.filename}: cannot be written ({exc.strerror})") from None
+    where = f" -> {args.output}" if args.output else ""
+    print(f"selected {len(idx)} of {n} records ({result.method}){where}"
+          + (f"; report {report_path}" if report_path else ""), file=sys.stderr)
+    return 0
+
+
+def _run_method(args) -> int:
+    from .data import write_jsonl
+    from .methods import DiverseEvol, IterIT, TrainConfig
+    from .plots import plot_rounds
+    from .runs import RunError, atomic_write_json
+
+    records = _records(args)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise CliError(f"--limit must be at least 1, got {args.limit}")
+        records = type(records)(records.records[:args.limit], records.raw[:args.limit])
+    n = len(records)
+    _check_budget(args.budget, n)
+    progress = not args.no_progress
+    tokenizer = None
+    model = args.model
+    if args.model == "toy":
+        from .scoring.toy import toy_model_and_tokenizer
+
+        model, tokenizer = toy_model_and_tokenizer()
+    elif not Path(args.model).exists() and "/" not in args.model:
+        raise CliError(f"--model {args.model}: no such directory (give a model directory, a hub "
+                       "name such as 'org/name', or 'toy')")
+    try:
+        train = TrainConfig(lr=args.lr, max_length=args.max_length, batch_tokens=args.batch_tokens)
+        if args.method == "diverse-evol":
+            method = DiverseEvol(args.initial_size or args.budget, args.budget, args.rounds,
+                                 seed=args.seed, train=train, progress=progress)
+        else:
+            method = IterIT(args.budget, args.rounds, candidate_factor=args.candidate_factor,
+                            decay=args.decay, seed=args.seed, train=train, progress=progress)
+        if tokenizer is None:
+            from .scoring import load_tokenizer
+
+            tokenizer = load_tokenizer(args.model)
+
+        def report_round(t, rep):
+            print(f"round {t}: objective {rep.get('objective')} diversity {rep.get('diversity')}",
+                  file=sys.stderr)
+
+        result = method.run(model, tokenizer, records.records, args.run_dir, resume=args.resume,
+                            on_round_end=report_round)
+    except (RunError, ValueError, TypeError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    output = args.output or args.run_dir / "selection.jsonl"
+    write_jsonl([records.raw[i] for i in result.selected.tolist()], output)
+    reports = list(result.reports)
+    atomic_write_json({"method": method.name, "n_records": n, "selected": result.selected,
+                       "model_path": result.model_path, "rounds": reports},
+                      args.run_dir / "report.json")
+    plot_rounds(reports, args.run_dir / "plot.png", title=method.name)
+    print(f"selected {result.selected.size} of {n} records -> {output}; report "
+          f"{args.run_dir / 'report.json'}, plot {args.run_dir / 'plot.png'}", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "select" and args.method == "kcenter":
             return _select_kcenter(args)
+        if args.command == "select":
+            return _select_baseline(args)
+        if args.command == "run":
+            return _run_method(args)
         raise CliError(f"unknown command {args.command!r}")
     except CliError as exc:
         print(f"iterselect: error: {exc}", file=sys.stderr)

@@ -1,0 +1,208 @@
+"""The model-in-the-loop methods on a tiny model and 300 Dolly records: a run, a crash after
+round 1 then resume (same final selection as the uninterrupted run), errors."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from iterselect.methods._loop import TrainConfig  # noqa: E402
+
+TRAIN = TrainConfig(lr=1e-3, max_length=64, batch_tokens=2048)
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_after(round_index):
+    def hook(t, report):
+        if t == round_index:
+            raise Crash(f"crash after round {t}")
+    return hook
+
+
+@pytest.fixture(scope="session")
+def records():
+    from iterselect.datasets import load_dolly
+    return load_dolly()[:300]
+
+
+@pytest.fixture(scope="session")
+def toy_dir(tmp_path_factory):
+    from iterselect.scoring.toy import toy_model_and_tokenizer
+    model, tok = toy_model_and_tokenizer()
+    d = tmp_path_factory.mktemp("toy")
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return str(d)
+
+
+def _resume_matches(make, records, toy_dir, tmp_path, reference):
+    with pytest.raises(Crash):
+        make().run(toy_dir, None, records, tmp_path / "crashed", on_round_end=crash_after(1))
+    state = json.loads((tmp_path / "crashed" / "state.json").read_text())
+    assert state["rounds_done"] == 2
+    seen = []
+    resumed = make().run(toy_dir, None, records, tmp_path / "crashed", resume=True,
+                         on_round_end=lambda t, r: seen.append(t))
+    assert seen == list(range(2, len(reference.reports)))  # no round lost or repeated
+    assert resumed.selected.tolist() == reference.selected.tolist()
+    assert [r["round"] for r in resumed.reports] == list(range(len(reference.reports)))
+    return resumed
+
+
+# --- DiverseEvol ---------------------------------------------------------------------------
+
+def _diverse_evol():
+    from iterselect.methods.diverse_evol import DiverseEvol
+    return DiverseEvol(20, 10, 2, train=TRAIN, seed=3, progress=False)
+
+
+@pytest.fixture(scope="session")
+def diverse_evol_run(records, toy_dir, tmp_path_factory):
+    return _diverse_evol().run(toy_dir, None, records, tmp_path_factory.mktemp("de"))
+
+
+def test_diverse_evol_run(diverse_evol_run, records):
+    r = diverse_evol_run
+    assert r.selected.size == 40 and len(set(r.selected.tolist())) == 40
+    assert r.selected[:20].tolist() == _diverse_evol().initial_pool(len(records)).tolist()
+    assert [x["pool_size"] for x in r.reports] == [20, 30, 40]
+    for rep in r.reports[1:]:
+        assert rep["diversity"] >= 1.0 and rep["objective"] > 0
+        assert len(rep["added"]) == 10
+
+
+def test_diverse_evol_resume_and_seed(diverse_evol_run, records, toy_dir, tmp_path):
+    _resume_matches(_diverse_evol, records, toy_dir, tmp_path, diverse_evol_run)
+
+
+def test_diverse_evol_select_round_is_warm_kcenter():
+    from iterselect import kcenter_greedy
+    from iterselect.methods.diverse_evol import DiverseEvol
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    got = DiverseEvol(5, 7, 1, progress=False).select_round(X, [1, 2, 3]).indices
+    assert got.tolist() == kcenter_greedy(X, 7, selected=[1, 2, 3], progress=False).indices.tolist()
+
+
+def test_diverse_evol_errors(records, toy_dir, tmp_path):
+    from iterselect.methods.diverse_evol import DiverseEvol
+    with pytest.raises(ValueError, match="'round_size' parameter of DiverseEvol"):
+        DiverseEvol(5, 0, 1)
+    with pytest.raises(ValueError, match="more than the 300 records"):
+        DiverseEvol(200, 60, 2, train=TRAIN, progress=False).run(toy_dir, None, records, tmp_path)
+
+
+# --- IterIT --------------------------------------------------------------------------------
+
+def _iterit():
+    from iterselect.methods.iterit import IterIT
+    return IterIT(20, 2, seed=1, train=TRAIN, progress=False)
+
+
+@pytest.fixture(scope="session")
+def iterit_run(records, toy_dir, tmp_path_factory):
+    return _iterit().run(toy_dir, None, records, tmp_path_factory.mktemp("iterit"))
+
+
+def test_iterit_run(iterit_run, records, toy_dir):
+    from iterselect.scoring import ifd_scores, load_model, load_tokenizer
+    r = iterit_run
+    assert len(r.reports) == 3 and r.reports[0]["candidates"] == 60
+    state = json.loads((r.run_dir / "state.json").read_text())["state"]
+    cand = state["candidates"]
+    assert set(r.selected.tolist()) <= set(cand) and 0 < r.selected.size <= 20
+    # the candidates are the top 3M by the base model's IFD
+    m, tok = load_model(toy_dir), load_tokenizer(toy_dir)
+    ifd = ifd_scores(m, tok, records, max_length=64, progress=False).ifd
+    below = np.where(ifd < 1, ifd, -np.inf)
+    assert sorted(cand) == sorted(np.argsort(-below, kind="stable")[:60].tolist())
+    assert all(ifd[i] < 1 for i in cand)
+    # the last epoch's IFD was recomputed with the trained model (checkpoint of epoch 1)
+    assert not np.allclose(state["candidate_ifd"], ifd[cand])
+    assert r.model_path.endswith("round_002")
+
+
+def test_iterit_resume_and_seed(iterit_run, records, toy_dir, tmp_path):
+    _resume_matches(_iterit, records, toy_dir, tmp_path, iterit_run)
+
+
+def test_iterit_errors():
+    from iterselect.methods.iterit import IterIT
+    with pytest.raises(ValueError, match="'decay' parameter of IterIT"):
+        IterIT(10, 1, decay=1.5)
+    with pytest.raises(TypeError, match="'model' parameter of IterIT.run"):
+        IterIT(10, 1).run(3, None, [{"instruction": "a", "output": "b"}], "/tmp/x")
+
+
+# --- the command line: kill after round 1, resume -----------------------------------------
+
+def test_cli_run_killed_after_round_1_resumes(diverse_evol_run, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "iterselect.cli", "run", "diverse-evol", "--model", "toy",
+            "--run-dir", str(run_dir), "--limit", "300", "--budget", "10", "--initial-size", "20",
+            "--rounds", "2", "--seed", "3", "--lr", "1e-3", "--max-length", "64",
+            "--batch-tokens", "2048", "--no-progress"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = run_dir / "state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and json.loads(state.read_text())["rounds_done"] >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert json.loads(state.read_text())["rounds_done"] == 2  # killed during round 2
+    assert not (run_dir / "selection.jsonl").exists()
+    done = subprocess.run(args + ["--resume"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "round 1:" not in done.stderr and "round 2:" in done.stderr
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["selected"] == diverse_evol_run.selected.tolist()
+    assert (run_dir / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    lines = (run_dir / "selection.jsonl").read_text().splitlines()
+    assert len(lines) == 40
+    again = subprocess.run(args, env=env, capture_output=True, text=True)  # no --resume
+    assert again.returncode == 2 and "resume" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+
+
+# --- iterative kMQ -------------------------------------------------------------------------
+
+def _kmq():
+    from iterselect.methods.kmq import IterativeKMQ
+    return IterativeKMQ(30, 3, 5, max_new_tokens=8, seed=2, train=TRAIN, progress=False)
+
+
+@pytest.fixture(scope="session")
+def kmq_run(records, toy_dir, dolly_embeddings, tmp_path_factory):
+    return _kmq().run(toy_dir, None, records, dolly_embeddings[:300],
+                      tmp_path_factory.mktemp("kmq"))
+
+
+def test_kmq_run(kmq_run):
+    r = kmq_run
+    assert r.selected.size == 30 and len(set(r.selected.tolist())) == 30
+    assert [x["selected_size"] for x in r.reports] == [10, 20, 30]
+    w = r.reports[-1]["weights"]
+    assert len(w) == 5 and min(w) >= 0
+    assert r.reports[1]["objective"] is not None or r.reports[1]["n_unscored"] == 10
+
+
+def test_kmq_resume_and_seed(kmq_run, records, toy_dir, dolly_embeddings, tmp_path):
+    from iterselect.methods.kmq import IterativeKMQ
+
+    class Wrapped:
+        def run(self, model, tok, recs, run_dir, **kw):
+            return _kmq().run(model, tok, recs, dolly_embeddings[:300], run_dir, **kw)
+    _resume_matches(Wrapped, records, toy_dir, tmp_path, kmq_run)
+    with pytest.raises(ValueError, match="'embeddings' parameter of IterativeKMQ.run"):
+        IterativeKMQ(3, 1, 2).run(toy_dir, None, records, dolly_embeddings[:10], tmp_path / "x")
