@@ -4,9 +4,16 @@ The public API, re-exported from one module per selector family.
 """
 from ._backends import backends, cuda_unavailable_reason, has_cuda
 from ._vocabulary import NgramVocabulary
+from .cluster import (ChooseKResult, ClusterWeights, KMeansResult, KMQSample, choose_k,
+                      cluster_weights_update, kmeans, kmq_sample)
 from .coverage import (CoverageResult, IterITResult, TfidfResult, coverage_decay, coverage_gains,
                        coverage_greedy, iterit_select, tfidf_matrix)
 from .kcenter import KCenterResult, kcenter_greedy
+from .methods import (BaselineResult, DiverseEvol, IterativeKMQ, IterIT, MethodRun, TrainConfig,
+                      deita_select, ifd_topk, kcenter_select, knn_distance, longest_response,
+                      random_select)
+from .metrics import SilhouetteResult, VendiResult, silhouette, vendi_score
+from .runs import RunDirectory
 from .scoring import (Embeddings, FormattedExample, FormattedExamples, GenerationResult, IFDResult,
                       PerplexityResult, RewardResult, ScoringWarning, embed, embed_sentences,
                       format_examples, format_prompts, generate, ifd_scores, load_model,
@@ -17,6 +24,11 @@ from .training import FinetuneResult, finetune
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChooseKResult", "ClusterWeights", "KMeansResult", "KMQSample", "choose_k",
+    "cluster_weights_update", "kmeans", "kmq_sample", "SilhouetteResult", "VendiResult",
+    "silhouette", "vendi_score", "BaselineResult", "DiverseEvol", "IterIT", "IterativeKMQ",
+    "MethodRun", "TrainConfig", "deita_select", "ifd_topk", "kcenter_select", "knn_distance",
+    "longest_response", "random_select", "RunDirectory",
     "CoverageResult", "IterITResult", "NgramVocabulary", "TfidfResult", "coverage_decay",
     "coverage_gains", "coverage_greedy", "iterit_select", "tfidf_matrix",
     "Embeddings", "FinetuneResult", "FormattedExample", "FormattedExamples", "GenerationResult",
