@@ -128,14 +128,34 @@ class Greedy {
     return n_centers_ - from;
   }
 
+  // Brings every unchosen point up to date, cache-blocked: a tile of rows meets the centers a
+  // chunk at a time, so both stay in cache instead of every row streaming all its stale centers
+  // from memory. The minimum does not depend on the order, so the result is the same.
   void refresh_all() {
+    constexpr int64_t kRows = 128, kCenters = 128;
     std::vector<int64_t> counts(resolve_threads(p_.threads), 0);
-    parallel_for(n_, p_.threads, [&](int64_t lo, int64_t hi, int w) {
-      int64_t c = 0;
-      for (int64_t i = lo; i < hi; ++i)
-        if (!chosen_[i]) c += refresh(i);
-      counts[w] += c;
-    }, 256);
+    const int64_t tiles = (n_ + kRows - 1) / kRows;
+    parallel_for(tiles, p_.threads, [&](int64_t lo, int64_t hi, int w) {
+      int64_t count = 0;
+      for (int64_t tile = lo; tile < hi; ++tile) {
+        const int64_t r0 = tile * kRows, r1 = std::min(n_, r0 + kRows);
+        int64_t first = n_centers_;
+        for (int64_t i = r0; i < r1; ++i)
+          if (!chosen_[i]) first = std::min<int64_t>(first, stamp_[i]);
+        for (int64_t c0 = first; c0 < n_centers_; c0 += kCenters) {
+          const int64_t c1 = std::min(n_centers_, c0 + kCenters);
+          for (int64_t i = r0; i < r1; ++i) {
+            if (chosen_[i] || stamp_[i] >= c1) continue;
+            A s = ub_[i];
+            for (int64_t c = std::max<int64_t>(stamp_[i], c0); c < c1; ++c) s = std::min(s, dist(i, c));
+            count += c1 - std::max<int64_t>(stamp_[i], c0);
+            ub_[i] = s;
+            stamp_[i] = static_cast<int32_t>(c1);
+          }
+        }
+      }
+      counts[w] += count;
+    }, 1);
     for (auto c : counts) evals_ += c;
   }
 
