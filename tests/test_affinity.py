@@ -91,9 +91,10 @@ def test_equals_sklearn_when_not_converged(dolly):
     np.testing.assert_array_equal(r.labels, labels)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    X=st.integers(2, 24).flatmap(lambda n: arrays(np.float64, (n, 3), elements=st.floats(-50, 50, width=32))),
+    X=st.tuples(st.integers(2, 40), st.integers(1, 4)).flatmap(
+        lambda nd: arrays(np.float64, nd, elements=st.floats(-50, 50, width=32))),
     seed=st.integers(0, 2**32 - 1),
     damping=st.floats(0.5, 0.95),
     pref=st.one_of(st.none(), st.floats(-200, 0)),
@@ -469,6 +470,7 @@ def test_cuda_equals_cpu(dolly, dtype, metric):
     (dict(n_neighbors=0), r"'n_neighbors'"),
     (dict(knn=np.zeros((4, 2), dtype=np.int64) + 9), r"'knn'"),
     (dict(knn="kdtree", n_neighbors=2), r"'knn'"),
+    (dict(knn="ivf"), r"'n_neighbors'.*index name"),
 ])
 def test_bad_parameters_are_named(kwargs, match):
     X = np.arange(8, dtype=np.float64).reshape(4, 2)

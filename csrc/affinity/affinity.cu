@@ -21,8 +21,10 @@ constexpr unsigned kFull = 0xffffffffu;
 
 #if defined(__CUDACC__)
 #define ISEL_AFF_UNROLL _Pragma("unroll")
+#define ISEL_AFF_UNROLL4 _Pragma("unroll 4")
 #else
 #define ISEL_AFF_UNROLL _Pragma("GCC unroll 32")
+#define ISEL_AFF_UNROLL4 _Pragma("GCC unroll 4")
 #endif
 
 __device__ __forceinline__ float op_add(float a, float b) { return __fadd_rn(a, b); }
@@ -119,14 +121,15 @@ __global__ void inverse_norms_kernel(const TX* X, int64_t n, int64_t d, A* inv) 
     inv[i] = op_div(A(1), op_sqrt(pair_sq<TX, A>(X + i * d, static_cast<const TX*>(nullptr), d, false, A(1), A(1))));
 }
 
-// One thread per pair (i, j >= i); S_ij and S_ji both written. metric: 0 euclidean,
-// 1 sqeuclidean, 2 cosine.
+// One thread per pair (i <= j); S_ij and S_ji both written. metric: 0 euclidean,
+// 1 sqeuclidean, 2 cosine. A thread keeps its column j while its block walks the rows i
+// (grid-stride over y), so the block's rows x_j stay in L1 and x_i is a broadcast.
 template <class TX, class A, class T>
 __global__ void similarity_kernel(const TX* X, int64_t n, int64_t d, int metric, const A* inv, T* S) {
   const bool cosine = metric == 2;
-  for (int64_t i = blockIdx.y; i < n; i += gridDim.y)
-    for (int64_t j = i + blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
-         j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    for (int64_t i = blockIdx.y; i <= j; i += gridDim.y) {
       const A sq = pair_sq<TX, A>(X + i * d, X + j * d, d, cosine, cosine ? inv[i] : A(1), cosine ? inv[j] : A(1));
       A s;
       if (metric == 0) s = -op_sqrt(sq);
@@ -283,6 +286,7 @@ __global__ void column_kernel(const T* R, const T* A, int64_t n, T* colsum, T da
   for (int64_t k = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; k < n;
        k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     T sum = k == 0 ? R[0] : positive(R[k]);
+    ISEL_AFF_UNROLL4  // independent loads in flight; the additions stay in row order
     for (int64_t i = 1; i < n; ++i) {
       const T r = R[i * n + k];
       sum = op_add(sum, i == k ? r : positive(r));
@@ -512,7 +516,7 @@ void similarity_matrix(const void* X, DType x_dtype, int64_t n, int64_t d, Metri
       Buffer inv(metric == Metric::cosine ? sizeof(A) * n : 0);
       if (metric == Metric::cosine)
         launch(inverse_norms_kernel<TX, A>, dim3(blocks_for(n, bt, dev)), dim3(bt), 0, stream, x, n, d, inv.as<A>());
-      const dim3 grid(blocks_for(n, bt, dev, 64), static_cast<unsigned>(blocks_for(n, 1, dev)));
+      const dim3 grid(blocks_for(n, bt, dev), static_cast<unsigned>(blocks_for(n, 1, dev, 64)));
       launch(similarity_kernel<TX, A, T>, grid, dim3(bt), 0, stream, x, n, d, m, static_cast<const A*>(inv.as<A>()),
              static_cast<T*>(S));
       cuda_check(cudaGetLastError(), "kernel launch");

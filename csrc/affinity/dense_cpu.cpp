@@ -155,8 +155,9 @@ void diagonal_of_a(const DenseProblem& p, const T* colsum, T* diag_a) {
   for (int64_t k = 0; k < n; ++k) diag_a[k] = availability_diagonal(A[k * n + k], R[k * n + k], colsum[k], d, keep);
 }
 
-// One fused iteration t: rows in tiles (tile j to worker j mod W), column slice w summed by
-// worker w in row order as rows finish. colsum_prev = colsum_{t-1}; colsum_next <- colsum_t.
+// One fused iteration t: rows in tiles, taken by the workers in order as they come free (a
+// descheduled worker holds up at most one tile); column slice w is summed by worker w in row
+// order as rows finish. colsum_prev = colsum_{t-1}; colsum_next <- colsum_t.
 template <class T>
 void fused_iteration(const DenseProblem& p, int64_t t, double alpha, const T* colsum_prev, T* colsum_next,
                      std::vector<std::atomic<int64_t>>& done, int workers) {
@@ -166,22 +167,28 @@ void fused_iteration(const DenseProblem& p, int64_t t, double alpha, const T* co
   const int64_t ntiles = (n + tile - 1) / tile;
   const int64_t stamp = t + 1;
   const T* R = static_cast<const T*>(p.R);
+  std::atomic<int64_t> next_tile{0};
   parallel_for(workers, workers, [&](int64_t w, int64_t, int) {
     const int64_t c0 = n * w / workers, c1 = n * (w + 1) / workers;
-    int64_t next_tile = w, next_row = 0;
+    int64_t next_row = 0;
+    bool tiles_left = true;
     for (;;) {
-      if (next_tile < ntiles) {
-        const int64_t lo = next_tile * tile, hi = std::min(n, lo + tile);
-        rows<T>(p, lo, hi, t > 0, colsum_prev, c);
-        for (int64_t i = lo; i < hi; ++i) done[i].store(stamp, std::memory_order_release);
-        next_tile += workers;
+      if (tiles_left) {
+        const int64_t j = next_tile.fetch_add(1, std::memory_order_relaxed);
+        if (j < ntiles) {
+          const int64_t lo = j * tile, hi = std::min(n, lo + tile);
+          rows<T>(p, lo, hi, t > 0, colsum_prev, c);
+          for (int64_t i = lo; i < hi; ++i) done[i].store(stamp, std::memory_order_release);
+        } else {
+          tiles_left = false;
+        }
       }
       while (next_row < n && done[next_row].load(std::memory_order_acquire) == stamp) {
         accumulate<T>(R + next_row * n, next_row, c0, c1, colsum_next);
         ++next_row;
       }
-      if (next_row == n && next_tile >= ntiles) break;
-      if (next_tile >= ntiles) std::this_thread::yield();  // waiting for another worker's rows
+      if (next_row == n) break;
+      if (!tiles_left) std::this_thread::yield();  // waiting for another worker's rows
     }
   }, 1);
 }

@@ -146,7 +146,7 @@ struct Sweep {
     using V = typename L::V;
     using I = typename L::I;
     constexpr int W = L::W;
-    I pos;
+    I pos = {};
     for (int l = 0; l < W; ++l) pos[l] = static_cast<typename L::Idx>(lo + l);
     const V zero = {};
     int64_t e = lo;

@@ -170,7 +170,7 @@ def affinity_propagation(X_or_S, *, metric="euclidean", preference=None, damping
         threads=0 if threads is None else check_int(threads, "threads", _FUNC, 1),
     )
     which = _backends.resolve(backend, m.on_cuda, _FUNC)
-    if n_neighbors is not None or not isinstance(knn, str):
+    if n_neighbors is not None or not isinstance(knn, str) or knn != "auto":
         if precomputed:
             raise param_error(_FUNC, "n_neighbors", "None when metric='precomputed' (the sparse mode builds its "
                               "graph from feature vectors)", n_neighbors)
@@ -180,8 +180,6 @@ def affinity_propagation(X_or_S, *, metric="euclidean", preference=None, damping
         res = run_sparse(m, opts, k, neighbors, knn if isinstance(knn, str) else None,
                          _check_history(history, n, sparse_ok=True), _FUNC)
     else:
-        if not isinstance(knn, str) or knn != "auto":
-            check_choice(knn, "knn", _FUNC, INDEXES)
         H = _check_history(history, n, sparse_ok=False)
         if which == "cpu":
             res = run_dense_cpu(m, opts, H, _FUNC)
