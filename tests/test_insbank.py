@@ -80,6 +80,9 @@ def test_bank_size_and_prefix(data, first):
     assert isinstance(b, Bank) and len(b) == BANK
     assert np.array_equal(b.embeddings, data[0]["embeddings"][first.indices])
     assert np.array_equal(b.quality, data[0]["quality"][first.indices])
+    f32 = _ib(dtype=np.float32).select_round(data[0]["embeddings"], data[0]["quality"])
+    assert f32.responsibility.dtype == np.float32 and f32.indices.size == BANK
+    assert first.responsibility.dtype == np.float64  # the default
 
 
 def test_minmax_constant_is_ones():
