@@ -310,3 +310,30 @@ def test_cli_errors(cli_files, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert match in err and len(err.strip().splitlines()) == 1, (match, err)
+
+
+def test_cli_options_reach_the_method(data, cli_files, tmp_path, capsys):
+    from iterselect.cli import main
+    sets = [dict(data[t], quality=None) for t in range(2)]
+    for extra, kw in ((["--combine", "add", "--gamma", "0.5", "--no-history"],
+                       dict(combine="add", gamma=0.5, use_history=False)),
+                      (["--history-weight", "0.5", "--history-decay", "0.8"],
+                       dict(history_weight=0.5, history_decay=0.8))):
+        run_dir = tmp_path / "_".join(extra)
+        out = tmp_path / (run_dir.name + ".jsonl")
+        assert main(_argv(cli_files, run_dir, "--output", str(out), *extra)) == 0
+        expected = _ib(**kw).run(sets, tmp_path / ("api" + run_dir.name)).selected
+        assert json.loads((run_dir / "report.json").read_text())["selected"] == expected.tolist()
+        assert len(out.read_text().splitlines()) == BANK
+    capsys.readouterr()
+    # another quality field
+    (p0, e0), _ = cli_files
+    alt = tmp_path / "alt.jsonl"
+    alt.write_text("".join(json.dumps({"instruction": r["instruction"], "output": r["output"],
+                                       "score": i % 7}) + "\n"
+                           for i, r in enumerate(data[0]["records"])))
+    assert main(["run", "insbank", "--input", str(alt), "--embeddings", str(e0), "--bank-size", "5",
+                 "--quality-field", "score", "--run-dir", str(tmp_path / "alt"), "--no-progress"]) == 0
+    q = np.arange(N) % 7
+    expected = _ib(bank_size=5).select_round(data[0]["embeddings"], q).indices
+    assert json.loads((tmp_path / "alt" / "report.json").read_text())["selected"] == expected.tolist()
