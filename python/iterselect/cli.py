@@ -4,6 +4,9 @@
                       [--report FILE.json] [--embeddings FILE.npy] [--scores FILE.npy]
     iterselect run {diverse-evol,iterit} --model PATH|toy --run-dir DIR --budget N
                    [--rounds R] [--input FILE] [--limit N] [--resume] ...
+    iterselect run insbank --input A.jsonl --input B.jsonl ... --bank-size M --run-dir DIR
+                   [--embeddings A.npy --embeddings B.npy ...] [--quality-field quality]
+                   [--combine multiply|add] [--gamma G] [--no-history] [--resume]
 
     iterselect select kcenter --budget N [--input FILE.jsonl] [--embeddings FILE.npy]
                               [--output FILE.jsonl] [--metric euclidean|cosine] [--seed-index I]
@@ -104,6 +107,23 @@ def _add_run_parsers(sub):
         else:
             p.add_argument("--candidate-factor", type=float, default=3.0)
             p.add_argument("--decay", type=float, default=0.1)
+    p = methods.add_parser("insbank", help="InsBank/PIBE: evolve a bank as datasets arrive")
+    p.add_argument("--input", type=Path, action="append", required=True,
+                   help="an arriving dataset (records with a quality field); repeat, in order")
+    p.add_argument("--embeddings", type=Path, action="append",
+                   help="(N, d) .npy embeddings of the --input of the same position; repeat once "
+                        "per --input (default: MiniLM)")
+    p.add_argument("--bank-size", type=int, required=True, help="records kept in the bank")
+    p.add_argument("--run-dir", type=Path, required=True, help="where state, reports and plot go")
+    p.add_argument("--quality-field", default="quality", help="the records' quality field")
+    p.add_argument("--combine", choices=("multiply", "add"), default="multiply")
+    p.add_argument("--gamma", type=float, default=1.0, help="weight of the quality")
+    p.add_argument("--no-history", action="store_true", help="no responsibility history")
+    p.add_argument("--history-weight", type=float, default=0.3)
+    p.add_argument("--history-decay", type=float, default=0.9)
+    p.add_argument("--resume", action="store_true", help="continue a crashed run")
+    p.add_argument("--output", type=Path, help="final bank as JSONL (default: RUN_DIR/selection.jsonl)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def _load_embeddings(path: Path) -> np.ndarray:
@@ -250,6 +270,66 @@ def _select_baseline(args) -> int:
     return 0
 
 
+def _run_insbank(args) -> int:
+    import json
+
+    from .data import DataError, read_records, write_jsonl
+    from .methods.insbank import InsBank
+    from .plots import plot_rounds
+    from .runs import RunError, atomic_write_json
+
+    if args.embeddings and len(args.embeddings) != len(args.input):
+        raise CliError(f"--embeddings must be given once per --input ({len(args.input)}), got "
+                       f"{len(args.embeddings)}")
+    sets, raws = [], []
+    for k, path in enumerate(args.input):
+        try:
+            recs = read_records(path, required=(args.quality_field,))
+        except DataError as exc:
+            raise CliError(str(exc)) from None
+        if len(recs) == 0:
+            raise CliError(f"{path}: holds no records")
+        for i, r in enumerate(recs.records):
+            v = r[args.quality_field]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+                raise CliError(f"{path}: record {i + 1}: {args.quality_field!r} must be a finite "
+                               f"number, got {v!r}")
+        item = {"records": recs.records}
+        if args.embeddings:
+            emb = _load_embeddings(args.embeddings[k])
+            if emb.shape[0] != len(recs):
+                raise CliError(f"{args.embeddings[k]}: has {emb.shape[0]} rows but {path} has "
+                               f"{len(recs)} records; row i must embed record i")
+            item["embeddings"] = emb
+        sets.append(item)
+        raws.extend(recs.raw)
+    try:
+        method = InsBank(args.bank_size, combine=args.combine, gamma=args.gamma,
+                         use_history=not args.no_history, history_weight=args.history_weight,
+                         history_decay=args.history_decay, progress=not args.no_progress)
+
+        def report_arrival(t, rep):
+            print(json.dumps(rep), flush=True)
+
+        result = method.run(sets, args.run_dir, quality_field=args.quality_field,
+                            resume=args.resume, on_round_end=report_arrival)
+    except (RunError, ValueError, TypeError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    output = args.output or args.run_dir / "selection.jsonl"
+    try:
+        write_jsonl([raws[i] for i in result.selected.tolist()], output)
+        reports = list(result.reports)
+        atomic_write_json({"method": method.name, "n_records": len(raws),
+                           "inputs": [str(p) for p in args.input], "selected": result.selected,
+                           "rounds": reports}, args.run_dir / "report.json")
+        plot_rounds(reports, args.run_dir / "plot.png", title=method.name)
+    except OSError as exc:
+        raise CliError(f"{exc.filename}: cannot be written ({exc.strerror})") from None
+    print(f"bank of {result.selected.size} of {len(raws)} records -> {output}; report "
+          f"{args.run_dir / 'report.json'}, plot {args.run_dir / 'plot.png'}", file=sys.stderr)
+    return 0
+
+
 def _run_method(args) -> int:
     from .data import write_jsonl
     from .methods import DiverseEvol, IterIT, TrainConfig
@@ -313,6 +393,8 @@ def main(argv=None) -> int:
             return _select_kcenter(args)
         if args.command == "select":
             return _select_baseline(args)
+        if args.command == "run" and args.method == "insbank":
+            return _run_insbank(args)
         if args.command == "run":
             return _run_method(args)
         raise CliError(f"unknown command {args.command!r}")

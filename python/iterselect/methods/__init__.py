@@ -3,16 +3,19 @@ static baselines they are compared with.
 
 Each method is a class whose ``select_round(...)`` is one selection step on precomputed
 embeddings or scores, and whose ``run(...)`` trains, scores and re-selects, saving its state in a
-run directory (:mod:`iterselect.runs`) after every round. Needs the ``torch`` extra for ``run``.
+run directory (:mod:`iterselect.runs`) after every round. Needs the ``torch`` extra for ``run``
+(InsBank's ``run`` trains nothing; it needs torch only to compute MiniLM embeddings).
 """
 from ._loop import MethodRun, TrainConfig
 from .baselines import (BaselineResult, deita_select, ifd_topk, kcenter_select, knn_distance,
                         longest_response, random_select)
 from .diverse_evol import DiverseEvol
+from .insbank import Bank, BankHistory, InsBank, InsBankRound
 from .iterit import IterIT
 from .kmq import IterativeKMQ
 
 __all__ = [
-    "BaselineResult", "DiverseEvol", "IterIT", "IterativeKMQ", "MethodRun", "TrainConfig", "deita_select",
+    "Bank", "BankHistory", "BaselineResult", "DiverseEvol", "InsBank", "InsBankRound", "IterIT",
+    "IterativeKMQ", "MethodRun", "TrainConfig", "deita_select",
     "ifd_topk", "kcenter_select", "knn_distance", "longest_response", "random_select",
 ]

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Affinity propagation benchmark: iterselect against scikit-learn, measured in the same run.
+
+Dense: the real MiniLM embeddings of Dolly 15k (shared/data/embeddings/dolly_15k_minilm.npy),
+first N rows, S = -||x - y|| (InsBank's similarity). iterselect runs in float32 (default, no
+noise) and in float64 with scikit-learn's noise (random_state=0), which must return
+scikit-learn's exemplars exactly; scikit-learn runs on the same S (its time includes building S
+with sklearn.metrics.pairwise_distances). Peak memory is the largest rise of the process's
+resident set during the call, sampled every 10 ms.
+
+Sparse: shared/bench/synth.py's 1,000,000 x 384 embeddings, 32 neighbours; the kNN graph is
+built by faiss (IVF-Flat, 4 sqrt(n) lists, 16 probed) and timed apart from the message passing.
+
+    python benchmarks/affinity.py                      # dense 2k..15k (sklearn to 5k), sparse 1M
+    python benchmarks/affinity.py --sklearn-max 10000  # sklearn up to 10k too (minutes)
+    python benchmarks/affinity.py --sparse-n 0         # dense only
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "python"))
+SHARED = Path(os.environ.get("ITERSELECT_SHARED", REPO.parent / "shared"))
+if not (SHARED / "data").exists():
+    SHARED = Path("/work/shared")
+CACHE = Path(os.environ.get("ITERSELECT_BENCH_CACHE", Path.home() / ".cache" / "iterselect-bench"))
+
+import iterselect  # noqa: E402
+from iterselect.affinity import affinity_propagation  # noqa: E402
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure(fn):
+    """(result, seconds, peak RSS rise in bytes) of fn()."""
+    base = rss()
+    peak = [base]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.01)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    t = time.perf_counter()
+    try:
+        out = fn()
+    finally:
+        dt = time.perf_counter() - t
+        stop.set()
+        th.join()
+    peak[0] = max(peak[0], rss())
+    return out, dt, peak[0] - base
+
+
+def gib(b):
+    return f"{b / 2**30:.2f}"
+
+
+def synth(n: int) -> np.ndarray:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"synth_embeddings_{n}_float32.npy"
+    if not path.exists():
+        sys.path.insert(0, str(SHARED / "bench"))
+        import synth as s  # noqa: E402
+
+        np.save(path, s.embeddings(n, 0, np.float32))
+    return np.load(path)
+
+
+def dense(sizes, sklearn_max):
+    from sklearn.cluster import affinity_propagation as sk_ap
+    from sklearn.metrics import pairwise_distances
+
+    X = np.load(SHARED / "data" / "embeddings" / "dolly_15k_minilm.npy")
+    print("\n## Dense: Dolly 15k MiniLM (float16 -> S = -||x-y||), first N rows\n")
+    print("| N | method | time (s) | iterations | converged | exemplars | peak RSS rise (GiB) | vs sklearn |")
+    print("|---:|---|---:|---:|---|---:|---:|---:|")
+    for n in sizes:
+        Xn = np.ascontiguousarray(X[:n])
+        rows = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r32, t32, m32 = measure(lambda: affinity_propagation(Xn, progress=False))
+        rows.append((f"iterselect float32 (no noise), {os.cpu_count()} threads", t32, r32.n_iter, r32.converged,
+                     len(r32.exemplars), m32))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r1, t1, m1 = measure(lambda: affinity_propagation(Xn, progress=False, threads=1))
+        rows.append(("iterselect float32 (no noise), 1 thread", t1, r1.n_iter, r1.converged, len(r1.exemplars), m1))
+        sk_time = None
+        if n <= sklearn_max:
+            def build_s():
+                return -pairwise_distances(Xn.astype(np.float64))
+
+            def run_ours64():  # the same S as sklearn's (built the same way, timed the same way)
+                return affinity_propagation(build_s(), metric="precomputed", dtype=np.float64, random_state=0,
+                                            progress=False)
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r64, t64, m64 = measure(run_ours64)
+            rows.append(("iterselect float64, sklearn's S and noise", t64, r64.n_iter, r64.converged,
+                         len(r64.exemplars), m64))
+
+            def run_sklearn():
+                S = build_s()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return sk_ap(S, random_state=0, return_n_iter=True)
+
+            (c, labels, it), tsk, msk = measure(run_sklearn)
+            sk_time = tsk
+            same = np.array_equal(np.asarray(c), r64.exemplars) and np.array_equal(labels, r64.labels)
+            rows.append((f"scikit-learn {__import__('sklearn').__version__} (float64)"
+                         f"{', identical exemplars and labels' if same else ', DIFFERS'}", tsk, it, "n/a", len(c), msk))
+        for name, t, it, conv, k, mem in rows:
+            ratio = f"{sk_time / t:.1f}x" if sk_time and not name.startswith("scikit") else ("1.0x" if sk_time else "-")
+            print(f"| {n:,} | {name} | {t:.2f} | {it} | {conv} | {k} | {gib(mem)} | {ratio} |", flush=True)
+
+
+def sparse(n, k):
+    from iterselect._knn import kneighbors
+
+    print(f"\n## Sparse: synth.py embeddings {n:,} x 384, {k} neighbours\n")
+    X, t_load, _ = measure(lambda: synth(n))
+    nb, t_knn, m_knn = measure(lambda: kneighbors(X, k, index="ivf"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r, t_ap, m_ap = measure(lambda: affinity_propagation(X, knn=nb, progress=False, return_messages=False))
+    print("| step | time (s) | peak RSS rise (GiB) | notes |")
+    print("|---|---:|---:|---|")
+    print(f"| load / make embeddings | {t_load:.1f} | - | cached .npy after the first run |")
+    print(f"| kNN graph (faiss IVF-Flat, {int(max(1, min(4 * np.sqrt(n), n // 39)))} lists, 16 probed) | {t_knn:.1f} | "
+          f"{gib(m_knn)} | |")
+    print(f"| sparse affinity propagation (float32) | {t_ap:.1f} | {gib(m_ap)} | {r.n_iter} iterations, converged="
+          f"{r.converged}, {len(r.exemplars):,} exemplars |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="*", default=[2000, 5000, 10000, 15000])
+    ap.add_argument("--sklearn-max", type=int, default=5000)
+    ap.add_argument("--sparse-n", type=int, default=1_000_000)
+    ap.add_argument("--neighbors", type=int, default=32)
+    a = ap.parse_args()
+    print(f"# Affinity propagation — {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, iterselect {iterselect.__version__}")
+    try:
+        load = os.getloadavg()
+        print(f"(load average at start: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f})")
+    except OSError:
+        pass
+    if a.sizes:
+        dense(a.sizes, a.sklearn_max)
+    if a.sparse_n:
+        sparse(a.sparse_n, a.neighbors)
+    print("\n## GPU\n")
+    if iterselect.has_cuda():
+        import torch
+
+        X = torch.from_numpy(synth(50_000)).cuda()
+        r, t, _ = measure(lambda: affinity_propagation(X, progress=False))
+        torch.cuda.synchronize()
+        print(f"| 50,000 dense float32 on {torch.cuda.get_device_name()} | {t:.1f} s | {r.n_iter} iterations |")
+    else:
+        print(f"| 50,000 dense | not run (no GPU: {iterselect.cuda_unavailable_reason()}) |")
+
+
+if __name__ == "__main__":
+    main()
