@@ -4,12 +4,15 @@ The public API, re-exported from one module per selector family.
 """
 from ._backends import backends, cuda_unavailable_reason, has_cuda
 from ._vocabulary import NgramVocabulary
+from .affinity import (AffinityPropagationResult, affinity_propagation, history_matrix,
+                       representation_scores)
 from .cluster import (ChooseKResult, ClusterWeights, KMeansResult, KMQSample, choose_k,
                       cluster_weights_update, kmeans, kmq_sample)
 from .coverage import (CoverageResult, IterITResult, TfidfResult, coverage_decay, coverage_gains,
                        coverage_greedy, iterit_select, tfidf_matrix)
+from .exceptions import ConvergenceWarning
 from .kcenter import KCenterResult, kcenter_greedy
-from .methods import (BaselineResult, DiverseEvol, IterativeKMQ, IterIT, MethodRun, TrainConfig,
+from .methods import (Bank, BankHistory, InsBank, InsBankRound, BaselineResult, DiverseEvol, IterativeKMQ, IterIT, MethodRun, TrainConfig,
                       deita_select, ifd_topk, kcenter_select, knn_distance, longest_response,
                       random_select)
 from .metrics import SilhouetteResult, VendiResult, silhouette, vendi_score
@@ -24,11 +27,14 @@ from .training import FinetuneResult, finetune
 __version__ = "0.1.0"
 
 __all__ = [
+    "AffinityPropagationResult", "ConvergenceWarning", "affinity_propagation", "history_matrix",
+    "representation_scores",
     "ChooseKResult", "ClusterWeights", "KMeansResult", "KMQSample", "choose_k",
     "cluster_weights_update", "kmeans", "kmq_sample", "SilhouetteResult", "VendiResult",
     "silhouette", "vendi_score", "BaselineResult", "DiverseEvol", "IterIT", "IterativeKMQ",
     "MethodRun", "TrainConfig", "deita_select", "ifd_topk", "kcenter_select", "knn_distance",
-    "longest_response", "random_select", "RunDirectory",
+    "longest_response", "random_select", "RunDirectory", "Bank", "BankHistory", "InsBank",
+    "InsBankRound",
     "CoverageResult", "IterITResult", "NgramVocabulary", "TfidfResult", "coverage_decay",
     "coverage_gains", "coverage_greedy", "iterit_select", "tfidf_matrix",
     "Embeddings", "FinetuneResult", "FormattedExample", "FormattedExamples", "GenerationResult",
