@@ -206,3 +206,20 @@ def test_kmq_resume_and_seed(kmq_run, records, toy_dir, dolly_embeddings, tmp_pa
     _resume_matches(Wrapped, records, toy_dir, tmp_path, kmq_run)
     with pytest.raises(ValueError, match="'embeddings' parameter of IterativeKMQ.run"):
         IterativeKMQ(3, 1, 2).run(toy_dir, None, records, dolly_embeddings[:10], tmp_path / "x")
+
+
+def test_cli_run_kmq_equals_the_method(kmq_run, dolly_embeddings, tmp_path):
+    from iterselect import cli
+
+    emb = tmp_path / "emb.npy"
+    np.save(emb, dolly_embeddings[:300])
+    run_dir = tmp_path / "run"
+    argv = ["run", "kmq", "--model", "toy", "--run-dir", str(run_dir), "--limit", "300", "--budget", "30",
+            "--rounds", "3", "--clusters", "5", "--max-new-tokens", "8", "--seed", "2", "--lr", "1e-3",
+            "--max-length", "64", "--batch-tokens", "2048", "--embeddings", str(emb), "--no-progress"]
+    assert cli.main(argv) == 0
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["selected"] == kmq_run.selected.tolist()
+    assert (run_dir / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    np.save(emb, dolly_embeddings[:200])
+    assert cli.main(argv[:-3] + ["--run-dir", str(tmp_path / "run2"), "--embeddings", str(emb)]) == 2

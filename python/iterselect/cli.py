@@ -2,7 +2,7 @@
 
     iterselect select {random,longest,knn,deita,ifd} --budget N [--input FILE] [--output FILE]
                       [--report FILE.json] [--embeddings FILE.npy] [--scores FILE.npy]
-    iterselect run {diverse-evol,iterit} --model PATH|toy --run-dir DIR --budget N
+    iterselect run {diverse-evol,iterit,kmq} --model PATH|toy --run-dir DIR --budget N
                    [--rounds R] [--input FILE] [--limit N] [--resume] ...
     iterselect run insbank --input A.jsonl --input B.jsonl ... --bank-size M --run-dir DIR
                    [--embeddings A.npy --embeddings B.npy ...] [--quality-field quality]
@@ -85,7 +85,8 @@ def _add_run_parsers(sub):
     run = sub.add_parser("run", help="run a model-in-the-loop method")
     methods = run.add_subparsers(dest="method", required=True, parser_class=_Parser)
     for name, help_ in (("diverse-evol", "DiverseEvol: fine-tune, embed, k-center, repeat"),
-                        ("iterit", "IterIT: IFD candidates, per-epoch IFD x coverage, train")):
+                        ("iterit", "IterIT: IFD candidates, per-epoch IFD x coverage, train"),
+                        ("kmq", "iterative kMQ: MiniLM k-means, draw, train, generate, score, re-weight")):
         p = methods.add_parser(name, help=help_)
         p.add_argument("--model", required=True,
                        help="causal LM directory or hub name; 'toy' builds a tiny local model")
@@ -104,6 +105,11 @@ def _add_run_parsers(sub):
         p.add_argument("--no-progress", action="store_true", help="hide progress bars")
         if name == "diverse-evol":
             p.add_argument("--initial-size", type=int, help="random initial pool (default: --budget)")
+        elif name == "kmq":
+            p.add_argument("--clusters", type=int, default=16, help="k-means clusters (default 16)")
+            p.add_argument("--embeddings", type=Path,
+                           help="(N, d) .npy embeddings for clustering (default: MiniLM)")
+            p.add_argument("--max-new-tokens", type=int, default=32, help="generated answer length")
         else:
             p.add_argument("--candidate-factor", type=float, default=3.0)
             p.add_argument("--decay", type=float, default=0.1)
@@ -330,9 +336,28 @@ def _run_insbank(args) -> int:
     return 0
 
 
+def _clustering_embeddings(args, records, progress: bool) -> np.ndarray:
+    """kMQ's fixed embeddings: --embeddings, else MiniLM (the cached Dolly set when it is the
+    bundled data and cached or complete, else computed for just these records)."""
+    from . import datasets
+
+    n = len(records)
+    if args.embeddings:
+        emb = _load_embeddings(args.embeddings)
+        if args.limit is not None:
+            emb = emb[:n]
+    elif args.input is None and (args.limit is None or (datasets.cache_dir() / "dolly_15k_minilm.npy").exists()):
+        emb = datasets.dolly_embeddings(progress=progress)[:n]
+    else:
+        emb = datasets.minilm_embeddings([datasets.embedding_text(r) for r in records.records], progress=progress)
+    if emb.shape[0] != n:
+        raise CliError(f"{args.embeddings}: has {emb.shape[0]} rows but there are {n} records; row i must embed record i")
+    return emb
+
+
 def _run_method(args) -> int:
     from .data import write_jsonl
-    from .methods import DiverseEvol, IterIT, TrainConfig
+    from .methods import DiverseEvol, IterativeKMQ, IterIT, TrainConfig
     from .plots import plot_rounds
     from .runs import RunError, atomic_write_json
 
@@ -358,6 +383,9 @@ def _run_method(args) -> int:
         if args.method == "diverse-evol":
             method = DiverseEvol(args.initial_size or args.budget, args.budget, args.rounds,
                                  seed=args.seed, train=train, progress=progress)
+        elif args.method == "kmq":
+            method = IterativeKMQ(args.budget, args.rounds, args.clusters, max_new_tokens=args.max_new_tokens,
+                                  seed=args.seed, train=train, progress=progress)
         else:
             method = IterIT(args.budget, args.rounds, candidate_factor=args.candidate_factor,
                             decay=args.decay, seed=args.seed, train=train, progress=progress)
@@ -370,8 +398,12 @@ def _run_method(args) -> int:
             print(f"round {t}: objective {rep.get('objective')} diversity {rep.get('diversity')}",
                   file=sys.stderr)
 
-        result = method.run(model, tokenizer, records.records, args.run_dir, resume=args.resume,
-                            on_round_end=report_round)
+        if args.method == "kmq":
+            result = method.run(model, tokenizer, records.records, _clustering_embeddings(args, records, progress),
+                                args.run_dir, resume=args.resume, on_round_end=report_round)
+        else:
+            result = method.run(model, tokenizer, records.records, args.run_dir, resume=args.resume,
+                                on_round_end=report_round)
     except (RunError, ValueError, TypeError, OSError) as exc:
         raise CliError(str(exc)) from None
     output = args.output or args.run_dir / "selection.jsonl"
