@@ -10,7 +10,11 @@ from sklearn.preprocessing import normalize
 import iterselect.metrics as metrics_mod
 from iterselect.metrics import silhouette, vendi_score
 
-vendi = pytest.importorskip("vendi_score.vendi")
+try:
+    from vendi_score import vendi
+except ImportError:  # the silhouette tests need no vendi-score
+    vendi = None
+needs_vendi = pytest.mark.skipif(vendi is None, reason="vendi-score is not installed")
 # vendi-score imports scipy.sparse.csr, deprecated in recent SciPy
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -132,6 +136,7 @@ def vendi_nxn(X, q):
     return vendi.score_K(Xn @ Xn.T, q=q)
 
 
+@needs_vendi
 @pytest.mark.parametrize("q", [0.5, 1.0, 2.0, "inf"])
 @pytest.mark.parametrize("shape", [(300, 16), (12, 40)])
 def test_vendi_equals_the_vendi_package(q, shape):
@@ -151,6 +156,7 @@ def test_vendi_equals_the_vendi_package(q, shape):
         assert res.score == pytest.approx(vendi_nxn(X, q), rel=1e-9)
 
 
+@needs_vendi
 def test_vendi_on_real_embeddings_float16():
     emb = np.load(DOLLY)[:800]
     res = vendi_score(emb)
@@ -169,6 +175,7 @@ def test_vendi_float32_blocks_are_close():
     np.testing.assert_allclose(g, Xn.T @ Xn, atol=1e-3)
 
 
+@needs_vendi
 def test_vendi_blocks_accumulate_exactly(monkeypatch):
     X = np.random.default_rng(1).standard_normal((101, 5)).astype(np.float32)
     whole = vendi_score(X, q=2.0).score
@@ -177,6 +184,7 @@ def test_vendi_blocks_accumulate_exactly(monkeypatch):
     assert vendi_score(X, q=2.0).score == pytest.approx(vendi_nxn(X, 2.0), rel=1e-9)
 
 
+@needs_vendi
 def test_vendi_extremes_and_invariances():
     assert vendi_score(np.eye(7)).score == pytest.approx(7.0)
     assert vendi_score(np.tile([[1.0, 2.0, 3.0]], (50, 1))).score == pytest.approx(1.0)
@@ -189,6 +197,7 @@ def test_vendi_extremes_and_invariances():
     assert vendi_score(low_rank, q=float("inf")).score == pytest.approx(vendi_nxn(low_rank, "inf"))
 
 
+@needs_vendi
 def test_vendi_torch_inputs_and_the_framework_path():
     torch = pytest.importorskip("torch")
     X = np.random.default_rng(6).standard_normal((64, 8))

@@ -389,13 +389,15 @@ def _gram_host(m: Matrix, n: int, d: int, func: str, dtype: str) -> np.ndarray:
     no faster than GEMM in OpenBLAS here.)
     """
     g = np.zeros((d, d))
+    buf = np.empty((min(n, _GRAM_ROWS), d), dtype=dtype)  # reused: no page faults per block
     for b0 in range(0, n, _GRAM_ROWS):
         blk = m.host[b0:b0 + _GRAM_ROWS]
         if m.dtype == "bfloat16":
             blk = (blk.astype(np.uint32) << 16).view(np.float32)
         sq = np.einsum("ij,ij->i", blk, blk, dtype=np.float64)
         _check_nonzero_rows(sq, b0, func)
-        scaled = np.multiply(blk, (1.0 / np.sqrt(sq))[:, None], dtype=dtype)
+        scaled = buf[:blk.shape[0]]
+        np.multiply(blk, (1.0 / np.sqrt(sq))[:, None], out=scaled, casting="same_kind")
         g += scaled.T @ scaled
     return g
 
