@@ -25,6 +25,8 @@ from iterselect.exceptions import ConvergenceWarning
 from reference_affinity import affinity_reference, representation_reference
 
 sklearn_ap = pytest.importorskip("sklearn.cluster").affinity_propagation
+needs_faiss = pytest.mark.skipif(__import__("importlib").util.find_spec("faiss") is None,
+                                 reason="the sparse mode's kNN graph needs faiss (pip install faiss-cpu)")
 from sklearn.metrics import pairwise_distances  # noqa: E402
 
 EMU = iterselect.backends()["cuda-emulation"] == "available"
@@ -237,6 +239,7 @@ def test_per_sample_preference(dolly):
 
 # ---------------------------------------------------------------- sparse mode
 
+@needs_faiss
 @pytest.mark.parametrize("dtype, random_state, history", [(np.float64, 3, False), (np.float32, None, True)])
 def test_sparse_equals_dense_at_full_neighbourhood(dolly, dtype, random_state, history):
     n = 110
@@ -249,6 +252,16 @@ def test_sparse_equals_dense_at_full_neighbourhood(dolly, dtype, random_state, h
     assert_same(dense, sparse)
 
 
+def test_sparse_on_a_given_complete_graph_equals_dense(dolly):
+    n = 64
+    X = dolly[300:300 + n]
+    others = np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.int64)
+    others[::5, -3:] = -1  # missing entries are skipped; the symmetrized graph is still complete
+    assert_same(ap(X, knn=others, return_messages=True, random_state=4, dtype=np.float64),
+                ap(X, return_messages=True, random_state=4, dtype=np.float64))
+
+
+@needs_faiss
 def test_sparse_precomputed_neighbours_equal_faiss_ones(dolly):
     X = dolly[:300]
     from iterselect._knn import kneighbors
@@ -258,6 +271,7 @@ def test_sparse_precomputed_neighbours_equal_faiss_ones(dolly):
     assert_same(ap(X, n_neighbors=12, knn="exact", return_messages=True), ap(X, knn=nb, return_messages=True))
 
 
+@needs_faiss
 def test_sparse_labels_follow_the_graph(dolly):
     """Each point joins the most similar exemplar among its stored neighbours; points with none
     are compared with every exemplar through X."""
@@ -279,6 +293,7 @@ def test_sparse_labels_follow_the_graph(dolly):
         assert D[i, ex] <= best + 1e-5
 
 
+@needs_faiss
 def test_sparse_scales_and_uses_an_approximate_index(dolly):
     X = dolly[:3000]
     r = ap(X, n_neighbors=16, knn="ivf", max_iter=100, return_messages=True)
@@ -299,6 +314,7 @@ def test_representation_scores_by_the_formula(dolly):
     assert representation_scores(np.array([[1.0, 2.0], [3.0, 4.0]]), np.zeros((2, 2))).tolist() == [2.0, 3.0]
 
 
+@needs_faiss
 def test_representation_scores_sparse_and_torch(dolly):
     torch = pytest.importorskip("torch")
     n = 90

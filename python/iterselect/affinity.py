@@ -120,7 +120,10 @@ def affinity_propagation(X_or_S, *, metric="euclidean", preference=None, damping
         on the CPU.
     n_neighbors : int, optional
         Sparse mode: messages only on the symmetrized graph of each point's ``n_neighbors``
-        nearest points (plus the diagonal). With n_neighbors = n - 1 the result is the dense one.
+        nearest points (plus the diagonal); pairs off the graph count as similarity -inf. Each
+        point then joins the most similar exemplar among its graph neighbours (among all
+        exemplars, by the metric on X, when it has none), and the refinement uses the metric on X
+        for member pairs off the graph. With n_neighbors = n - 1 the result is the dense one.
     knn : {"auto", "exact", "ivf", "hnsw"} or int array of shape (n, k)
         How the sparse mode finds neighbours (faiss; "auto": exact up to 50,000 points, IVF
         beyond), or precomputed neighbour ids (-1 for none; the point itself is ignored).
@@ -137,6 +140,13 @@ def affinity_propagation(X_or_S, *, metric="euclidean", preference=None, damping
     available memory (naming the sparse mode). A run that reaches ``max_iter`` returns
     ``converged=False`` and warns (:class:`iterselect.exceptions.ConvergenceWarning`); its
     exemplars are those of the last iteration, as scikit-learn's.
+
+    Differences from ``sklearn.cluster.affinity_propagation``: no noise unless
+    ``random_state`` is given (scikit-learn draws it from the global generator when it is None);
+    a ``converged`` flag; ``metric="euclidean"`` is InsBank's -||x - y|| (scikit-learn's
+    ``affinity="euclidean"`` is ``metric="sqeuclidean"`` here); when every similarity and every
+    preference is equal, the same shortcut (and warning), reported as ``n_iter=0,
+    converged=True``.
 
     Examples
     --------
