@@ -396,13 +396,16 @@ def _emulated(X, opts_kw, H=None, block_threads=None, max_blocks=None, metric="e
     dict(n=20, dtype=np.float64, max_blocks=1, random_state=1),     # n < 32, one block
     dict(n=70, dtype=np.float64, block_threads=64, damping=0.8),    # two warps a block
     dict(n=40, dtype=np.float32, history=True, metric="cosine"),
-    dict(n=36, dtype=np.float64, metric="sqeuclidean", preference="array", random_state=2),
+    dict(n=36, dtype=np.float64, metric="sqeuclidean", preference="array", random_state=2, x64=True),
+    dict(n=33, dtype=np.float32, metric="cosine", x64=True),          # float64 rows, float32 messages
 ])
 def test_emulated_cuda_equals_cpu(dolly, case):
     case = dict(case)
     n, metric = case.pop("n"), case.pop("metric", "euclidean")
     bt, mb = case.pop("block_threads", None), case.pop("max_blocks", None)
     X = dolly[9000:9000 + n]
+    if case.pop("x64", False):
+        X = X.astype(np.float64) + np.random.default_rng(1).normal(scale=1e-3, size=X.shape)  # double accumulation
     H = np.random.default_rng(0).normal(scale=0.3, size=(n, n)).astype(case["dtype"]) if case.pop("history", False) else None
     if case.get("preference") == "array":
         case["preference"] = np.linspace(-1.5, -0.5, n)
