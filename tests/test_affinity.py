@@ -225,6 +225,7 @@ def test_torch_inputs_and_half_precision(dolly, dtype):
     t = torch.from_numpy(dolly[:200].astype(np.float32)).to(getattr(torch, dtype))
     r = ap(t, return_messages=True)
     assert isinstance(r.exemplars, torch.Tensor) and r.exemplars.dtype == torch.int64
+    assert isinstance(r.responsibility, torch.Tensor) and r.responsibility.dtype == torch.float32
     widened = t.to(torch.float32).numpy()  # the exact values the kernel sees
     assert_same(r, ap(widened, return_messages=True))
 

@@ -196,9 +196,12 @@ def affinity_propagation(X_or_S, *, metric="euclidean", preference=None, damping
         else:
             res = run_dense_device(m, opts, H, which, _FUNC)
     _warn(res, opts)
+    R, A = res.R, res.A
+    if isinstance(R, np.ndarray):  # dense host messages come back as the input's kind (zero copy)
+        R, A = like_input(R, m), like_input(A, m)
     return AffinityPropagationResult(
         exemplars=like_input(res.exemplars, m), labels=like_input(res.labels, m), n_iter=res.n_iter,
-        converged=res.converged, preference=res.preference, responsibility=res.R, availability=res.A,
+        converged=res.converged, preference=res.preference, responsibility=R, availability=A,
         backend=which, mode=res.mode)
 
 
