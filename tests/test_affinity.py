@@ -44,9 +44,11 @@ def dolly():
 
 
 def ap(X, **kw):
+    """affinity_propagation without the progress bar and its warnings (tests that check a
+    warning call affinity_propagation itself)."""
     kw.setdefault("progress", False)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # ConvergenceWarning is one too
         return affinity_propagation(X, **kw)
 
 
@@ -223,6 +225,7 @@ def test_torch_inputs_and_half_precision(dolly, dtype):
     t = torch.from_numpy(dolly[:200].astype(np.float32)).to(getattr(torch, dtype))
     r = ap(t, return_messages=True)
     assert isinstance(r.exemplars, torch.Tensor) and r.exemplars.dtype == torch.int64
+    assert isinstance(r.responsibility, torch.Tensor) and r.responsibility.dtype == torch.float32
     widened = t.to(torch.float32).numpy()  # the exact values the kernel sees
     assert_same(r, ap(widened, return_messages=True))
 
@@ -394,13 +397,16 @@ def _emulated(X, opts_kw, H=None, block_threads=None, max_blocks=None, metric="e
     dict(n=20, dtype=np.float64, max_blocks=1, random_state=1),     # n < 32, one block
     dict(n=70, dtype=np.float64, block_threads=64, damping=0.8),    # two warps a block
     dict(n=40, dtype=np.float32, history=True, metric="cosine"),
-    dict(n=36, dtype=np.float64, metric="sqeuclidean", preference="array", random_state=2),
+    dict(n=36, dtype=np.float64, metric="sqeuclidean", preference="array", random_state=2, x64=True),
+    dict(n=33, dtype=np.float32, metric="cosine", x64=True),          # float64 rows, float32 messages
 ])
 def test_emulated_cuda_equals_cpu(dolly, case):
     case = dict(case)
     n, metric = case.pop("n"), case.pop("metric", "euclidean")
     bt, mb = case.pop("block_threads", None), case.pop("max_blocks", None)
     X = dolly[9000:9000 + n]
+    if case.pop("x64", False):
+        X = X.astype(np.float64) + np.random.default_rng(1).normal(scale=1e-3, size=X.shape)  # double accumulation
     H = np.random.default_rng(0).normal(scale=0.3, size=(n, n)).astype(case["dtype"]) if case.pop("history", False) else None
     if case.get("preference") == "array":
         case["preference"] = np.linspace(-1.5, -0.5, n)

@@ -16,9 +16,10 @@
 //     convergence_iter iterations (t >= convergence_iter) and some E_k is true.
 //
 // The dense kernel fuses the A update of iteration t-1 into the row pass of iteration t (one
-// sweep reads S, A, R and writes A, R), then sums the columns of Rp in a second, column-split
-// pass: memory is S, R and A (3 n^2 elements) plus O(n). The CUDA kernels (affinity.cu) perform
-// the same operations in the same order, so both return identical bits.
+// sweep reads S, A, R and writes A, R), and sums the columns of Rp while the rows are still in
+// cache: workers own column slices and add finished rows in row order (dense_cpu.cpp). Memory
+// is S, R and A (3 n^2 elements) plus O(n). The CUDA kernels (affinity.cu) perform the same
+// operations in the same order, so both return identical bits.
 #pragma once
 
 #include <cstdint>

@@ -56,6 +56,7 @@ def kneighbors(X: np.ndarray, n_neighbors: int, *, metric: str = "euclidean", in
         rng = np.random.default_rng(seed)
         sample = X[np.sort(rng.choice(n, size=min(n, 32 * nlist), replace=False))]
         idx.cp.niter = 10  # k-means of the coarse quantizer: 10 rounds on 32 points a list
+        idx.cp.min_points_per_centroid = 32
         idx.train(sample)
         idx.add(X)
         idx.nprobe = min(nlist, 16)

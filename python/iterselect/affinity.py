@@ -101,7 +101,8 @@ def affinity_propagation(X_or_S, *, metric="euclidean", preference=None, damping
     random_state : int or numpy.random.RandomState, optional
         None (default): no noise. Given: scikit-learn's tie-breaking noise
         ``S += (eps*S + 100*tiny) * standard_normal`` from a legacy RandomState, drawn in the same
-        order (in the sparse mode, one draw per stored entry in row-major order).
+        order (in the sparse mode, one draw per stored entry in row-major order). On a CUDA
+        device the n^2 draws are made on the host and copied over in blocks (slow for large n).
     dtype : numpy.float32 or numpy.float64
         Precision of S, R and A. float32 halves memory and time; float64 reproduces scikit-learn.
     history : array of shape (n, n), optional
@@ -196,9 +197,12 @@ def affinity_propagation(X_or_S, *, metric="euclidean", preference=None, damping
         else:
             res = run_dense_device(m, opts, H, which, _FUNC)
     _warn(res, opts)
+    R, A = res.R, res.A
+    if isinstance(R, np.ndarray):  # dense host messages come back as the input's kind (zero copy)
+        R, A = like_input(R, m), like_input(A, m)
     return AffinityPropagationResult(
         exemplars=like_input(res.exemplars, m), labels=like_input(res.labels, m), n_iter=res.n_iter,
-        converged=res.converged, preference=res.preference, responsibility=res.R, availability=res.A,
+        converged=res.converged, preference=res.preference, responsibility=R, availability=A,
         backend=which, mode=res.mode)
 
 
