@@ -3,6 +3,7 @@
 // happens in the CPU path's order (see affinity.hpp and affinity_cuda.hpp), so the device
 // returns the CPU path's messages, exemplars and labels bit for bit.
 #include "common/cuda_compat.cuh"
+#include "common/device_math.cuh"
 #include "common/check.hpp"
 #include "affinity/affinity_cuda.hpp"
 #include "affinity/convergence.hpp"
@@ -17,6 +18,8 @@
 namespace isel::affinity::cuda {
 namespace {
 
+using namespace isel::device;
+
 constexpr unsigned kFull = 0xffffffffu;
 
 #if defined(__CUDACC__)
@@ -27,18 +30,6 @@ constexpr unsigned kFull = 0xffffffffu;
 #define ISEL_AFF_UNROLL4 _Pragma("GCC unroll 4")
 #endif
 
-__device__ __forceinline__ float op_add(float a, float b) { return __fadd_rn(a, b); }
-__device__ __forceinline__ double op_add(double a, double b) { return __dadd_rn(a, b); }
-__device__ __forceinline__ float op_sub(float a, float b) { return __fsub_rn(a, b); }
-__device__ __forceinline__ double op_sub(double a, double b) { return __dsub_rn(a, b); }
-__device__ __forceinline__ float op_mul(float a, float b) { return __fmul_rn(a, b); }
-__device__ __forceinline__ double op_mul(double a, double b) { return __dmul_rn(a, b); }
-__device__ __forceinline__ float op_fma(float a, float b, float c) { return __fmaf_rn(a, b, c); }
-__device__ __forceinline__ double op_fma(double a, double b, double c) { return __fma_rn(a, b, c); }
-__device__ __forceinline__ float op_div(float a, float b) { return __fdiv_rn(a, b); }
-__device__ __forceinline__ double op_div(double a, double b) { return __ddiv_rn(a, b); }
-__device__ __forceinline__ float op_sqrt(float a) { return __fsqrt_rn(a); }
-__device__ __forceinline__ double op_sqrt(double a) { return __dsqrt_rn(a); }
 
 template <class T>
 __device__ __forceinline__ T positive(T r) { return r > T(0) ? r : T(0); }

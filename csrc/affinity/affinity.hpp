@@ -23,7 +23,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
+#include "common/check.hpp"
 #include "common/dtype.hpp"
 #include "common/hooks.hpp"
 
@@ -33,6 +35,13 @@ namespace isel::affinity {
 // scikit-learn's), or cos(x, y) - 1 = -0.5 ||x/|x| - y/|y|||^2 (cosine). Squared distances are
 // common/distance.hpp's canonical ones, accumulated in float (double for float64 X).
 enum class Metric { euclidean, sqeuclidean, cosine };
+
+inline Metric parse_metric(const std::string& m) {
+  if (m == "euclidean") return Metric::euclidean;
+  if (m == "sqeuclidean") return Metric::sqeuclidean;
+  if (m == "cosine") return Metric::cosine;
+  fail("metric must be 'euclidean', 'sqeuclidean' or 'cosine' (got '", m, "')");
+}
 
 // ------------------------------------------------------------------------ similarities
 

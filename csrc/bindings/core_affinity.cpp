@@ -14,13 +14,6 @@ namespace {
 
 using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 
-affinity::Metric parse_metric(const std::string& m) {
-  if (m == "euclidean") return affinity::Metric::euclidean;
-  if (m == "sqeuclidean") return affinity::Metric::sqeuclidean;
-  if (m == "cosine") return affinity::Metric::cosine;
-  fail("metric must be 'euclidean', 'sqeuclidean' or 'cosine' (got '", m, "')");
-}
-
 // A C-contiguous float32/float64 array of `count` items (writable when asked).
 struct Messages {
   void* data;
@@ -47,7 +40,7 @@ void similarity_matrix(const py::array& X, const std::string& x_dtype, const std
   MatrixView x = matrix_view(X, x_dtype, "X");
   Messages s = messages(S, "S", x.n * x.n, true);
   call_kernel(progress, [&](const Hooks& hooks) {
-    affinity::similarity_matrix(x.data, x.dtype, x.n, x.d, parse_metric(metric), s.data, s.dtype, threads, hooks);
+    affinity::similarity_matrix(x.data, x.dtype, x.n, x.d, affinity::parse_metric(metric), s.data, s.dtype, threads, hooks);
     return 0;
   });
 }
@@ -60,7 +53,7 @@ void similarity_graph(const py::array& X, const std::string& x_dtype, const std:
   require(indices.size() == nnz, "indices must have ", nnz, " entries");
   Messages v = messages(values, "values", nnz, true);
   py::gil_scoped_release release;
-  affinity::similarity_graph(x.data, x.dtype, x.n, x.d, parse_metric(metric), indptr.data(), indices.data(), v.data,
+  affinity::similarity_graph(x.data, x.dtype, x.n, x.d, affinity::parse_metric(metric), indptr.data(), indices.data(), v.data,
                              v.dtype, threads);
 }
 
@@ -253,7 +246,7 @@ py::tuple sparse_assign(const I64& indptr, const I64& indices, const I64& transp
   int64_t K;
   {
     py::gil_scoped_release release;
-    K = affinity::sparse_assign(p, x.data, x.dtype, x.d, parse_metric(metric), exemplar.data(), ex, lab);
+    K = affinity::sparse_assign(p, x.data, x.dtype, x.d, affinity::parse_metric(metric), exemplar.data(), ex, lab);
   }
   return py::make_tuple(exemplars[py::slice(0, K, 1)], labels);
 }

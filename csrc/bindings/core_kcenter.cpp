@@ -10,12 +10,6 @@
 namespace isel::bindings {
 namespace {
 
-kcenter::Metric parse_metric(const std::string& m) {
-  if (m == "euclidean") return kcenter::Metric::euclidean;
-  if (m == "cosine") return kcenter::Metric::cosine;
-  fail("metric must be 'euclidean' or 'cosine' (got '", m, "')");
-}
-
 py::tuple kcenter_greedy(const py::array& X, const std::string& dtype, int64_t k,
                          const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& selected,
                          const std::string& metric, int64_t seed_index, int threads, bool lazy,
@@ -29,7 +23,7 @@ py::tuple kcenter_greedy(const py::array& X, const std::string& dtype, int64_t k
   p.k = k;
   p.selected = selected.data();
   p.n_selected = selected.size();
-  p.metric = parse_metric(metric);
+  p.metric = kcenter::parse_metric(metric);
   p.seed_index = seed_index;
   p.threads = threads;
   p.lazy = lazy;
@@ -74,7 +68,7 @@ int64_t kcenter_update_step(const py::array& X, const std::string& dtype, int64_
   }
   void* ms = min_sq.mutable_data();
   py::gil_scoped_release release;
-  return kcenter::update_step(x.data, x.dtype, x.n, x.d, center, parse_metric(metric), inv, ms, m, threads);
+  return kcenter::update_step(x.data, x.dtype, x.n, x.d, center, kcenter::parse_metric(metric), inv, ms, m, threads);
 }
 
 void register_kcenter(py::module_& m) {

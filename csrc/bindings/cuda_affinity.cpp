@@ -14,13 +14,6 @@ namespace {
 using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using U8 = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
 
-affinity::Metric parse_metric(const std::string& m) {
-  if (m == "euclidean") return affinity::Metric::euclidean;
-  if (m == "sqeuclidean") return affinity::Metric::sqeuclidean;
-  if (m == "cosine") return affinity::Metric::cosine;
-  fail("metric must be 'euclidean', 'sqeuclidean' or 'cosine' (got '", m, "')");
-}
-
 DType message_dtype(const std::string& dtype) {
   DType dt = parse_dtype(dtype);
   require(dt == DType::float32 || dt == DType::float64, "messages must be float32 or float64 (got ", dtype, ")");
@@ -42,7 +35,7 @@ void similarity_matrix(uintptr_t X, const std::string& x_dtype, int64_t n, int64
                        uintptr_t S, const std::string& s_dtype, uintptr_t stream, int block_threads, int max_blocks) {
   auto dev = device(stream, block_threads, max_blocks);
   py::gil_scoped_release release;
-  affinity::cuda::similarity_matrix(ptr<const void>(X), parse_dtype(x_dtype), n, d, parse_metric(metric), ptr<void>(S),
+  affinity::cuda::similarity_matrix(ptr<const void>(X), parse_dtype(x_dtype), n, d, affinity::parse_metric(metric), ptr<void>(S),
                                     message_dtype(s_dtype), dev);
 }
 

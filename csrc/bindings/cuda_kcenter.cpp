@@ -23,9 +23,7 @@ void kcenter_greedy(uintptr_t X, const std::string& dtype, int64_t n, int64_t d,
   p.k = k;
   p.selected = selected.data();
   p.n_selected = selected.size();
-  if (metric == "euclidean") p.metric = kcenter::Metric::euclidean;
-  else if (metric == "cosine") p.metric = kcenter::Metric::cosine;
-  else fail("metric must be 'euclidean' or 'cosine' (got '", metric, "')");
+  p.metric = kcenter::parse_metric(metric);
   p.seed_index = seed_index;
   p.stream = reinterpret_cast<void*>(stream);
   p.block_threads = block_threads;

@@ -3,6 +3,7 @@
 // shuffle-down tree folds the lanes: exactly common/distance.hpp's canonical order, so the GPU
 // returns the same picks as the CPU path, bit for bit.
 #include "common/cuda_compat.cuh"
+#include "common/device_math.cuh"
 #include "common/check.hpp"
 #include "kcenter/kcenter_cuda.hpp"
 
@@ -12,18 +13,8 @@
 namespace isel::kcenter::cuda {
 namespace {
 
-__device__ __forceinline__ float op_mul(float a, float b) { return __fmul_rn(a, b); }
-__device__ __forceinline__ double op_mul(double a, double b) { return __dmul_rn(a, b); }
-__device__ __forceinline__ float op_sub(float a, float b) { return __fsub_rn(a, b); }
-__device__ __forceinline__ double op_sub(double a, double b) { return __dsub_rn(a, b); }
-__device__ __forceinline__ float op_fma(float a, float b, float c) { return __fmaf_rn(a, b, c); }
-__device__ __forceinline__ double op_fma(double a, double b, double c) { return __fma_rn(a, b, c); }
-__device__ __forceinline__ float op_add(float a, float b) { return __fadd_rn(a, b); }
-__device__ __forceinline__ double op_add(double a, double b) { return __dadd_rn(a, b); }
-__device__ __forceinline__ float op_div(float a, float b) { return __fdiv_rn(a, b); }
-__device__ __forceinline__ double op_div(double a, double b) { return __ddiv_rn(a, b); }
-__device__ __forceinline__ float op_sqrt(float a) { return __fsqrt_rn(a); }
-__device__ __forceinline__ double op_sqrt(double a) { return __dsqrt_rn(a); }
+using namespace isel::device;
+
 
 // Squared (scaled) distance of row x to center c, valid in lane 0. Every lane of the warp calls it.
 template <class T, class A>

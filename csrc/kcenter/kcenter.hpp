@@ -5,6 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+
+#include "common/check.hpp"
 
 #include "common/dtype.hpp"
 #include "common/hooks.hpp"
@@ -12,6 +15,12 @@
 namespace isel::kcenter {
 
 enum class Metric { euclidean, cosine };
+
+inline Metric parse_metric(const std::string& m) {
+  if (m == "euclidean") return Metric::euclidean;
+  if (m == "cosine") return Metric::cosine;
+  fail("metric must be 'euclidean' or 'cosine' (got '", m, "')");
+}
 
 struct Problem {
   const void* X = nullptr;  // n x d, row-major, storage type given by dtype
