@@ -88,11 +88,7 @@ class BaseModel:
     def fresh(self):
         """A copy of the base model's weights, float32, ready to train."""
         if self.path is not None:
-            import torch
-
-            from ..scoring import load_model
-
-            return load_model(self.path, dtype=torch.float32)
+            return self.load(self.path)
         return copy.deepcopy(self.model)
 
     def load(self, path):
@@ -101,6 +97,21 @@ class BaseModel:
         from ..scoring import load_model
 
         return load_model(path, dtype=torch.float32)
+
+
+def open_run(method, model, tokenizer, records, run_dir, resume: bool, func: str):
+    """The start every trained method's ``run`` shares: checked records, the base model, its
+    tokenizer (loaded from the model's path when not given) and the run directory.
+    Returns ``(records, base, tokenizer, run)``."""
+    from ..runs import RunDirectory
+    from ..scoring import load_tokenizer
+
+    records = check_records(records, func)
+    base = BaseModel(model, func)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(base.path)
+    run = RunDirectory(run_dir, method=method.name, config=method.config(len(records), base.ref),
+                       resume=resume)
+    return records, base, tokenizer, run
 
 
 def check_records(records, func: str, min_size: int = 1) -> list:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_choice, check_indices, check_int
-from ..runs import RunDirectory
-from ._loop import (BaseModel, MethodRun, TrainConfig, check_records, finetune_on,
-                    sample_texts)
+from ._loop import MethodRun, TrainConfig, finetune_on, open_run, sample_texts
 
 
 class DiverseEvol:
@@ -111,15 +109,10 @@ class DiverseEvol:
         MethodRun
         """
         from ..metrics import vendi_score
-        from ..scoring import embed, load_tokenizer
+        from ..scoring import embed
 
-        func = "DiverseEvol.run"
-        records = check_records(records, func)
-        base = BaseModel(model, func)
-        tokenizer = tokenizer if tokenizer is not None else load_tokenizer(base.path)
+        records, base, tokenizer, run = open_run(self, model, tokenizer, records, run_dir, resume, "DiverseEvol.run")
         n = len(records)
-        run = RunDirectory(run_dir, method=self.name, config=self.config(n, base.ref),
-                           resume=resume)
         texts = sample_texts(records, self.train.template, tokenizer)
         if run.rounds_done == 0:
             pool = self.initial_pool(n)

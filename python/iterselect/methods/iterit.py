@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_float, check_int
-from ..runs import RunDirectory
-from ._loop import BaseModel, MethodRun, TrainConfig, check_records, finetune_on
+from ._loop import MethodRun, TrainConfig, finetune_on, open_run
 from .baselines import ifd_topk, response_text
 
 
@@ -97,15 +96,7 @@ class IterIT:
         """Score, then select and train for ``epochs`` epochs, saving state and a checkpoint
         after each (see :meth:`DiverseEvol.run <iterselect.methods.DiverseEvol.run>` for the
         parameters). ``MethodRun.selected`` is the last epoch's selection."""
-        from ..scoring import load_tokenizer
-
-        func = "IterIT.run"
-        records = check_records(records, func)
-        base = BaseModel(model, func)
-        tokenizer = tokenizer if tokenizer is not None else load_tokenizer(base.path)
-        n = len(records)
-        run = RunDirectory(run_dir, method=self.name, config=self.config(n, base.ref),
-                           resume=resume)
+        records, base, tokenizer, run = open_run(self, model, tokenizer, records, run_dir, resume, "IterIT.run")
         responses = [response_text(r) for r in records]
         if run.rounds_done == 0:
             current = base.fresh()
