@@ -9,11 +9,16 @@ sequences, in the same process, by
   model's unmasked causal kernel, logits only at response positions);
 * a lean one-example loop: per example, one forward of prompt+response and one of the response
   alone, each ``model(ids, labels=labels).loss`` (full-vocabulary logits at every position);
+* our engine with ``batch_tokens=1`` (one sequence a batch: the same arithmetic, unbatched),
+  which separates what batching saves from what scoring only the response positions saves;
 * the published IFD code as written (Cherry LLM's ``cherry_seletion/data_analysis.py``, which
   IterIT builds on): the same two forwards plus its per-token loop (a log-softmax and
   ``.item()`` per position, to save token-wise losses);
 
-and the IFDs are checked to agree.
+and the IFDs are checked to agree. It also measures what batching can save at most: the
+loop's per-call cost (a forward of 2 tokens, timed the same way) times its number of calls, and
+the full-vocabulary logits the loop computes at unscored positions. On a CPU where the model's
+arithmetic dominates the loop, batching cannot remove that arithmetic, and the table says so.
 
 GPU part (only with CUDA): a ~106M-parameter Llama from a config in bf16; IFD tokens/s against
 one plain forward pass (full logits) over the same conditioned sequences in the same batches.
@@ -111,6 +116,19 @@ def one_example_loop(model, cond, prior, token_losses=False):
     return out
 
 
+def per_call_seconds(model, repeats=200):
+    """Seconds one ``model(ids, labels=labels).loss`` call costs on a 2-token input: the fixed
+    per-example cost of the one-example loop (Python, module dispatch, small-tensor setup)."""
+    x = torch.tensor([[1, 2]])
+    with torch.no_grad():
+        for _ in range(20):
+            model(x, labels=x).loss.item()
+        t = time.perf_counter()
+        for _ in range(repeats):
+            model(x, labels=x).loss.item()
+    return (time.perf_counter() - t) / repeats
+
+
 def cpu_part(args, records, tok, tok_name):
     model = llama(len(tok), args.hidden, 2, 4, 2 * args.hidden, args.max_length, torch.float32,
                   "cpu")
@@ -120,7 +138,8 @@ def cpu_part(args, records, tok, tok_name):
     n_tokens = sum(len(c[0]) for c in cond) + sum(len(p[0]) for p in prior if p is not None)
     budget = args.batch_tokens or CPU_BATCH_TOKENS
     names = [f"iterselect ifd_scores (batch_tokens={budget})",
-             "one-example loop, 2 forwards each"]
+             "one-example loop, 2 forwards each",
+             "iterselect, one sequence a batch"]
     if not args.skip_token_loop:
         names.append("published code (+ per-token loss loop)")
 
@@ -136,6 +155,9 @@ def cpu_part(args, records, tok, tok_name):
         runs = [lambda: ifd_scores(model, tok, ex.examples[lo:hi], max_length=args.max_length,
                                    batch_tokens=args.batch_tokens, progress=False).ifd,
                 lambda: one_example_loop(model, cond[lo:hi], prior[lo:hi]),
+                # the same arithmetic as ours (logits at scored positions only), unbatched
+                lambda: ifd_scores(model, tok, ex.examples[lo:hi], max_length=args.max_length,
+                                   batch_tokens=1, progress=False).ifd,
                 lambda: one_example_loop(model, cond[lo:hi], prior[lo:hi], token_losses=True)]
         for name, run in zip(names, runs):
             t, c = time.perf_counter(), time.process_time()
@@ -159,6 +181,14 @@ def cpu_part(args, records, tok, tok_name):
               f"{diff:>19.1e}")
     print(f"NaN IFD: {int(np.isnan(ours).sum())}; tokenization is inside ifd_scores' time and "
           "outside the loops'")
+    n_calls = sum(2 for p in prior if p is not None)
+    overhead = per_call_seconds(model) * n_calls
+    loop = wall[names[1]]
+    n_scored = sum(int(p[1].sum()) for p in prior if p is not None) * 2
+    print(f"what batching can remove from the loop: its per-call cost, {overhead / n_calls * 1e3:.2f}"
+          f" ms x {n_calls} calls = {overhead:.2f} s ({100 * overhead / loop:.0f}% of its wall "
+          f"time), and logits at {n_tokens - n_scored:,} of {n_tokens:,} positions that are not "
+          "scored; the rest is arithmetic both do")
     return {name: cpu[name] / cpu[names[0]] for name in names}
 
 

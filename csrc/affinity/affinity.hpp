@@ -72,17 +72,21 @@ void offdiag_range(const void* S, DType dtype, int64_t n, double* lo, double* hi
 
 // ------------------------------------------------------------------------ dense messages
 
-struct DenseProblem {
+// How the iterations run: the settings the dense and the sparse problem share.
+struct Iteration {
+  double damping = 0.5;
+  int64_t max_iter = 200, convergence_iter = 15;
+  double history_weight = 0.5, history_decay = 0.99;
+  int threads = 0;
+};
+
+struct DenseProblem : Iteration {
   void* S = nullptr;  // n x n similarities, preference on the diagonal (and noise, if any)
   void* R = nullptr;  // n x n responsibilities (overwritten; start at 0)
   void* A = nullptr;  // n x n availabilities (overwritten; start at 0)
   const void* H = nullptr;  // optional n x n history responsibilities
   DType dtype = DType::float32;  // of S, R, A, H: float32 or float64
   int64_t n = 0;
-  double damping = 0.5;
-  int64_t max_iter = 200, convergence_iter = 15;
-  double history_weight = 0.5, history_decay = 0.99;
-  int threads = 0;
 };
 
 struct RunResult {
@@ -122,17 +126,13 @@ struct Graph {
 int64_t knn_graph(const int64_t* neighbors, int64_t n, int64_t k, int64_t* indptr, int64_t* indices,
                   int64_t* transpose, int64_t* diagonal, int threads);
 
-struct SparseProblem {
+struct SparseProblem : Iteration {
   Graph g;
   void* S = nullptr;  // nnz similarities (diagonal: preference)
   void* R = nullptr;  // nnz
   void* A = nullptr;  // nnz
   const void* H = nullptr;  // optional nnz history values
   DType dtype = DType::float32;
-  double damping = 0.5;
-  int64_t max_iter = 200, convergence_iter = 15;
-  double history_weight = 0.5, history_decay = 0.99;
-  int threads = 0;
 };
 
 RunResult sparse_run(const SparseProblem& p, uint8_t* exemplar, const Hooks& hooks);

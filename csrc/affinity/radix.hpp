@@ -14,38 +14,33 @@
 namespace isel::affinity::detail {
 
 template <class T>
-struct Keys;
-
+struct KeyWord;  // the unsigned integer as wide as T
 template <>
-struct Keys<float> {
+struct KeyWord<float> {
   using U = uint32_t;
-  static constexpr int kBits = 32;
-  ISEL_AFF_HD static U key(float v) {
-    U b;
-    memcpy(&b, &v, 4);
-    return (b >> 31) ? ~b : (b | 0x80000000u);
-  }
-  ISEL_AFF_HD static float value(U k) {
-    U b = (k >> 31) ? (k & 0x7fffffffu) : ~k;
-    float v;
-    memcpy(&v, &b, 4);
-    return v;
-  }
+};
+template <>
+struct KeyWord<double> {
+  using U = unsigned long long;
 };
 
-template <>
-struct Keys<double> {
-  using U = unsigned long long;
-  static constexpr int kBits = 64;
-  ISEL_AFF_HD static U key(double v) {
+// Keys compare as unsigned integers in the order of their floats: a negative float has all its
+// bits flipped, a non-negative one has its sign bit set.
+template <class T>
+struct Keys {
+  using U = typename KeyWord<T>::U;
+  static constexpr int kBits = 8 * sizeof(T);
+  ISEL_AFF_HD static U key(T v) {
+    const U sign = U(1) << (kBits - 1);
     U b;
-    memcpy(&b, &v, 8);
-    return (b >> 63) ? ~b : (b | 0x8000000000000000ull);
+    memcpy(&b, &v, sizeof(T));
+    return (b & sign) ? ~b : (b | sign);
   }
-  ISEL_AFF_HD static double value(U k) {
-    U b = (k >> 63) ? (k & 0x7fffffffffffffffull) : ~k;
-    double v;
-    memcpy(&v, &b, 8);
+  ISEL_AFF_HD static T value(U k) {
+    const U sign = U(1) << (kBits - 1);
+    U b = (k & sign) ? (k & ~sign) : ~k;
+    T v;
+    memcpy(&v, &b, sizeof(T));
     return v;
   }
 };

@@ -97,12 +97,7 @@ affinity::DenseProblem dense_problem(py::array& S, py::array& R, py::array& A, c
   p.A = same_dtype(A, "A", n * n, true, s.dtype).data;
   if (!H.is_none()) p.H = same_dtype(H.cast<py::array>(), "history", n * n, false, s.dtype).data;
   p.n = n;
-  p.damping = damping;
-  p.max_iter = max_iter;
-  p.convergence_iter = convergence_iter;
-  p.history_weight = history_weight;
-  p.history_decay = history_decay;
-  p.threads = threads;
+  static_cast<affinity::Iteration&>(p) = {damping, max_iter, convergence_iter, history_weight, history_decay, threads};
   return p;
 }
 
@@ -197,12 +192,7 @@ affinity::SparseProblem sparse_problem(const GraphArrays& g, py::array& S, py::a
   p.R = same_dtype(R, "R", nnz, true, s.dtype).data;
   p.A = same_dtype(A, "A", nnz, true, s.dtype).data;
   if (!H.is_none()) p.H = same_dtype(H.cast<py::array>(), "history", nnz, false, s.dtype).data;
-  p.damping = damping;
-  p.max_iter = max_iter;
-  p.convergence_iter = convergence_iter;
-  p.history_weight = history_weight;
-  p.history_decay = history_decay;
-  p.threads = threads;
+  static_cast<affinity::Iteration&>(p) = {damping, max_iter, convergence_iter, history_weight, history_decay, threads};
   return p;
 }
 

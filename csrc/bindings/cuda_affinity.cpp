@@ -80,11 +80,7 @@ py::tuple dense_run(uintptr_t S, uintptr_t R, uintptr_t A, uintptr_t H, const st
   p.H = H ? ptr<const void>(H) : nullptr;
   p.dtype = message_dtype(dtype);
   p.n = n;
-  p.damping = damping;
-  p.max_iter = max_iter;
-  p.convergence_iter = convergence_iter;
-  p.history_weight = history_weight;
-  p.history_decay = history_decay;
+  static_cast<affinity::Iteration&>(p) = {damping, max_iter, convergence_iter, history_weight, history_decay};
   auto dev = device(stream, block_threads, max_blocks);
   py::array_t<uint8_t> exemplar(n);
   uint8_t* e = exemplar.mutable_data();

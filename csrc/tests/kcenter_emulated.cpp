@@ -82,8 +82,9 @@ struct Result {
   std::vector<double> radii, min_distances;
 };
 
-Result run_cpu(const Case& c, const std::vector<unsigned char>& X, bool lazy, int threads) {
-  kc::Problem p;
+// The case's data and settings, which the CPU and the CUDA problem structs name alike.
+template <class Problem>
+void describe(const Case& c, const std::vector<unsigned char>& X, Problem& p) {
   p.X = X.data();
   p.dtype = c.dtype;
   p.n = c.n;
@@ -93,6 +94,11 @@ Result run_cpu(const Case& c, const std::vector<unsigned char>& X, bool lazy, in
   p.n_selected = static_cast<int64_t>(c.selected.size());
   p.metric = c.metric;
   p.seed_index = c.seed_index;
+}
+
+Result run_cpu(const Case& c, const std::vector<unsigned char>& X, bool lazy, int threads) {
+  kc::Problem p;
+  describe(c, X, p);
   p.threads = threads;
   p.lazy = lazy;
   Result r;
@@ -110,15 +116,7 @@ Result run_cpu(const Case& c, const std::vector<unsigned char>& X, bool lazy, in
 // The emulated CUDA path; host pointers stand in for device pointers.
 Result run_emulated(const Case& c, const std::vector<unsigned char>& X, Schedule schedule) {
   kc::cuda::DeviceProblem p;
-  p.X = X.data();
-  p.dtype = c.dtype;
-  p.n = c.n;
-  p.d = c.d;
-  p.k = c.k;
-  p.selected = c.selected.empty() ? nullptr : c.selected.data();
-  p.n_selected = static_cast<int64_t>(c.selected.size());
-  p.metric = c.metric;
-  p.seed_index = c.seed_index;
+  describe(c, X, p);
   p.block_threads = c.block_threads;
   p.max_blocks = c.max_blocks;
   const bool wide = c.dtype == DType::float64;
