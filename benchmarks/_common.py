@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ITERSELECT_SHARED", REPO.parent / "shared"))
+# ../shared beside the checkout; ITERSELECT_SHARED names it, or ITERSELECT_SHARED_DATA its data/.
+SHARED = Path(os.environ.get("ITERSELECT_SHARED")
+              or (Path(os.environ["ITERSELECT_SHARED_DATA"]).parent
+                  if os.environ.get("ITERSELECT_SHARED_DATA") else REPO.parent / "shared"))
 DATA = SHARED / "data"
 CACHE = Path(os.environ.get("ITERSELECT_BENCH_CACHE", Path.home() / ".cache" / "iterselect-bench"))
 

@@ -30,10 +30,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
-SHARED = Path(os.environ.get("ITERSELECT_SHARED", REPO.parent / "shared"))
-if not (SHARED / "data").exists():
-    SHARED = Path("/work/shared")
-CACHE = Path(os.environ.get("ITERSELECT_BENCH_CACHE", Path.home() / ".cache" / "iterselect-bench"))
+from _common import CACHE, SHARED  # noqa: E402
 
 import iterselect  # noqa: E402
 from iterselect.affinity import affinity_propagation  # noqa: E402

@@ -34,6 +34,7 @@ import tracemalloc
 import numpy as np
 import scipy.linalg.blas  # noqa: F401  (imported here so no timing includes the import)
 
+from _common import SHARED
 from iterselect.cluster import faiss_num_gpus, import_faiss, kmeans, kmq_sample
 from iterselect.metrics import silhouette, vendi_score
 
@@ -81,7 +82,7 @@ def main():
     ap.add_argument("--ref-sample", type=int, default=10_000, help="sklearn reference sample")
     ap.add_argument("--vendi-nxn", type=int, default=2_000, help="rows for vendi-score's N x N check")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--synth", default=os.environ.get("ITERSELECT_SYNTH", "/work/shared/bench/synth.py"))
+    ap.add_argument("--synth", default=os.environ.get("ITERSELECT_SYNTH", str(SHARED / "bench" / "synth.py")))
     ap.add_argument("--quick", action="store_true", help="skip the scikit-learn/vendi references")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of the cheap stages (kmq_sample, vendi_score); the best is reported")

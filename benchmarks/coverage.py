@@ -12,7 +12,7 @@ Part "million": 1,000,000 synthetic documents (Alpaca response sentences reshuff
 its peak memory is its own. The file is generated into --cache once (it derives from Alpaca,
 whose licence is non-commercial: it is never committed).
 
-    python benchmarks/coverage.py [--part alpaca|million|all] [--threads N]
+    python benchmarks/coverage.py [--part alpaca|million|all] [--threads N] [--n N]
 
 Data: ITERSELECT_SHARED_DATA (default <repo>/../shared/data); the synth script is looked up
 beside it (../bench/synth.py).
@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO / "python"))
 
 from iterselect.coverage import coverage_greedy, tfidf_matrix  # noqa: E402
 
-SHARED_DATA = Path(os.environ.get("ITERSELECT_SHARED_DATA", REPO.parent / "shared" / "data"))
+from _common import DATA as SHARED_DATA  # noqa: E402
 
 
 def load_outputs(path: Path, limit: int | None = None) -> list[str]:
@@ -87,11 +87,12 @@ def row(cells, widths):
     return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
 
 
-def part_alpaca(threads):
+def part_alpaca(threads, limit=None):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    texts = load_outputs(SHARED_DATA / "alpaca_52k.jsonl.gz")
-    n, k = len(texts), 2600
+    texts = load_outputs(SHARED_DATA / "alpaca_52k.jsonl.gz", limit)
+    n = len(texts)
+    k = 2600 if limit is None else max(1, n // 20)
     weights = np.random.default_rng(0).uniform(0.2, 1.0, n)
 
     t = time.perf_counter()
@@ -168,6 +169,8 @@ def main():
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/iterselect-bench"),
                     help="where the million-document file is generated (default /tmp/iterselect-bench)")
+    ap.add_argument("--n", type=int, default=None,
+                    help="alpaca part: only the first N responses, k = N / 20 (a quick check)")
     a = ap.parse_args()
     if a.part == "all":
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -181,7 +184,7 @@ def main():
             print(flush=True)
         return
     if a.part == "alpaca":
-        part_alpaca(a.threads)
+        part_alpaca(a.threads, a.n)
     else:
         part_million(a.threads, a.cache)
 
