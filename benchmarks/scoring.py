@@ -130,6 +130,31 @@ def per_call_seconds(model, repeats=200):
     return (time.perf_counter() - t) / repeats
 
 
+def matmul_gflops(model, repeats=20):
+    """This CPU's rate on the matrix product that dominates IFD: 1,024 hidden states times the
+    vocabulary projection (torch, the model's dtype, the current thread count)."""
+    w = model.get_output_embeddings().weight.detach()
+    h = torch.randn(1024, w.shape[1], dtype=w.dtype)
+    for _ in range(3):
+        h @ w.T
+    t = time.perf_counter()
+    for _ in range(repeats):
+        h @ w.T
+    return 2 * h.shape[0] * w.numel() * repeats / (time.perf_counter() - t) / 1e9
+
+
+def ifd_gflop(model, lengths, n_scored):
+    """Floating-point work of IFD's matrix products, which any engine must do: each decoder
+    layer's linear maps at every token, causal attention (about T^2 x hidden multiply-adds per
+    layer and sequence: scores and mixing, half of each), and the vocabulary projection at the
+    scored positions only."""
+    layers = model.model.layers
+    linear = sum(m.weight.numel() for m in layers.modules() if isinstance(m, torch.nn.Linear))
+    attention = len(layers) * model.config.hidden_size * sum(t * t for t in lengths)
+    vocab = model.get_output_embeddings().weight.numel() * n_scored
+    return 2 * (linear * sum(lengths) + attention + vocab) / 1e9
+
+
 def cpu_part(args, records, tok, tok_name):
     model = llama(len(tok), args.hidden, 2, 4, 2 * args.hidden, args.max_length, torch.float32,
                   "cpu")
@@ -190,6 +215,15 @@ def cpu_part(args, records, tok, tok_name):
           f" ms x {n_calls} calls = {overhead:.2f} s ({100 * overhead / loop:.0f}% of its wall "
           f"time), and logits at {n_tokens - n_scored:,} of {n_tokens:,} positions that are not "
           "scored; the rest is arithmetic both do")
+    lengths = [len(c[0]) for c in cond] + [len(p[0]) for p in prior if p is not None]
+    gflop, rate = ifd_gflop(model, lengths, n_scored), matmul_gflops(model)
+    floor = gflop / rate
+    bounds = ", ".join(f"{wall[name] / floor:.1f}x {name.split(' (')[0]}" for name in names[1:]
+                       if not name.startswith("iterselect"))
+    print(f"arithmetic floor: IFD's matrix products are {gflop:.1f} GFLOP; at this CPU's "
+          f"measured matmul rate ({rate:.0f} GFLOP/s on the vocabulary projection) they take "
+          f"{floor:.2f} s, so no engine can be faster than {bounds}; ours takes "
+          f"{wall[names[0]]:.2f} s")
     return {name: cpu[name] / cpu[names[0]] for name in names}
 
 
