@@ -111,7 +111,18 @@ def read_records(path, *, errors: str = "raise", required: tuple = ()) -> Record
 
 def write_jsonl(lines, path) -> None:
     """Write JSON lines (dicts, or raw JSON strings kept verbatim) atomically: a temporary file
-    in the same folder, renamed over ``path`` once complete."""
+    in the same folder, renamed over ``path`` once complete.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from iterselect.data import read_records, write_jsonl
+    >>> path = os.path.join(tempfile.mkdtemp(), "picked.jsonl")
+    >>> write_jsonl([{"instruction": "Hi", "output": "Hello"}, '{"instruction": "Q", "output": "A"}'],
+    ...             path)
+    >>> [r["output"] for r in read_records(path).records]
+    ['Hello', 'A']
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:

