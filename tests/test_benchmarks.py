@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import iterselect
 
 from conftest import SHARED_DATA, shared_file
@@ -18,8 +20,15 @@ from conftest import SHARED_DATA, shared_file
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def run_benchmark(script: str, *args: str, timeout: int = 300) -> str:
+@pytest.fixture(scope="module")
+def bench_cache(tmp_path_factory):
+    """Where the scripts cache generated data during these tests (not the user's cache)."""
+    return tmp_path_factory.mktemp("bench-cache")
+
+
+def run_benchmark(script: str, *args: str, cache: Path, timeout: int = 300) -> str:
     env = dict(os.environ)
+    env["ITERSELECT_BENCH_CACHE"] = str(cache)
     # the subprocess imports the same iterselect as this test process
     package_root = str(Path(iterselect.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([package_root, env.get("PYTHONPATH", "")])
@@ -31,10 +40,11 @@ def run_benchmark(script: str, *args: str, timeout: int = 300) -> str:
     return proc.stdout
 
 
-def test_scoring_benchmark_ifds_agree(tmp_path):
+def test_scoring_benchmark_ifds_agree(bench_cache):
     shared_file("dolly_15k.jsonl.gz")
     out = run_benchmark("scoring.py", "--n", "24", "--chunk", "12", "--threads", "1",
-                        "--gpu-part-on-cpu", "--gpu-batch-tokens", "512", "--repeats", "1")
+                        "--gpu-part-on-cpu", "--gpu-batch-tokens", "512", "--repeats", "1",
+                        cache=bench_cache)
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.endswith("max rel. IFD diff"))
     rows = lines[header + 1:header + 5]
@@ -46,33 +56,37 @@ def test_scoring_benchmark_ifds_agree(tmp_path):
     assert "not judged (CPU dry run)" in out
 
 
-def test_kcenter_benchmark_picks_identical():
+def test_kcenter_benchmark_picks_identical(bench_cache):
     shared_file("embeddings", "dolly_15k_minilm.npy")
-    out = run_benchmark("kcenter.py", "--data", "dolly", "--k", "20", "--ref-seconds", "5")
+    out = run_benchmark("kcenter.py", "--data", "dolly", "--k", "20", "--ref-seconds", "5",
+                        cache=bench_cache)
     # the table is printed again as each row completes; the last print is the whole table
     rows = [line for line in out.split("\n\n")[-1].splitlines() if line.startswith("dolly")]
     assert [row.split()[3] for row in rows] == ["float32", "float16"], out
     assert all("identical (20)" in row for row in rows), out
 
 
-def test_coverage_benchmark_matches_reference():
+def test_coverage_benchmark_matches_reference(bench_cache):
     shared_file("alpaca_52k.jsonl.gz")
-    out = run_benchmark("coverage.py", "--part", "alpaca", "--n", "1000")
+    out = run_benchmark("coverage.py", "--part", "alpaca", "--n", "1000", cache=bench_cache)
     assert "same vocabulary as scikit-learn: True" in out, out
     picks = [line for line in out.splitlines() if "greedy k=50" in line]
     assert len(picks) == 2 and all("identical" in line for line in picks), out
 
 
-def test_affinity_benchmark_runs():
+def test_affinity_benchmark_runs(bench_cache):
     shared_file("embeddings", "dolly_15k_minilm.npy")
+    shared_file("..", "bench", "synth.py")
     out = run_benchmark("affinity.py", "--sizes", "200", "--sklearn-max", "200",
-                        "--sparse-n", "2000")
+                        "--sparse-n", "2000", cache=bench_cache)
     assert "identical exemplars and labels" in out, out  # scikit-learn's row
     assert re.search(r"\| sparse affinity propagation \(float32\) \|.*converged=True", out), out
 
 
-def test_cluster_benchmark_runs():
+def test_cluster_benchmark_runs(bench_cache):
+    shared_file("..", "bench", "synth.py")
     out = run_benchmark("cluster.py", "--n", "3000", "--k", "8", "--repeat", "1",
-                        "--sil-sample", "500", "--ref-sample", "500", "--vendi-nxn", "300")
+                        "--sil-sample", "500", "--ref-sample", "500", "--vendi-nxn", "300",
+                        cache=bench_cache)
     diffs = [float(x) for x in re.findall(r"\|(?:rel )?diff\| ([0-9.e+-]+)", out)]
     assert len(diffs) == 5 and max(diffs) < 1e-5, out  # silhouette and Vendi against references
