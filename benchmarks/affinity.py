@@ -20,17 +20,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import threading
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "python"))
-from _common import CACHE, SHARED  # noqa: E402
+from _common import DATA, synth_embeddings  # noqa: E402
 
 import iterselect  # noqa: E402
 from iterselect.affinity import affinity_propagation  # noqa: E402
@@ -69,22 +65,11 @@ def gib(b):
     return f"{b / 2**30:.2f}"
 
 
-def synth(n: int) -> np.ndarray:
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"synth_embeddings_{n}_float32.npy"
-    if not path.exists():
-        sys.path.insert(0, str(SHARED / "bench"))
-        import synth as s  # noqa: E402
-
-        np.save(path, s.embeddings(n, 0, np.float32))
-    return np.load(path)
-
-
 def dense(sizes, sklearn_max):
     from sklearn.cluster import affinity_propagation as sk_ap
     from sklearn.metrics import pairwise_distances
 
-    X = np.load(SHARED / "data" / "embeddings" / "dolly_15k_minilm.npy")
+    X = np.load(DATA / "embeddings" / "dolly_15k_minilm.npy")
     print("\n## Dense: Dolly 15k MiniLM (float16 -> S = -||x-y||), first N rows\n")
     print("| N | method | time (s) | iterations | converged | exemplars | peak RSS rise (GiB) | vs sklearn |")
     print("|---:|---|---:|---:|---|---:|---:|---:|")
@@ -135,7 +120,7 @@ def sparse(n, k):
     from iterselect._knn import kneighbors
 
     print(f"\n## Sparse: synth.py embeddings {n:,} x 384, {k} neighbours\n")
-    X, t_load, _ = measure(lambda: synth(n))
+    X, t_load, _ = measure(lambda: synth_embeddings(n))
     nb, t_knn, m_knn = measure(lambda: kneighbors(X, k, index="ivf"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -171,7 +156,7 @@ def main():
     if iterselect.has_cuda():
         import torch
 
-        X = torch.from_numpy(synth(50_000)).cuda()
+        X = torch.from_numpy(synth_embeddings(50_000)).cuda()
         r, t, _ = measure(lambda: affinity_propagation(X, progress=False))
         torch.cuda.synchronize()
         print(f"| 50,000 dense float32 on {torch.cuda.get_device_name()} | {t:.1f} s | {r.n_iter} iterations |")

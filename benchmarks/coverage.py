@@ -14,7 +14,7 @@ whose licence is non-commercial: it is never committed).
 
     python benchmarks/coverage.py [--part alpaca|million|all] [--threads N] [--n N]
 
-Data: ITERSELECT_SHARED_DATA (default <repo>/../shared/data); the synth script is looked up
+Data: ../shared/data beside the checkout, or $ITERSELECT_SHARED/data; the synth script is looked up
 beside it (../bench/synth.py).
 """
 from __future__ import annotations
@@ -32,8 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "python"))
 
 from iterselect.coverage import coverage_greedy, tfidf_matrix  # noqa: E402
 
