@@ -19,7 +19,8 @@ from iterselect.scoring import (  # noqa: E402
 from iterselect.scoring import batching, nll  # noqa: E402
 from iterselect.scoring.tokenization import Encoded, encode_examples, truncate  # noqa: E402
 
-from torch_support import CHATML, dolly, hf_offline, one_thread  # noqa: E402,F401
+from torch_support import (CHATML, dolly, forward_hook_rows, hf_offline,  # noqa: E402,F401
+                           one_thread)
 
 
 @pytest.fixture(scope="module")
@@ -318,29 +319,22 @@ def test_pad_batch_left_and_right():
 
 def test_out_of_memory_halves_the_batch_and_retries(gpt2, tok, short_records):
     want = ifd_scores(gpt2, tok, short_records[:8], progress=False)
-    sizes = []
-    original = gpt2.forward
 
-    def flaky(*args, **kwargs):
-        n = kwargs["input_ids"].shape[0]
-        sizes.append(n)
+    def flaky(n):
         if n > 2:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return original(*args, **kwargs)
 
-    gpt2.forward = flaky
-    try:
+    with forward_hook_rows(gpt2, flaky) as sizes:
         got = ifd_scores(gpt2, tok, short_records[:8], progress=False, batch_tokens=10**6)
-    finally:
-        del gpt2.forward
     assert max(sizes) == 16 and sizes.count(16) == 1 and max(sizes[1:]) <= 8
     np.testing.assert_allclose(got.ifd, want.ifd, rtol=1e-6)
-    gpt2.forward = lambda *a, **k: (_ for _ in ()).throw(torch.OutOfMemoryError("sim"))
-    try:
-        with pytest.raises(RuntimeError, match="does not fit in memory"):
-            ifd_scores(gpt2, tok, short_records[:2], progress=False)
-    finally:
-        del gpt2.forward
+
+    def always(n):
+        raise torch.OutOfMemoryError("sim")
+
+    with forward_hook_rows(gpt2, always), pytest.raises(RuntimeError,
+                                                        match="does not fit in memory"):
+        ifd_scores(gpt2, tok, short_records[:2], progress=False)
 
 
 def test_right_padding_runs_unmasked_left_padding_masked(gpt2, tok, short_records):

@@ -15,7 +15,7 @@ pytest.importorskip("transformers")
 from iterselect.scoring import embed, ifd_scores, perplexity  # noqa: E402
 from iterselect.scoring.toy import toy_causal_lm, toy_tokenizer  # noqa: E402
 
-from torch_support import dolly, hf_offline  # noqa: E402,F401
+from torch_support import dolly, forward_hook_rows, hf_offline  # noqa: E402,F401
 
 pytestmark = pytest.mark.gpu
 
@@ -79,21 +79,12 @@ def test_real_cuda_out_of_memory_halves_the_batch(cuda_model, tok, records):
     """A batch of more than 4 rows asks CUDA for 2^50 bytes: a real out-of-memory error, which
     the engine answers by splitting the batch; the scores equal an unsplit run's."""
     want = ifd_scores(cuda_model, tok, records[:16], progress=False, batch_tokens=512)
-    original = cuda_model.forward
-    rows = []
-
-    def hungry(*args, **kwargs):
-        n = kwargs["input_ids"].shape[0]
-        rows.append(n)
+    def hungry(n):
         if n > 4:
             torch.empty(1 << 50, dtype=torch.uint8, device="cuda")
-        return original(*args, **kwargs)
 
-    cuda_model.forward = hungry
-    try:
+    with forward_hook_rows(cuda_model, hungry) as rows:
         got = ifd_scores(cuda_model, tok, records[:16], progress=False, batch_tokens=10**6)
-    finally:
-        del cuda_model.forward
     assert max(rows) == 32 and max(rows[1:]) <= 16
     np.testing.assert_allclose(got.cond_loss, want.cond_loss, atol=BF16_LOSS_ATOL)
     np.testing.assert_allclose(got.prior_loss, want.prior_loss, atol=BF16_LOSS_ATOL)

@@ -1,6 +1,7 @@
 """Fixtures shared by the torch test files (scoring, training, methods): import them by name."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -47,3 +48,23 @@ def hf_offline():
 def dolly():
     """The bundled Dolly 15k records."""
     return load_dolly()
+
+
+@contextlib.contextmanager
+def forward_hook_rows(model, before):
+    """Call ``before(rows)`` ahead of every forward of ``model`` (it may raise); yields the list
+    of batch row counts seen."""
+    original = model.forward
+    rows = []
+
+    def wrapped(*args, **kwargs):
+        n = kwargs["input_ids"].shape[0]
+        rows.append(n)
+        before(n)
+        return original(*args, **kwargs)
+
+    model.forward = wrapped
+    try:
+        yield rows
+    finally:
+        del model.forward
