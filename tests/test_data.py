@@ -96,3 +96,20 @@ def test_dolly_embeddings_are_cached(tmp_path, monkeypatch):
     assert calls == [15015] and first.dtype == np.float16
     np.testing.assert_array_equal(first, second)
     assert (tmp_path / "dolly_15k_minilm.npy").exists()
+
+
+def test_atomic_file_keeps_the_old_file_on_error(tmp_path):
+    from iterselect._files import atomic_file
+
+    path = tmp_path / "out.jsonl"
+    path.write_text("old\n")
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_file(path) as f:
+            f.write("half of the new")
+            raise RuntimeError("boom")
+    assert path.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]  # no temporary left
+    with atomic_file(path, "wb") as f:
+        f.write(b"new\n")
+    assert path.read_bytes() == b"new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]

@@ -39,9 +39,16 @@ inline uint64_t hash_bytes(const char* p, size_t n) {
   return h;
 }
 
+// Open-addressing table size for n keys: a power of two (mask indexing) at most half full.
+inline size_t table_capacity(size_t n) {
+  size_t c = 64;
+  while (c < 2 * n) c *= 2;
+  return c;
+}
+
 class FlatIndex {
  public:
-  explicit FlatIndex(size_t expected = 1024) { rehash(capacity_for(expected)); }
+  explicit FlatIndex(size_t expected = 1024) { rehash(table_capacity(expected)); }
 
   size_t size() const { return size_; }
 
@@ -75,12 +82,6 @@ class FlatIndex {
   }
 
  private:
-  static size_t capacity_for(size_t n) {
-    size_t c = 64;
-    while (c < 2 * n) c *= 2;
-    return c;
-  }
-
   void rehash(size_t capacity) {
     std::vector<uint64_t> old;
     old.swap(slots_);

@@ -50,7 +50,7 @@ class KeyIndex {
     V value;
   };
 
-  explicit KeyIndex(size_t expected = 1024) { allocate(capacity_for(expected)); }
+  explicit KeyIndex(size_t expected = 1024) { allocate(table_capacity(expected)); }
 
   size_t size() const { return size_; }
 
@@ -85,11 +85,6 @@ class KeyIndex {
   }
 
  private:
-  static size_t capacity_for(size_t n) {
-    size_t c = 64;
-    while (c < 2 * n) c *= 2;
-    return c;
-  }
   void allocate(size_t capacity) {
     slots_.assign(capacity, Slot{Key<W>{}, 0, V{}});
     mask_ = capacity - 1;

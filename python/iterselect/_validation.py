@@ -83,3 +83,14 @@ def check_indices(values, name: str, func: str, n: int, *, allow_none: bool = Tr
         dup = uniq[counts > 1][0]
         raise param_error(func, name, "indices without duplicates", f"{int(dup)} more than once")
     return arr
+
+
+def check_selection_budget(selected, k, func: str, n: int, item: str = "row"):
+    """``(pool, k)``: ``selected`` as checked indices into ``range(n)`` (the pool already
+    chosen) and ``k`` checked against the ``item``s left to pick."""
+    pool = check_indices(selected, "selected", func, n)
+    room = n - pool.size
+    if room < 1:
+        raise param_error(func, "selected", f"fewer than n ({n}) indices, so there is a {item} "
+                          "left to pick", f"{pool.size} indices")
+    return pool, check_int(k, "k", func, 1, room)

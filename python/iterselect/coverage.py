@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from . import _backends
 from ._progress import progress_callback
-from ._validation import check_float, check_indices, check_int, param_error
+from ._validation import check_float, check_int, check_selection_budget, param_error
 from ._vocabulary import NgramVocabulary
 from ._wordchars import word_ranges
 
@@ -283,12 +283,7 @@ def coverage_greedy(X, k, *, weights=None, decay=0.1, selected=None, threads=Non
     n, m = X.shape
     w = _check_weights(weights, n, func)
     decay = check_float(decay, "decay", func, 0.0, 1.0)
-    pool = check_indices(selected, "selected", func, n)
-    room = n - pool.size
-    if room < 1:
-        raise param_error(func, "selected", f"fewer than n ({n}) indices, so there is a row left to pick",
-                          f"{pool.size} indices")
-    k = check_int(k, "k", func, 1, room)
+    pool, k = check_selection_budget(selected, k, func, n)
     threads = _check_threads(threads, func)
     with progress_callback(progress, k, "coverage") as callback:
         picks, gains, alpha, refreshes = _backends.core.coverage_greedy(

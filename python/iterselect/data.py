@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._files import atomic_file
 from ._validation import check_choice
 
 
@@ -123,15 +122,7 @@ def write_jsonl(lines, path) -> None:
     >>> [r["output"] for r in read_records(path).records]
     ['Hello', 'A']
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for item in lines:
-                f.write(item if isinstance(item, str) else json.dumps(item, ensure_ascii=False))
-                f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as f:
+        for item in lines:
+            f.write(item if isinstance(item, str) else json.dumps(item, ensure_ascii=False))
+            f.write("\n")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_file
 from .data import Records, read_records
 
 DOLLY_ROWS = 15015
@@ -110,8 +111,6 @@ def dolly_embeddings(*, progress: bool = True, refresh: bool = False) -> np.ndar
             return emb
     texts = [embedding_text(r) for r in load_dolly()]
     emb = minilm_embeddings(texts, progress=progress).astype(np.float16)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, emb)
-    os.replace(tmp, path)
+    with atomic_file(path, "wb") as f:
+        np.save(f, emb)
     return emb

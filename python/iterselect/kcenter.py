@@ -8,7 +8,7 @@ import numpy as np
 from . import _backends
 from ._arrays import Matrix, as_matrix, like_input
 from ._progress import progress_callback
-from ._validation import check_choice, check_indices, check_int, param_error
+from ._validation import check_choice, check_int, check_selection_budget, param_error
 
 _FUNC = "kcenter_greedy"
 
@@ -101,12 +101,7 @@ def kcenter_greedy(X, k, *, selected=None, metric="euclidean", seed_index=0, thr
     m = as_matrix(X, "X", _FUNC)
     n = m.shape[0]
     check_choice(metric, "metric", _FUNC, ("euclidean", "cosine"))
-    pool = check_indices(selected, "selected", _FUNC, n)
-    room = n - pool.size
-    if room < 1:
-        raise param_error(_FUNC, "selected", f"fewer than n ({n}) indices, so there is a point left to pick",
-                          f"{pool.size} indices")
-    k = check_int(k, "k", _FUNC, 1, room)
+    pool, k = check_selection_budget(selected, k, _FUNC, n, "point")
     seed_index = check_int(seed_index, "seed_index", _FUNC, 0, n - 1)
     threads = 0 if threads is None else check_int(threads, "threads", _FUNC, 1)
     which = _backends.resolve(backend, m.on_cuda, _FUNC)

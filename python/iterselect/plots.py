@@ -1,9 +1,9 @@
 """A run's objective and diversity by round, as a PNG (matplotlib, Agg backend)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from ._files import atomic_file
 
 
 def plot_rounds(reports, path, *, title=None) -> Path:
@@ -39,13 +39,9 @@ def plot_rounds(reports, path, *, title=None) -> Path:
     if title:
         axes[0].set_title(title)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
+        with atomic_file(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=100)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_file
+
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
 
@@ -62,19 +64,8 @@ def atomic_write_json(obj, path) -> None:
     >>> open(p).read()
     '{\\n  "ids": [\\n    0,\\n    1,\\n    2\\n  ],\\n  "x": null\\n}'
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_plain(obj), f, indent=2, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as f:
+        json.dump(_plain(obj), f, indent=2, allow_nan=False)
 
 
 class RunDirectory:

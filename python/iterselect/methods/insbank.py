@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .._arrays import as_matrix
+from .._files import atomic_file
 from .._validation import check_choice, check_float, check_int, param_error
 from ..runs import RunDirectory, RunError
 from ._loop import MethodRun
@@ -519,19 +518,8 @@ def _arrays_path(run_path, t) -> Path:
 
 def _save_arrays(run_path, t, embeddings, responsibility) -> None:
     """The candidates' embeddings and responsibilities of arrival ``t``, written atomically."""
-    target = _arrays_path(run_path, t)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, embeddings=embeddings, responsibility=responsibility)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(_arrays_path(run_path, t), "wb") as f:
+        np.savez(f, embeddings=embeddings, responsibility=responsibility)
 
 
 def _diversity(embeddings):
