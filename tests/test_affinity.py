@@ -17,7 +17,7 @@ from hypothesis.extra.numpy import arrays
 
 import iterselect
 from iterselect import _backends
-from iterselect._affinity_run import Options, run_dense_device
+from iterselect.affinity._run import Options, run_dense_device
 from iterselect._arrays import as_matrix
 from iterselect.affinity import affinity_propagation, history_matrix, representation_scores
 from iterselect.exceptions import ConvergenceWarning
@@ -532,7 +532,7 @@ def test_dense_refuses_what_cannot_fit_before_allocating():
 
 
 def test_progress_and_ctrl_c_stop_the_run(monkeypatch):
-    import iterselect._affinity_run as run_mod
+    import iterselect.affinity._run as run_mod
 
     calls = []
 

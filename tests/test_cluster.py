@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import iterselect.cluster as cluster_mod
+from iterselect._faiss import faiss_num_gpus
 from iterselect.cluster import choose_k, cluster_weights_update, kmeans, kmq_sample
 from iterselect.metrics import silhouette
 
@@ -116,7 +116,7 @@ def test_kmeans_bad_parameters_name_them():
 
 
 @needs_faiss
-@pytest.mark.skipif(faiss is not None and cluster_mod.faiss_num_gpus(faiss) > 0, reason="faiss has GPU support here")
+@pytest.mark.skipif(faiss is not None and faiss_num_gpus(faiss) > 0, reason="faiss has GPU support here")
 def test_kmeans_gpu_true_without_faiss_gpu_is_an_error():
     with pytest.raises(ValueError, match="'gpu' parameter of kmeans.*no GPU support"):
         kmeans(np.zeros((10, 2), dtype=np.float32), 2, gpu=True)
@@ -465,5 +465,9 @@ def test_choose_k_bad_candidates():
 
 @needs_faiss  # the kmeans and choose_k examples run faiss
 def test_docstring_examples_run():
-    res = doctest.testmod(cluster_mod, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert res.attempted > 0 and res.failed == 0
+    import importlib
+
+    for name in ("_kmeans", "_kmq", "_weights", "_choose_k"):
+        module = importlib.import_module(f"iterselect.cluster.{name}")
+        res = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert res.attempted > 0 and res.failed == 0, name

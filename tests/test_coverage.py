@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iterselect import _backends
-from iterselect._wordchars import word_ranges
+from iterselect.coverage._wordchars import word_ranges
 from iterselect.coverage import (
     CoverageResult,
     IterITResult,

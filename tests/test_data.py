@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from iterselect.data import DataError, read_records, write_jsonl
+from iterselect.io import DataError, read_records, write_jsonl
 from iterselect.datasets import dolly_path, embedding_text, load_dolly
 
 from conftest import shared_file

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from iterselect.methods._loop import TrainConfig  # noqa: E402
+from iterselect.methods._method_run import TrainConfig  # noqa: E402
 
 TRAIN = TrainConfig(lr=1e-3, max_length=64, batch_tokens=2048)
 

@@ -3,7 +3,7 @@
 The public API, re-exported from one module per selector family.
 """
 from ._backends import backends, cuda_unavailable_reason, has_cuda
-from ._vocabulary import NgramVocabulary
+from .coverage import NgramVocabulary
 from .affinity import (AffinityPropagationResult, affinity_propagation, history_matrix,
                        representation_scores)
 from .cluster import (ChooseKResult, ClusterWeights, KMeansResult, KMQSample, choose_k,

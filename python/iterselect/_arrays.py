@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import param_error
+from .exceptions import param_error
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _BLOCK_ROWS = 65536  # finiteness is checked a block at a time so no N x d temporary is made
@@ -159,3 +159,34 @@ def like_input(values: np.ndarray, m: Matrix):
 
         return cupy.asarray(values)
     return values
+
+
+def host_float32(m: Matrix) -> np.ndarray:
+    """A C-contiguous float32 host array of ``m``; CUDA inputs are copied to the host (once)."""
+    if not m.on_cuda:
+        return np.ascontiguousarray(to_float32(m))
+    if m.kind == "torch":
+        return m.obj.detach().float().cpu().numpy()
+    import cupy
+
+    return cupy.asnumpy(m.obj.astype(cupy.float32))
+
+
+def host_vector(values, name: str, func: str, *, kind: str) -> np.ndarray:
+    """A 1-D host numpy array from numpy / list / torch (any device) / cupy input.
+
+    1-D vectors (labels, scores) are small next to the (N, d) embeddings, so a CUDA vector is
+    copied to the host here.
+    """
+    mod = array_kind(values)
+    if mod == "torch":
+        values = values.detach().cpu().numpy()
+    elif mod == "cupy":
+        values = values.get()
+    try:
+        arr = np.asarray(values)
+    except Exception as exc:
+        raise param_error(func, name, f"a 1-D array of {kind}", type(values).__name__, TypeError) from exc
+    if arr.ndim != 1:
+        raise param_error(func, name, f"a 1-D array of {kind}", f"an array of shape {arr.shape}")
+    return arr

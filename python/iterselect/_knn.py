@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._faiss import import_faiss
 from ._validation import param_error
 
 INDEXES = ("auto", "exact", "ivf", "hnsw")
@@ -11,13 +12,10 @@ EXACT_UP_TO = 50_000  # "auto": exact search up to this many points, IVF beyond
 
 def _faiss(func: str):
     try:
-        import faiss
+        return import_faiss(func)
     except ImportError as exc:
-        raise ImportError(
-            f"{func}: the sparse mode (n_neighbors=...) builds its kNN graph with faiss, which is not "
-            "installed. Install it with `pip install iterselect[faiss]` (or `pip install faiss-cpu`), or "
-            "pass precomputed neighbour lists as knn=<(n, k) int array>.") from exc
-    return faiss
+        raise ImportError(f"{exc} The sparse mode (n_neighbors=...) builds its kNN graph with it; or pass "
+                          "precomputed neighbour lists as knn=<(n, k) int array>.") from exc
 
 
 def resolve_index(index: str, n: int) -> str:

@@ -146,7 +146,7 @@ def _load_embeddings(path: Path) -> np.ndarray:
 
 def _select_kcenter(args) -> int:
     from . import datasets
-    from .data import DataError, read_records, write_jsonl
+    from .io import DataError, read_records, write_jsonl
     from .kcenter import kcenter_greedy
 
     progress = not args.no_progress
@@ -191,7 +191,7 @@ def _select_kcenter(args) -> int:
 
 def _records(args):
     from . import datasets
-    from .data import DataError, read_records
+    from .io import DataError, read_records
 
     try:
         records = read_records(args.input) if args.input else datasets.load_dolly(raw=True)
@@ -221,7 +221,7 @@ def _vector(path: Path, n: int, flag: str) -> np.ndarray:
 
 def _select_baseline(args) -> int:
     from . import datasets
-    from .data import write_jsonl
+    from .io import write_jsonl
     from .methods import baselines
     from .runs import atomic_write_json
 
@@ -279,7 +279,7 @@ def _select_baseline(args) -> int:
 def _run_insbank(args) -> int:
     import json
 
-    from .data import DataError, read_records, write_jsonl
+    from .io import DataError, read_records, write_jsonl
     from .methods.insbank import InsBank
     from .plots import plot_rounds
     from .runs import RunError, atomic_write_json
@@ -356,7 +356,7 @@ def _clustering_embeddings(args, records, progress: bool) -> np.ndarray:
 
 
 def _run_method(args) -> int:
-    from .data import write_jsonl
+    from .io import write_jsonl
     from .methods import DiverseEvol, IterativeKMQ, IterIT, TrainConfig
     from .plots import plot_rounds
     from .runs import RunError, atomic_write_json

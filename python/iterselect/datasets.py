@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_file
-from .data import Records, read_records
+from .io import Records, read_records
 
 DOLLY_ROWS = 15015
 EMBEDDING_TEXT_CHARS = 2000
@@ -37,7 +37,7 @@ def load_dolly(*, raw: bool = False):
     Parameters
     ----------
     raw : bool
-        Return the :class:`~iterselect.data.Records` (records plus their JSON text) instead of
+        Return the :class:`~iterselect.io.Records` (records plus their JSON text) instead of
         the list of dicts.
 
     Examples

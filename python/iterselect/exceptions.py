@@ -9,3 +9,8 @@ class ConvergenceWarning(UserWarning):
     not stay fixed for ``convergence_iter`` iterations within ``max_iter``; the result then says
     ``converged=False``.
     """
+
+
+def param_error(func: str, name: str, expected: str, got, exc=ValueError) -> Exception:
+    """Build the standard error for parameter ``name`` of ``func``."""
+    return exc(f"The '{name}' parameter of {func} must be {expected}. Got {got!r} instead.")

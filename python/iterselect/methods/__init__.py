@@ -6,7 +6,7 @@ embeddings or scores, and whose ``run(...)`` trains, scores and re-selects, savi
 run directory (:mod:`iterselect.runs`) after every round. Needs the ``torch`` extra for ``run``
 (InsBank's ``run`` trains nothing; it needs torch only to compute MiniLM embeddings).
 """
-from ._loop import MethodRun, TrainConfig
+from ._method_run import MethodRun, TrainConfig
 from .baselines import (BaselineResult, deita_select, ifd_topk, kcenter_select, knn_distance,
                         longest_response, random_select)
 from .diverse_evol import DiverseEvol

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_float, check_int
-from ._loop import MethodRun, TrainConfig, finetune_on, open_run
+from ._method_run import MethodRun, TrainConfig, finetune_on, open_run
 from .baselines import ifd_topk, response_text
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from .._arrays import as_matrix
 from .._validation import check_choice, check_int, param_error
 from ..runs import RunDirectory
-from ._loop import BaseModel, MethodRun, TrainConfig, check_records, finetune_on
+from ._method_run import BaseModel, MethodRun, TrainConfig, check_records, finetune_on
 
 
 class IterativeKMQ:

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _backends
-from ._arrays import Matrix, to_float32
-from ._knn import kneighbors
-from ._memory import device_available, gib, host_available
-from ._progress import progress_callback
-from ._validation import param_error
+from .. import _backends
+from .._arrays import Matrix, to_float32
+from .._knn import kneighbors
+from .._memory import device_available, gib, host_available
+from .._progress import progress_callback
+from .._validation import param_error
 
 _NOISE_BLOCK = 1 << 22  # normal draws per block of noise (32 MiB of float64)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._arrays import as_matrix
-from .._files import atomic_file
-from .._validation import check_choice, check_float, check_int, param_error
-from ..runs import RunDirectory, RunError
-from ._loop import MethodRun
+from ..._arrays import as_matrix
+from ..._files import atomic_file
+from ..._validation import check_choice, check_float, check_int, param_error
+from ...runs import RunDirectory, RunError
+from .._method_run import MethodRun
 
 COMBINES = ("multiply", "add")
 
@@ -178,7 +178,7 @@ class InsBank:
 
     Where the published code (CadenShi/InsBank, ``pibe/``) differs: its history weights use the
     cosine distance whatever the metric (here the run's euclidean similarities; see
-    :mod:`iterselect._affinity_history`); from the second arrival it scales the representation
+    :func:`iterselect.affinity.history_matrix`); from the second arrival it scales the representation
     with the minimum over the first ``n_clusters`` candidates and clips below 0 (here plain
     min-max over all candidates); its preference is 0 (here the median of S by default, as Frey &
     Dueck and scikit-learn; ``preference=0.0`` gives the published one); its
@@ -285,7 +285,7 @@ class InsBank:
             ``indices`` are candidate rows: ``0 .. len(bank) - 1`` are the previous bank's
             members, ``len(bank) + i`` is new sample ``i``.
         """
-        from ..affinity import affinity_propagation, representation_scores
+        from ...affinity import affinity_propagation, representation_scores
 
         func = "InsBank.select_round"
         m = as_matrix(embeddings, "embeddings", func)
@@ -343,7 +343,7 @@ class InsBank:
     def _history(hist, bank, X, func):
         from scipy.spatial.distance import cdist
 
-        from ..affinity import history_matrix
+        from ...affinity import history_matrix
 
         if not isinstance(hist, BankHistory):
             raise param_error(func, "bank_history", "None or a BankHistory (a previous round's "
@@ -430,7 +430,7 @@ class InsBank:
             a = arrivals[t]
             emb = a["embeddings"]
             if emb is None:
-                from ..datasets import embedding_text, minilm_embeddings
+                from ...datasets import embedding_text, minilm_embeddings
 
                 emb = minilm_embeddings([embedding_text(r) for r in a["records"]],
                                         progress=self.progress)
@@ -523,7 +523,7 @@ def _save_arrays(run_path, t, embeddings, responsibility) -> None:
 
 
 def _diversity(embeddings):
-    from ..metrics import vendi_score
+    from ...metrics import vendi_score
 
     try:
         return float(vendi_score(embeddings).score)

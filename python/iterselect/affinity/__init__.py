@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _backends
-from ._affinity_history import history_matrix
-from ._affinity_run import Options, run_dense_cpu, run_dense_device, run_sparse
-from ._arrays import as_matrix, like_input
-from ._knn import INDEXES
-from ._validation import check_choice, check_float, check_int, param_error
+from .. import _backends
+from ._history import history_matrix
+from ._run import Options, run_dense_cpu, run_dense_device, run_sparse
+from .._arrays import as_matrix, like_input
+from .._knn import INDEXES
+from .._validation import check_choice, check_float, check_int, param_error
 
 __all__ = ["AffinityPropagationResult", "affinity_propagation", "history_matrix", "representation_scores"]
 
@@ -211,7 +211,7 @@ def _warn(res, opts) -> None:
         warnings.warn("All samples have mutually equal similarities. Returning arbitrary cluster center(s).",
                       UserWarning, stacklevel=3)
         return
-    from .exceptions import ConvergenceWarning
+    from ..exceptions import ConvergenceWarning
 
     if not res.converged:
         if len(res.exemplars):
@@ -360,7 +360,7 @@ def representation_scores(R, A, *, threads=None):
     if r.on_cuda != a.on_cuda:
         raise param_error(func, "A", "on the same device as R", a.device)
     if r.on_cuda:
-        from ._affinity_run import device_scores
+        from ._run import device_scores
 
         return device_scores(r, a)
     if r.dtype != a.dtype or r.dtype not in ("float32", "float64"):

@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._files import atomic_file
-from ._validation import check_choice
+from .._files import atomic_file
+from .._validation import check_choice
 
 
 class DataError(ValueError):
@@ -115,7 +115,7 @@ def write_jsonl(lines, path) -> None:
     Examples
     --------
     >>> import os, tempfile
-    >>> from iterselect.data import read_records, write_jsonl
+    >>> from iterselect.io import read_records, write_jsonl
     >>> path = os.path.join(tempfile.mkdtemp(), "picked.jsonl")
     >>> write_jsonl([{"instruction": "Hi", "output": "Hello"}, '{"instruction": "Q", "output": "A"}'],
     ...             path)

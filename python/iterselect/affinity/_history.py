@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._arrays import as_matrix
-from ._validation import check_indices, param_error
+from .._arrays import as_matrix
+from .._validation import check_indices, param_error
 
 _FUNC = "history_matrix"
 

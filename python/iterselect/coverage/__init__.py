@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from . import _backends
-from ._progress import progress_callback
-from ._validation import check_float, check_int, check_selection_budget, param_error
+from .. import _backends
+from .._progress import progress_callback
+from .._validation import check_float, check_int, check_selection_budget, param_error
 from ._vocabulary import NgramVocabulary
 from ._wordchars import word_ranges
 

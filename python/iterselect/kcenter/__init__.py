@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _backends
-from ._arrays import Matrix, as_matrix, like_input
-from ._progress import progress_callback
-from ._validation import check_choice, check_int, check_selection_budget, param_error
+from .. import _backends
+from .._arrays import Matrix, as_matrix, like_input
+from .._progress import progress_callback
+from .._validation import check_choice, check_int, check_selection_budget, param_error
 
 _FUNC = "kcenter_greedy"
 
@@ -136,7 +136,7 @@ def _check_cosine_norms(m: Matrix) -> None:
         zero = (norms * norms).sum(axis=1) == 0 if m.kind == "cupy" else (norms * norms).sum(dim=1) == 0
         rows = np.flatnonzero(zero.cpu().numpy() if m.kind == "torch" else zero.get())
     else:
-        from ._arrays import to_float32
+        from .._arrays import to_float32
 
         rows = np.flatnonzero(~np.any(to_float32(m) != 0, axis=1))
     if rows.size:
