@@ -45,7 +45,8 @@ def test_select_from_file_writes_records_in_selection_order(small_set, tmp_path,
     lines = out.read_text().splitlines()
     source = data.read_text().splitlines()
     assert lines == [source[i] for i in expected.indices]  # unchanged, byte for byte
-    assert f"{float(expected.radii[-1]):.6f}" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert f"{float(expected.radii[-1]):.6f}" in captured.err and captured.out == ""  # summaries: stderr
 
 
 def test_select_to_stdout(small_set, capsys):

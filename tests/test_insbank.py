@@ -266,9 +266,9 @@ def test_cli_run(data, cli_files, tmp_path, capsys):
     from iterselect.cli import main
     run_dir = tmp_path / "run"
     assert main(_argv(cli_files, run_dir)) == 0
-    out = capsys.readouterr().out.splitlines()
-    reports = [json.loads(line) for line in out]
-    assert [r["round"] for r in reports] == [0, 1]
+    captured = capsys.readouterr()
+    assert captured.out == ""  # one line per arrival, like every summary, on standard error
+    assert [line.split(":")[0] for line in captured.err.splitlines()[:2]] == ["arrival 0", "arrival 1"]
     expected = _chain(data, 2)
     report = json.loads((run_dir / "report.json").read_text())
     assert report["selected"] == expected.tolist()

@@ -9,14 +9,17 @@ Half precision stays half: float16 is passed as numpy float16, bfloat16 (torch, 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .exceptions import param_error
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
-_BLOCK_ROWS = 65536  # finiteness is checked a block at a time so no N x d temporary is made
+# finiteness is checked a block of this many bytes at a time, so that no temporary grows with
+# the input (a block of rows would be gigabytes for a wide precomputed similarity matrix)
+_BLOCK_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Matrix:
     shape: tuple
     host: np.ndarray | None
     ptr: int = 0
+    max_abs: float | None = None  # largest |value|, known once a host input was checked
 
     @property
     def on_cuda(self) -> bool:
@@ -85,10 +89,11 @@ def as_matrix(X, name: str, func: str, *, check_finite: bool = True, min_rows: i
                           f"an array of shape {shape}")
     host = None
     ptr = 0
+    max_abs = None
     if device == "cpu":
         host = _host_view(X, kind, dtype)
         if check_finite:
-            check_finite_rows(host, dtype, name, func)
+            max_abs = check_finite_rows(host, dtype, name, func)
     elif kind == "torch":
         X = X.contiguous() if not X.is_contiguous() else X
         ptr = X.data_ptr()
@@ -97,7 +102,16 @@ def as_matrix(X, name: str, func: str, *, check_finite: bool = True, min_rows: i
 
         X = X if X.flags.c_contiguous else X.copy()
         ptr = X.data.ptr
-    return Matrix(obj=X, kind=kind, device=device, dtype=dtype, shape=tuple(shape), host=host, ptr=ptr)
+    return Matrix(obj=X, kind=kind, device=device, dtype=dtype, shape=tuple(shape), host=host, ptr=ptr,
+                  max_abs=max_abs)
+
+
+def checked_finite(m: Matrix, name: str, func: str) -> Matrix:
+    """``m`` after the finiteness check that ``as_matrix(..., check_finite=False)`` put off (for
+    callers that first refuse an input too large to work on, before reading all of it)."""
+    if m.on_cuda or m.max_abs is not None:
+        return m
+    return replace(m, max_abs=check_finite_rows(m.host, m.dtype, name, func))
 
 
 def _host_view(X, kind: str, dtype: str) -> np.ndarray:
@@ -124,13 +138,72 @@ def _nonfinite_rows(block: np.ndarray, dtype: str) -> np.ndarray:
     return np.flatnonzero(bad.any(axis=1))
 
 
-def check_finite_rows(host: np.ndarray, dtype: str, name: str, func: str) -> None:
-    """Raise ValueError naming the first row that holds NaN or inf (checked blockwise)."""
-    for start in range(0, host.shape[0], _BLOCK_ROWS):
-        rows = _nonfinite_rows(host[start:start + _BLOCK_ROWS], dtype)
-        if rows.size:
+def check_finite_rows(host: np.ndarray, dtype: str, name: str, func: str) -> float:
+    """Raise ValueError naming the first row that holds NaN or inf; else return the largest
+    absolute value. Read in blocks of at most 32 MiB."""
+    step = max(1, _BLOCK_BYTES // max(1, host.shape[1] * host.itemsize))
+    largest = 0.0
+    for start in range(0, host.shape[0], step):
+        block = host[start:start + step]
+        if dtype == "bfloat16":  # largest magnitude: the largest bit pattern without the sign
+            top = int((block & 0x7FFF).max())
+            ok = top < 0x7F80
+            value = float(np.array([top << 16], dtype=np.uint32).view(np.float32)[0])
+        else:
+            hi, lo = block.max(), block.min()  # NaN propagates into both
+            ok = bool(np.isfinite(hi) and np.isfinite(lo))
+            value = max(float(hi), -float(lo)) if ok else 0.0
+        if not ok:
+            rows = _nonfinite_rows(block, dtype)
             raise param_error(func, name, "finite (no NaN or inf)",
                               f"a non-finite value in row {start + int(rows[0])}")
+        largest = max(largest, value)
+    return largest
+
+
+def _device_max_abs(m: Matrix, name: str, func: str) -> float:
+    """The largest |value| of a CUDA input (no copy of it), refusing NaN or inf."""
+    if m.kind == "torch":
+        lo, hi = (float(v) for v in m.obj.aminmax())
+    else:
+        lo, hi = float(m.obj.min()), float(m.obj.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise param_error(func, name, "finite (no NaN or inf)", "a non-finite value")
+    return max(hi, -lo)
+
+
+def check_magnitude(m: Matrix, name: str, func: str, *, terms: float, what: str,
+                    compute: str | None = None, fix: str | None = None) -> None:
+    """Refuse an input whose arithmetic would overflow: ``terms * max|x|**2`` must be below the
+    largest float of ``compute`` (the type the kernel computes in; by default float64 for
+    float64 input, else float32). ``terms`` bounds what the kernel sums, e.g. ``4 * d`` for
+    a squared distance between two rows of ``d`` values, each difference at most
+    ``2 * max|x|``. Overflow would not fail: it would turn distances into inf and the answer
+    into an arbitrary one, so it is refused with the cause and the fix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from iterselect._arrays import as_matrix, check_magnitude
+    >>> m = as_matrix(np.full((3, 4), 1e30, dtype=np.float32), "X", "f")
+    >>> check_magnitude(m, "X", "f", terms=16, what="squared distances")
+    Traceback (most recent call last):
+    ...
+    ValueError: The 'X' parameter of f must be small enough that squared distances fit in float32 (values up to 4.6e+18 in magnitude). Got 'values up to 1e+30' instead. Scale the data (e.g. divide it by its largest absolute value) or pass it as float64.
+    """
+    compute = compute or ("float64" if m.dtype == "float64" else "float32")
+    largest = _device_max_abs(m, name, func) if m.on_cuda else m.max_abs
+    if largest is None:
+        largest = check_finite_rows(m.host, m.dtype, name, func)
+    limit = math.sqrt(float(np.finfo(compute).max) / terms)
+    if largest < limit:
+        return
+    if fix is None:
+        fix = ("Scale the data (e.g. divide it by its largest absolute value)"
+               + (" or pass it as float64." if compute == "float32" else "."))
+    msg = param_error(func, name, f"small enough that {what} fit in {compute} (values up to "
+                      f"{limit:.2g} in magnitude)", f"values up to {largest:.3g}").args[0]
+    raise ValueError(f"{msg} {fix}")
 
 
 def to_float64(m: Matrix) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 
@@ -11,7 +12,9 @@ from pathlib import Path
 def atomic_file(path, mode: str = "w"):
     """Open a temporary file beside ``path`` for writing; when the block ends without error it
     is flushed, fsynced and renamed over ``path``; on any error it is removed and ``path`` is
-    left as it was. The parent folder is created if needed.
+    left as it was. The parent folder is created if needed. The file gets the permissions of
+    any file the user creates (0666 less the umask), not the temporary file's 0600, and an error
+    names ``path``, never the temporary name.
 
     Examples
     --------
@@ -22,18 +25,43 @@ def atomic_file(path, mode: str = "w"):
     ...     _ = f.write("done")
     >>> open(p).read(), sorted(os.listdir(os.path.dirname(p)))
     ('done', ['out.txt'])
+    >>> oct(os.stat(p).st_mode & 0o777) == oct(0o666 & ~_umask())
+    True
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())
         text = {} if "b" in mode else {"encoding": "utf-8"}
         with os.fdopen(fd, mode, **text) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename != str(path):
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
+
+
+def _umask() -> int:
+    """The process's umask: from /proc where Linux shows it, else by setting it and putting it
+    back (there is no getter, and setting it races with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    with _UMASK_GUARD:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_GUARD = threading.Lock()

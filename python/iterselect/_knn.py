@@ -8,6 +8,9 @@ from ._validation import param_error
 
 INDEXES = ("auto", "exact", "ivf", "hnsw")
 EXACT_UP_TO = 50_000  # "auto": exact search up to this many points, IVF beyond
+# multiply-adds per faiss call: a fraction of a second, so that Ctrl-C (seen by Python between
+# calls) is answered within about a second however large the graph
+WORK_PER_CALL = 1 << 29
 
 
 def _faiss(func: str):
@@ -30,7 +33,8 @@ def kneighbors(X: np.ndarray, n_neighbors: int, *, metric: str = "euclidean", in
     index found fewer. ``index``: "exact" (flat, brute force), "ivf" (IVF-Flat, 4 sqrt(n) lists
     trained by 10 rounds of k-means on 32 points a list, 16 probed), "hnsw" (HNSW-Flat, M = 32)
     or "auto" (exact up to 50,000 points, else ivf). Deterministic for a seed.
-    Neighbours by cosine use inner products of unit rows; the other metrics, L2.
+    Neighbours by cosine use inner products of unit rows; the other metrics, L2. The index is
+    filled and searched in chunks of bounded work, so Ctrl-C stops it within about a second.
     """
     faiss = _faiss(func)
     if index not in INDEXES:
@@ -47,6 +51,7 @@ def kneighbors(X: np.ndarray, n_neighbors: int, *, metric: str = "euclidean", in
     if kind == "exact":
         idx = faiss.IndexFlatIP(d) if inner else faiss.IndexFlatL2(d)
         idx.add(X)
+        search_cost = n * d
     elif kind == "ivf":
         nlist = int(max(1, min(4 * np.sqrt(n), n // 39)))
         quantizer = faiss.IndexFlatIP(d) if inner else faiss.IndexFlatL2(d)
@@ -56,15 +61,17 @@ def kneighbors(X: np.ndarray, n_neighbors: int, *, metric: str = "euclidean", in
         idx.cp.niter = 10  # k-means of the coarse quantizer: 10 rounds on 32 points a list
         idx.cp.min_points_per_centroid = 32
         idx.train(sample)
-        idx.add(X)
+        _add_in_chunks(idx, X, nlist * d)
         idx.nprobe = min(nlist, 16)
+        search_cost = (nlist + idx.nprobe * n // nlist) * d
     else:
         idx = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2)
         idx.hnsw.efConstruction = 80
-        idx.add(X)
+        _add_in_chunks(idx, X, 80 * 32 * d)
         idx.hnsw.efSearch = max(64, 2 * want)
+        search_cost = idx.hnsw.efSearch * 32 * d
     out = np.full((n, n_neighbors), -1, dtype=np.int64)
-    block = max(1, (1 << 24) // max(want, 1))
+    block = _rows_per_call(search_cost)
     for start in range(0, n, block):
         stop = min(n, start + block)
         _, ids = idx.search(X[start:stop], want)
@@ -75,3 +82,13 @@ def kneighbors(X: np.ndarray, n_neighbors: int, *, metric: str = "euclidean", in
         kept = ids[keep].reshape(stop - start, want - 1) if want > 1 else ids[:, :0]
         out[start:stop, :kept.shape[1]] = kept[:, :n_neighbors]
     return out
+
+
+def _rows_per_call(cost_per_row: int) -> int:
+    return max(1, WORK_PER_CALL // max(1, int(cost_per_row)))
+
+
+def _add_in_chunks(idx, X: np.ndarray, cost_per_row: int) -> None:
+    step = _rows_per_call(cost_per_row)
+    for start in range(0, X.shape[0], step):
+        idx.add(X[start:start + step])

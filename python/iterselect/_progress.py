@@ -1,6 +1,8 @@
 """Progress bars for long kernels (tqdm), driven by the kernels' progress callback."""
 from __future__ import annotations
 
+import os
+import sys
 from contextlib import contextmanager
 
 
@@ -22,3 +24,19 @@ def progress_callback(enabled: bool, total: int, desc: str):
         bar.update(max(0, total - bar.n))
     finally:
         bar.close()
+
+
+def silence_library_bars() -> None:
+    """Turn off the progress bars that the libraries below iterselect draw on their own (model
+    loading and saving in transformers, downloads in huggingface_hub, datasets' maps), for
+    ``--no-progress``. huggingface_hub reads the variable when it is imported, and transformers
+    follows it; libraries already imported are told directly."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging
+
+        logging.disable_progress_bar()
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()

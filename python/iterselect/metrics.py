@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._arrays import Matrix, as_matrix, to_float64
+from ._arrays import Matrix, as_matrix, check_magnitude, to_float64
 from ._validation import check_choice, check_int, param_error
 
 __all__ = ["SilhouetteResult", "VendiResult", "silhouette", "vendi_score"]
@@ -483,6 +483,9 @@ def vendi_score(X, *, q=1.0, kernel="cosine", dtype="float64") -> VendiResult:
     check_choice(kernel, "kernel", func, ("cosine",))
     dtype = check_choice(dtype, "dtype", func, ("float64", "float32"))
     n, d = m.shape
+    check_magnitude(m, "X", func, terms=d, what="squared row norms", compute="float64",
+                    fix="Scale the data (e.g. divide it by its largest absolute value); the "
+                        "cosine kernel does not change.")
     if m.on_cuda:
         g = _gram_framework(m.obj, m.kind, n, d, func, dtype)
     else:

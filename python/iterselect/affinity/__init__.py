@@ -161,7 +161,8 @@ def affinity_propagation(X_or_S, *, metric="euclidean", preference=None, damping
     """
     check_choice(metric, "metric", _FUNC, METRICS)
     precomputed = metric == "precomputed"
-    m = as_matrix(X_or_S, "X_or_S", _FUNC, min_rows=2)
+    # finiteness is checked by the drivers, after they refused a size that cannot fit
+    m = as_matrix(X_or_S, "X_or_S", _FUNC, min_rows=2, check_finite=False)
     n = m.shape[0]
     if precomputed and m.shape[1] != n:
         raise param_error(_FUNC, "X_or_S", "a square (n_samples, n_samples) similarity matrix for "
@@ -285,7 +286,7 @@ def _check_history(history, n, sparse_ok):
                 return history
         except ImportError:  # pragma: no cover - scipy is a dependency
             pass
-    h = as_matrix(history, "history", _FUNC)
+    h = as_matrix(history, "history", _FUNC, check_finite=False)  # checked with X_or_S
     if h.shape != (n, n):
         raise param_error(_FUNC, "history", f"a ({n}, {n}) matrix (the responsibilities' shape)",
                           f"an array of shape {h.shape}")

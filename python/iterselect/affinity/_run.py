@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _backends
-from .._arrays import Matrix, to_float32
+from .._arrays import Matrix, check_magnitude, checked_finite, to_float32
 from .._knn import kneighbors
 from .._memory import device_available, gib, host_available
 from .._progress import progress_callback
@@ -70,9 +70,29 @@ def _preference_array(opts: Options, median) -> tuple[np.ndarray, object]:
     return opts.preference, opts.preference.copy()
 
 
-def _equal_case(n, pref: np.ndarray, offdiag_range) -> tuple[np.ndarray, np.ndarray] | None:
-    """scikit-learn's shortcut when every similarity and every preference is equal."""
-    lo, hi = offdiag_range()
+def _checked(m: Matrix, H, opts: Options, func: str):
+    """The finiteness checks put off until the sizes were found to fit (they read all of X_or_S
+    and the history), and the refusal of features whose squared distances would overflow."""
+    m = checked_finite(m, "X_or_S", func)
+    if H is not None and isinstance(H, Matrix):
+        H = checked_finite(H, "history", func)
+    if opts.metric != "precomputed":
+        check_magnitude(m, "X_or_S", func, terms=4 * m.shape[1], what="squared distances")
+    return m, H
+
+
+def _equal_case(n, pref: np.ndarray, lo: float, hi: float, T: np.dtype, func: str):
+    """scikit-learn's shortcut when every similarity and every preference is equal (None when
+    they are not), after refusing similarities whose messages would overflow: the messages are
+    sums of up to n similarities and preferences, and an overflow would not fail but turn them
+    into inf and the exemplars into arbitrary ones."""
+    largest = max(abs(float(lo)), abs(float(hi)), float(np.max(np.abs(pref))))
+    limit = float(np.finfo(T).max) / (4.0 * (n + 2))
+    if not largest < limit:
+        raise ValueError(
+            f"{func}: similarities up to {largest:.3g} in magnitude would overflow the {T.name} "
+            f"messages (sums of up to n = {n} of them; the limit is {limit:.2g}). Scale the data "
+            "(e.g. divide it by its largest absolute value) or pass dtype=np.float64.")
     if lo != hi or not np.all(pref == pref[0]):
         return None
     if pref[0] > lo:
@@ -150,6 +170,7 @@ def run_dense_cpu(m: Matrix, opts: Options, H: Matrix | None, func: str) -> Raw:
         need += n * n * T.itemsize
     _refuse(func, f"3 n^2 {T.name} values (S, R and A{', and a copy of history' if h_copy else ''})", need,
             host_available(), "memory", n, T)
+    m, H = _checked(m, H, opts, func)
     if opts.metric == "cosine":
         _check_cosine(m, func)
     S = np.empty((n, n), dtype=T)
@@ -159,7 +180,7 @@ def run_dense_cpu(m: Matrix, opts: Options, H: Matrix | None, func: str) -> Raw:
         core.affinity_similarity_matrix(m.host, m.dtype, opts.metric, S, opts.threads, None)
     pref, reported = _preference_array(opts, lambda: core.affinity_median(S, opts.threads))
     R = A = None
-    shortcut = _equal_case(n, pref, lambda: core.affinity_offdiag_range(S, n))
+    shortcut = _equal_case(n, pref, *core.affinity_offdiag_range(S, n), T, func)
     if shortcut is not None:
         if opts.return_messages:
             R, A = np.zeros((n, n), T), np.zeros((n, n), T)
@@ -310,6 +331,7 @@ def run_dense_device(m: Matrix, opts: Options, H: Matrix | None, which: str, fun
     need = (3 + h_copy) * n * n * T.itemsize
     _refuse(func, f"3 n^2 {dt} values (S, R and A{', and a copy of history' if h_copy else ''})", need,
             xp.available(), "device memory" if which == "cuda" else "memory", n, T)
+    m, H = _checked(m, H, opts, func)
     if opts.metric == "cosine":
         _check_cosine(m, func)
     stream = xp.stream
@@ -320,7 +342,7 @@ def run_dense_device(m: Matrix, opts: Options, H: Matrix | None, which: str, fun
         mod.affinity_similarity_matrix(xp.x_ptr(), m.dtype, n, m.shape[1], opts.metric, xp.ptr(S), dt, stream, bt, mb)
     sp = xp.ptr(S)
     pref, reported = _preference_array(opts, lambda: mod.affinity_median(sp, dt, n * n, stream, bt, mb))
-    shortcut = _equal_case(n, pref, lambda: mod.affinity_offdiag_range(sp, dt, n, stream, bt, mb))
+    shortcut = _equal_case(n, pref, *mod.affinity_offdiag_range(sp, dt, n, stream, bt, mb), T, func)
     if shortcut is not None:
         R = A = None
         if opts.return_messages:
@@ -364,6 +386,7 @@ def run_sparse(m: Matrix, opts: Options, k: int, neighbors, index: str | None, H
     core = _backends.core
     n = m.shape[0]
     T = opts.dtype
+    m, H = _checked(m, H, opts, func)
     if opts.metric == "cosine":
         _check_cosine(m, func)
     if neighbors is None:
@@ -379,7 +402,7 @@ def run_sparse(m: Matrix, opts: Options, k: int, neighbors, index: str | None, H
     core.affinity_similarity_graph(m.host, m.dtype, opts.metric, indptr, indices, S, opts.threads)
     pref, reported = _preference_array(opts, lambda: core.affinity_median(S, opts.threads))
     graph = (indptr, indices, transpose, diagonal)
-    shortcut = _equal_case(n, pref, lambda: core.affinity_sparse_offdiag_range(*graph, S))
+    shortcut = _equal_case(n, pref, *core.affinity_sparse_offdiag_range(*graph, S), T, func)
     if shortcut is not None:
         R = A = None
         if opts.return_messages:

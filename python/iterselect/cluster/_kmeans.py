@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._arrays import as_matrix, host_float32, like_input
+from .._arrays import as_matrix, check_magnitude, host_float32, like_input
 from .._faiss import faiss_num_gpus, import_faiss
 from .._validation import check_int, param_error
 
@@ -95,6 +95,9 @@ def kmeans(X, k, *, niter=25, nredo=1, seed=0, spherical=False, max_points_per_c
     func = "kmeans"
     m = as_matrix(X, "X", func)
     n, d = m.shape
+    check_magnitude(m, "X", func, terms=4 * d, what="squared distances", compute="float32",
+                    fix="Scale the data (e.g. divide it by its largest absolute value): faiss's "
+                        "k-means computes in float32 whatever the input's type.")
     k = check_int(k, "k", func, 1, n)
     niter = check_int(niter, "niter", func, 1)
     nredo = check_int(nredo, "nredo", func, 1)

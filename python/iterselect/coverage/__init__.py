@@ -228,6 +228,21 @@ def _check_weights(weights, n: int, func: str):
     return w
 
 
+def _check_gain_range(X, w, func: str) -> None:
+    """Gains are a row's values times their column weights (at most 1) times the row's weight,
+    summed in float64; refuse inputs whose largest gain would overflow (the picks would be
+    arbitrary)."""
+    with np.errstate(over="ignore"):
+        rows = float(np.max(X.sum(axis=1, dtype=np.float64), initial=0.0))
+        top = rows * (1.0 if w is None else float(np.max(w, initial=0.0)))
+    if np.isfinite(top) and top <= np.finfo(np.float64).max / 4:
+        return
+    name = "X" if w is None or not np.isfinite(rows) else "weights"
+    msg = param_error(func, name, "small enough that row sums times weights fit in float64",
+                      f"a largest gain of {top:.3g}").args[0]
+    raise ValueError(f"{msg} Scale X or the weights down (the picks do not change).")
+
+
 def coverage_greedy(X, k, *, weights=None, decay=0.1, selected=None, threads=None,
                     progress=True) -> CoverageResult:
     """Pick ``k`` rows by exact greedy weighted coverage (IterIT's diversity selection).
@@ -282,6 +297,7 @@ def coverage_greedy(X, k, *, weights=None, decay=0.1, selected=None, threads=Non
     X, indptr, indices, data = _as_coverage_csr(X, func)
     n, m = X.shape
     w = _check_weights(weights, n, func)
+    _check_gain_range(X, w, func)
     decay = check_float(decay, "decay", func, 0.0, 1.0)
     pool, k = check_selection_budget(selected, k, func, n)
     threads = _check_threads(threads, func)

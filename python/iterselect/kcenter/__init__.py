@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _backends
-from .._arrays import Matrix, as_matrix, like_input
+from .._arrays import Matrix, as_matrix, check_magnitude, like_input
 from .._progress import progress_callback
 from .._validation import check_choice, check_int, check_selection_budget, param_error
 
@@ -59,7 +59,9 @@ def kcenter_greedy(X, k, *, selected=None, metric="euclidean", seed_index=0, thr
     ----------
     X : array of shape (n, d)
         numpy, torch or cupy; float16, bfloat16, float32 or float64. Half precision stays half
-        in memory and accumulates in float32 (float64 input accumulates in float64).
+        in memory and accumulates in float32 (float64 input accumulates in float64). Values so
+        large that squared distances could overflow that type are refused (the answer would be
+        arbitrary): scale them, or pass float64.
     k : int
         Number of new points to pick, in ``[1, n - len(selected)]``.
     selected : sequence of int, optional
@@ -101,6 +103,7 @@ def kcenter_greedy(X, k, *, selected=None, metric="euclidean", seed_index=0, thr
     m = as_matrix(X, "X", _FUNC)
     n = m.shape[0]
     check_choice(metric, "metric", _FUNC, ("euclidean", "cosine"))
+    check_magnitude(m, "X", _FUNC, terms=4 * m.shape[1], what="squared distances")
     pool, k = check_selection_budget(selected, k, _FUNC, n, "point")
     seed_index = check_int(seed_index, "seed_index", _FUNC, 0, n - 1)
     threads = 0 if threads is None else check_int(threads, "threads", _FUNC, 1)

@@ -81,9 +81,12 @@ class BaseModel:
                               type(model).__name__, TypeError)
 
     @property
-    def ref(self) -> str:
-        """How the config names the model."""
-        return self.path if self.path else f"<{type(self.model).__name__} object>"
+    def ref(self):
+        """How the config names the model: its path, or for a model object its class, size and
+        a hash of a sample of its weights (so that a resume with other weights is refused)."""
+        from .._fingerprint import model_fingerprint
+
+        return self.path if self.path else model_fingerprint(self.model)
 
     def fresh(self):
         """A copy of the base model's weights, float32, ready to train."""

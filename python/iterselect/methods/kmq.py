@@ -173,7 +173,7 @@ class IterativeKMQ:
             grown = np.concatenate([selected, draw.indices])
             run.commit({"added": draw.indices, "selected_size": grown.size,
                         "objective": float(np.mean(scores[scored])) if scored.any() else None,
-                        "n_unscored": int((~scored).sum()),
+                        "n_scored": int(scored.sum()), "n_unscored": int((~scored).sum()),
                         "objective_name": "mean score (gold vs generated)",
                         "diversity": _cluster_entropy(labels, grown),
                         "diversity_name": "cluster entropy of the selection (nats)",

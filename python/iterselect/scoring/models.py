@@ -79,6 +79,8 @@ def load_model(name_or_path, *, task="causal-lm", dtype=None, device=None, **kwa
         where = "directory" if os.path.isdir(path) else "hub name or directory"
         raise OSError(f"load_model could not load a {task} model from the {where} {path!r}: "
                       f"{e}") from e
+    if task == "causal-lm" and getattr(model, "loss_type", "") is None:
+        model.loss_type = "ForCausalLM"  # what it uses anyway; GPT-2 would warn on every forward
     return model.to(device).eval()
 
 

@@ -13,12 +13,34 @@ Left padding passes the attention mask and position ids instead.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import numpy as np
 
 from ._common import accepts
 from .batching import inference, pad_batch, plan_batches, run_batches
 
 _CE_ROWS = 4096  # rows of logits upcast to float32 at a time (bounds the extra memory)
+
+
+class _DropMaskAdvice(logging.Filter):
+    """transformers' advice to pass an attention mask when it sees padding, which does not
+    apply to the right-padded batches here (see the module's note)."""
+
+    def filter(self, record) -> bool:
+        return "passing in an `attention_mask`" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _unmasked_on_purpose():
+    logger = logging.getLogger("transformers.modeling_utils")
+    drop = _DropMaskAdvice()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def _logits_mode(model) -> str:
@@ -88,7 +110,8 @@ def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "ri
                 cols = torch.nonzero(keep.any(0))
                 kwargs["logits_to_keep"] = t - int(cols[0]) if len(cols) else 1
             try:
-                logits = model(**kwargs).logits
+                with _unmasked_on_purpose() if "attention_mask" not in kwargs else contextlib.nullcontext():
+                    logits = model(**kwargs).logits
             except TypeError as e:
                 if mode == "full" or "logits_to_keep" not in str(e):
                     raise

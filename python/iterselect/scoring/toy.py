@@ -90,11 +90,18 @@ def toy_causal_lm(tokenizer, arch: str = "gpt2", *, hidden_size: int = 32, layer
                              num_key_value_heads=1, max_position_embeddings=max_positions,
                              **common)
         model = LlamaForCausalLM(config)
+    model.loss_type = "ForCausalLM"  # the loss it uses; transformers warns on each GPT-2 otherwise
     return model.eval()
 
 
-def toy_model_and_tokenizer(arch: str = "gpt2", *, seed: int = 0):
-    """``(toy_causal_lm(tok, arch), tok)`` with ``tok = toy_tokenizer()``.
+def toy_model_and_tokenizer(arch: str = "gpt2", *, seed: int = 0, texts=None, vocab_size: int = 320):
+    """``(toy_causal_lm(tok, arch), tok)`` with ``tok = toy_tokenizer()``, or with a tokenizer
+    trained on ``texts`` (``vocab_size`` tokens) when given.
+
+    Train the tokenizer on the data the toy will see when it is to generate: with the default
+    tokenizer (six sentences, mostly single bytes) a toy fine-tuned for a few steps answered 58
+    of 100 Dolly prompts with whitespace only (kMQ cannot score those), and with one of 2,000
+    tokens trained on 2,000 Dolly records, none.
 
     Examples
     --------
@@ -102,6 +109,9 @@ def toy_model_and_tokenizer(arch: str = "gpt2", *, seed: int = 0):
     >>> model, tok = toy_model_and_tokenizer("llama", seed=1)
     >>> model.config.vocab_size == len(tok), model.training
     (True, False)
+    >>> _, tok = toy_model_and_tokenizer(texts=["the cat sat on the mat"] * 3, vocab_size=300)
+    >>> len(tok("the cat")["input_ids"]) < len("the cat")
+    True
     """
-    tok = toy_tokenizer()
+    tok = toy_tokenizer() if texts is None else toy_tokenizer(list(texts), vocab_size=vocab_size)
     return toy_causal_lm(tok, arch, seed=seed), tok

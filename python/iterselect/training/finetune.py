@@ -121,6 +121,26 @@ def _trainer_class():
     return TokenBudgetTrainer
 
 
+def _labelled_progress():
+    """Trainer's progress bar, labelled "fine-tuning", without its log lines on standard
+    output (the losses are in the result)."""
+    from transformers import ProgressCallback
+
+    class LabelledProgress(ProgressCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            from tqdm.auto import tqdm
+
+            if state.is_world_process_zero:
+                self.training_bar = tqdm(total=state.max_steps, desc="fine-tuning", unit="step",
+                                         dynamic_ncols=True)
+            self.current_step = 0
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            pass
+
+    return LabelledProgress()
+
+
 def finetune(model, tokenizer, examples, *, epochs=1, lr=2e-5, batch_tokens=4096, seed=0,
              template="alpaca", max_length=None, weight_decay=0.0, warmup_steps=0,
              lr_scheduler="linear", gradient_accumulation_steps=1, max_grad_norm=1.0,
@@ -239,9 +259,10 @@ def finetune(model, tokenizer, examples, *, epochs=1, lr=2e-5, batch_tokens=4096
             model=model, args=TrainingArguments(**args), train_dataset=_Features(features),
             data_collator=_collator(pad_id(tokenizer)), processing_class=tokenizer,
             batch_sampler=sampler)
-        if not progress:
-            trainer.remove_callback(PrinterCallback)
-            trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)  # it prints every log to standard output
+        if progress:
+            trainer.add_callback(_labelled_progress())
         output = trainer.train()
     finally:
         if tmp is not None:
