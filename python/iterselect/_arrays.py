@@ -245,17 +245,25 @@ def host_float32(m: Matrix) -> np.ndarray:
     return cupy.asnumpy(m.obj.astype(cupy.float32))
 
 
+def detached(values):
+    """``values`` ready for ``np.asarray``: a torch tensor detached from autograd (a tensor that
+    requires grad cannot become a numpy array) and moved to the host, a cupy array copied to
+    the host; anything else as it is."""
+    mod = array_kind(values)
+    if mod == "torch":
+        return values.detach().cpu().numpy()
+    if mod == "cupy":
+        return values.get()
+    return values
+
+
 def host_vector(values, name: str, func: str, *, kind: str) -> np.ndarray:
     """A 1-D host numpy array from numpy / list / torch (any device) / cupy input.
 
     1-D vectors (labels, scores) are small next to the (N, d) embeddings, so a CUDA vector is
     copied to the host here.
     """
-    mod = array_kind(values)
-    if mod == "torch":
-        values = values.detach().cpu().numpy()
-    elif mod == "cupy":
-        values = values.get()
+    values = detached(values)
     try:
         arr = np.asarray(values)
     except Exception as exc:

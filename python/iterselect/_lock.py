@@ -77,9 +77,11 @@ class DirectoryLock:
         self.key, self.file, self._fd, self.owner = key, file, fd, owner
         self.count = 1
 
-    def release(self) -> None:
+    def release(self, *, every_hold: bool = False) -> None:
+        """Let go of one hold (the lock is released with the last), or of ``every_hold`` this
+        process has (for a run abandoned before anything of it was kept)."""
         with _registry_guard:
-            self.count -= 1
+            self.count = 0 if every_hold else self.count - 1
             if self.count > 0 or self._fd is None:
                 return
             _registry.pop(self.key, None)

@@ -304,10 +304,11 @@ class RunClaim:
         self.path, self._lock, self._created = path, lock, created
 
     def release(self, failed: bool = False) -> None:
-        if failed and self._created and _read_state(self.path) is None:
+        abandoned = failed and self._created and _read_state(self.path) is None
+        if abandoned:
             (self.path / INPUTS_FILE).unlink(missing_ok=True)
-        self._lock.release()
-        if failed and self._created:
+        self._lock.release(every_hold=abandoned)  # a run object kept by a traceback holds it too
+        if abandoned:
             try:
                 self.path.rmdir()  # only if nothing else was written there
             except OSError:

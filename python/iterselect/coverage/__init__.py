@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _backends
+from .._arrays import detached
 from .._progress import progress_callback
 from .._validation import check_float, check_int, check_selection_budget, param_error
 from ._vocabulary import NgramVocabulary
@@ -184,7 +185,7 @@ def _as_coverage_csr(X, func: str):
             X.sum_duplicates()
     else:
         try:
-            dense = np.asarray(X)
+            dense = np.asarray(detached(X))
         except Exception as exc:
             raise param_error(func, "X", "a 2-D sparse matrix or array", type(X).__name__, TypeError) from exc
         if dense.ndim != 2:
@@ -214,7 +215,7 @@ def _as_coverage_csr(X, func: str):
 def _check_weights(weights, n: int, func: str):
     if weights is None:
         return None
-    w = np.asarray(weights)
+    w = np.asarray(detached(weights))
     if w.ndim != 1 or w.shape[0] != n:
         raise param_error(func, "weights", f"a 1-D array of {n} values (one per row of X)",
                           f"an array of shape {w.shape}")
@@ -386,7 +387,7 @@ def coverage_decay(X, row, alpha, decay=0.1) -> int:
 def _check_alpha(alpha, m: int, func: str) -> np.ndarray:
     if alpha is None:
         return np.ones(m)
-    a = np.asarray(alpha)
+    a = np.asarray(detached(alpha))
     if a.shape != (m,) or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise param_error(func, "alpha", f"a 1-D array of {m} numbers (one per column of X)",
                           f"an array of shape {a.shape} and dtype {a.dtype}")
@@ -481,7 +482,7 @@ def iterit_select(texts, k, ifd, *, decay=0.1, ngram_range=(1, 3), allow_fewer=F
     n = len(texts)
     if n == 0:
         raise param_error(func, "texts", "a non-empty sequence of str", "an empty sequence")
-    scores = np.asarray(ifd)
+    scores = np.asarray(detached(ifd))
     if scores.ndim != 1 or scores.shape[0] != n:
         raise param_error(func, "ifd", f"a 1-D array of {n} scores (one per text)", f"an array of shape {scores.shape}")
     if not np.issubdtype(scores.dtype, np.number) or np.issubdtype(scores.dtype, np.complexfloating):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._arrays import as_matrix, to_float64
+from .._arrays import as_matrix, detached, to_float64
 from .._validation import check_float, check_int, param_error
 
 
@@ -177,7 +177,7 @@ def deita_select(X, quality, k, *, threshold=0.9, allow_fewer=False) -> Baseline
     m = as_matrix(X, "X", func)
     X = _unit_rows(to_float64(m))
     n = X.shape[0]
-    q = np.asarray(quality, dtype=np.float64)
+    q = np.asarray(detached(quality), dtype=np.float64)
     if q.shape != (n,) or not np.all(np.isfinite(q)):
         raise param_error(func, "quality", f"a finite array of shape ({n},)",
                           f"shape {q.shape}" if q.shape != (n,) else "non-finite values")
@@ -227,7 +227,7 @@ def ifd_topk(ifd, k, *, drop_above_one=True, allow_fewer=False) -> BaselineResul
     ([2, 4], 2)
     """
     func = "ifd_topk"
-    s = np.asarray(ifd, dtype=np.float64)
+    s = np.asarray(detached(ifd), dtype=np.float64)
     if s.ndim != 1 or s.size == 0:
         raise param_error(func, "ifd", "a non-empty 1-D array", f"shape {s.shape}")
     k = _check_k(k, s.size, func)
