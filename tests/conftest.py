@@ -44,3 +44,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+try:  # `pytest --hypothesis-profile fuzz`: the reader's fuzz tests with thousands of cases
+    from hypothesis import settings
+
+    settings.register_profile("fuzz", max_examples=5000, deadline=None)
+except ImportError:  # pragma: no cover - hypothesis comes with the test extra
+    pass

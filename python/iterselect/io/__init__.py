@@ -63,6 +63,8 @@ def read_records(path, *, errors: str = "raise", required: tuple = ()) -> Record
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not a data file")
+    if path.suffix == ".gz" and path.stat().st_size == 0:  # gzip would read it as empty data
+        raise DataError(f"{path}: is empty, not a gzip file (a truncated download?)")
     records, raw, skipped = [], [], []
 
     def bad(line_no, why):
