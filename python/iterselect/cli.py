@@ -507,14 +507,15 @@ def _run_insbank(args) -> int:
     return 0
 
 
-def _clustering_embeddings(args, records, progress: bool) -> np.ndarray:
-    """kMQ's fixed embeddings: --embeddings, else MiniLM (the cached Dolly set when it is the
-    bundled data and cached or complete, else computed for just these records)."""
+def _clustering_embeddings(args, records, progress: bool, given=None) -> np.ndarray:
+    """kMQ's fixed embeddings: ``given`` (read from --embeddings), else MiniLM (the cached Dolly
+    set when it is the bundled data and cached or complete, else computed for just these
+    records)."""
     from . import datasets
 
     n = len(records)
-    if args.embeddings:
-        emb = _load_embeddings(args.embeddings)
+    if given is not None:
+        emb = given
         if args.limit is not None:
             emb = emb[:n]
     elif args.input is None and (args.limit is None or (datasets.cache_dir() / "dolly_15k_minilm.npy").exists()):
@@ -567,8 +568,8 @@ def _run_method(args) -> int:
                             decay=args.decay, seed=args.seed, train=train, progress=progress)
     except (ValueError, TypeError) as exc:
         raise CliError(str(exc)) from None
-    if getattr(args, "embeddings", None):
-        _load_embeddings(args.embeddings)  # a bad file is refused before the run directory is made
+    # a bad --embeddings file is refused before the run directory is made
+    given = _load_embeddings(args.embeddings) if getattr(args, "embeddings", None) else None
     with _claim(args, method.name, model):
         try:
             if tokenizer is None:
@@ -576,7 +577,7 @@ def _run_method(args) -> int:
 
                 tokenizer = load_tokenizer(args.model)
             if args.method == "kmq":
-                result = method.run(model, tokenizer, records.records, _clustering_embeddings(args, records, progress),
+                result = method.run(model, tokenizer, records.records, _clustering_embeddings(args, records, progress, given),
                                     args.run_dir, resume=args.resume, on_round_end=_round_printer("round"))
             else:
                 result = method.run(model, tokenizer, records.records, args.run_dir, resume=args.resume,
