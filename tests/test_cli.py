@@ -143,3 +143,76 @@ def test_console_script_exit_code(small_set):
                            "--input", str(data), "--embeddings", str(emb_path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "--budget" in proc.stderr
+
+
+# ------------------------------------------------------------------ a new user's first hour
+
+def test_version_and_python_dash_m(capsys):
+    from iterselect import __version__
+
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"iterselect {__version__}"
+    proc = subprocess.run([sys.executable, "-m", "iterselect", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"iterselect {__version__}"
+
+
+def test_bare_command_prints_usage_and_a_help_hint(capsys):
+    assert cli.main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: iterselect") and "iterselect --help" in err
+    assert cli.main(["select"]) == 2
+    assert "kcenter, random" in one_error_line(capsys)
+
+
+def test_help_shows_every_default_and_what_budget_means(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "kmq", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in ("(default: 16)", "(default: 2)", "(default: 0)", "(default: 4096)", "(default: 32)"):
+        assert shown in text
+    assert "records selected in total over all rounds" in text
+    with pytest.raises(SystemExit):
+        cli.main(["run", "diverse-evol", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "records added per round" in text and "--budget 100 --rounds 3: 400" in text
+
+
+def test_round_lines_warn_when_a_tenth_is_unscored(capsys):
+    report = cli._round_printer("round")
+    report(1, {"objective": 0.5, "objective_name": "mean score", "n_scored": 95, "n_unscored": 5})
+    report(2, {"objective": 0.4, "objective_name": "mean score", "n_scored": 33, "n_unscored": 67})
+    lines = capsys.readouterr().err.splitlines()
+    assert "5 of 100 generated answers unscored" in lines[0] and "warning" not in lines[0]
+    assert "67 of 100" in lines[1] and lines[2].startswith("iterselect: warning: round 2: 67 of 100")
+    assert len(lines) == 3
+
+
+def test_a_taken_run_directory_is_refused_before_embedding(small_set, tmp_path, capsys, monkeypatch):
+    import iterselect.datasets as datasets
+
+    data, emb_path, _ = small_set
+    argv = ["run", "kmq", "--model", "toy", "--input", data, "--budget", 4, "--rounds", 1,
+            "--clusters", 2, "--run-dir", tmp_path / "run", "--no-progress"]
+    assert run_cli(*argv, "--embeddings", emb_path) == 0
+    capsys.readouterr()
+
+    def no_embedding(*a, **k):
+        raise AssertionError("embedded although the run directory was taken")
+
+    monkeypatch.setattr(datasets, "minilm_embeddings", no_embedding)
+    assert run_cli(*argv) == 2  # without --embeddings it would embed with MiniLM
+    assert "rerun with --resume" in one_error_line(capsys)
+
+
+def test_report_holds_configuration_versions_timings_and_model(small_set, tmp_path):
+    data, emb_path, _ = small_set
+    run_dir = tmp_path / "run"
+    assert run_cli("run", "kmq", "--model", "toy", "--input", data, "--embeddings", emb_path,
+                   "--budget", 4, "--rounds", 1, "--clusters", 2, "--run-dir", run_dir,
+                   "--no-progress") == 0
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["configuration"]["budget"] == 4 and report["configuration"]["input"] == str(data)
+    assert "numpy" in report["environment"]["packages"] and report["environment"]["iterselect"]
+    assert len(report["seconds_per_round"]) == 1 and report["seconds_per_round"][0] >= 0
+    assert report["model"] == "toy" and "model_path" in report

@@ -20,7 +20,14 @@ MIN_SPAN = 0.1  # the y-axis spans at least this fraction of the values' magnitu
 
 
 def axis_label(name: str) -> str:
-    """A measure's name with its unit and which way is better, for an axis."""
+    """A measure's name with its unit and which way is better, for an axis.
+
+    Examples
+    --------
+    >>> print(axis_label("covering radius"))
+    covering radius
+    (distance in embedding space; lower is better)
+    """
     for start, unit, better in MEASURES:
         if name.startswith(start):
             return f"{name}\n({unit}{'; ' + better if better else ''})"
