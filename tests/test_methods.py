@@ -30,9 +30,9 @@ def records():
 
 
 @pytest.fixture(scope="session")
-def toy_dir(tmp_path_factory):
-    from iterselect.scoring.toy import toy_model_and_tokenizer
-    model, tok = toy_model_and_tokenizer()
+def toy_dir(records, tmp_path_factory):
+    from iterselect.scoring.toy import toy_for_records
+    model, tok = toy_for_records(records)  # the toy the command line builds for these records
     d = tmp_path_factory.mktemp("toy")
     model.save_pretrained(d)
     tok.save_pretrained(d)

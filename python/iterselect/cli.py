@@ -31,7 +31,6 @@ import numpy as np
 
 EXIT_USAGE = 2
 RESUME_HINT = "rerun with --resume"
-TOY_TEXTS, TOY_VOCAB = 2000, 2000  # --model toy: its tokenizer, trained on the first records
 
 
 class CliError(Exception):
@@ -547,11 +546,9 @@ def _run_method(args) -> int:
     tokenizer = None
     model = args.model
     if args.model == "toy":  # its tokenizer learns the data's words, so its answers are not blank
-        from .datasets import embedding_text
-        from .scoring.toy import toy_model_and_tokenizer
+        from .scoring.toy import toy_for_records
 
-        model, tokenizer = toy_model_and_tokenizer(
-            texts=[embedding_text(r) for r in records.records[:TOY_TEXTS]], vocab_size=TOY_VOCAB)
+        model, tokenizer = toy_for_records(records.records)
     elif model_dir is None and "/" not in args.model:
         raise CliError(f"--model {args.model}: no such directory (give a model directory, a hub "
                        "name such as 'org/name', or 'toy')")

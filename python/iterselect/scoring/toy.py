@@ -115,3 +115,25 @@ def toy_model_and_tokenizer(arch: str = "gpt2", *, seed: int = 0, texts=None, vo
     """
     tok = toy_tokenizer() if texts is None else toy_tokenizer(list(texts), vocab_size=vocab_size)
     return toy_causal_lm(tok, arch, seed=seed), tok
+
+
+RECORD_TEXTS = 2000  # toy_for_records: its tokenizer learns from this many records ...
+RECORD_VOCAB = 2000  # ... and has this many tokens
+
+
+def toy_for_records(records, arch: str = "gpt2", *, seed: int = 0):
+    """The toy that ``--model toy`` builds for a run on ``records``: its tokenizer trained on the
+    text of the first 2,000 records (2,000 tokens), so that a briefly trained toy answers with
+    words, not whitespace (see :func:`toy_model_and_tokenizer`).
+
+    Examples
+    --------
+    >>> from iterselect.scoring.toy import toy_for_records
+    >>> model, tok = toy_for_records([{"instruction": "Name a colour.", "output": "Blue."}] * 4)
+    >>> model.config.vocab_size == len(tok)
+    True
+    """
+    from ..datasets import embedding_text
+
+    texts = [embedding_text(r) for r in list(records)[:RECORD_TEXTS]]
+    return toy_model_and_tokenizer(arch, seed=seed, texts=texts, vocab_size=RECORD_VOCAB)
