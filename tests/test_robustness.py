@@ -376,6 +376,7 @@ def test_the_knn_graph_is_built_in_interruptible_chunks(monkeypatch):
                                   omp_set_num_threads=faiss.omp_set_num_threads)
     monkeypatch.setattr(knn, "_faiss", lambda func: proxy)
     monkeypatch.setattr(knn, "WORK_PER_CALL", 3000 * 16 * 100)  # 100 queries a call
+    monkeypatch.setattr(knn, "MIN_ROWS_PER_CALL", 1)
     chunked = knn.kneighbors(X, 8, index="exact")
     searches = [rows for kind, rows in calls if kind == "search"]
     assert len(searches) == 30 and max(searches) == 100  # Python sees Ctrl-C between calls

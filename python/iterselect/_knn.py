@@ -9,8 +9,12 @@ from ._validation import param_error
 INDEXES = ("auto", "exact", "ivf", "hnsw")
 EXACT_UP_TO = 50_000  # "auto": exact search up to this many points, IVF beyond
 # multiply-adds per faiss call: a fraction of a second, so that Ctrl-C (seen by Python between
-# calls) is answered within about a second however large the graph
+# calls) is answered within about a second however large the graph ...
 WORK_PER_CALL = 1 << 29
+# ... but never fewer rows than this: faiss works through 4,096 queries at a time, and smaller
+# calls cost more CPU time (exact search of 12,000 x 384 points: 2.3 s in calls of 4,096 or all
+# 12,000 queries, 2.6 s in calls of 2,048, 3.7 s of 1,024, 13 s of 256)
+MIN_ROWS_PER_CALL = 4096
 
 
 def _faiss(func: str):
@@ -34,7 +38,9 @@ def kneighbors(X: np.ndarray, n_neighbors: int, *, metric: str = "euclidean", in
     trained by 10 rounds of k-means on 32 points a list, 16 probed), "hnsw" (HNSW-Flat, M = 32)
     or "auto" (exact up to 50,000 points, else ivf). Deterministic for a seed.
     Neighbours by cosine use inner products of unit rows; the other metrics, L2. The index is
-    filled and searched in chunks of bounded work, so Ctrl-C stops it within about a second.
+    filled and searched in chunks (4,096 rows, more where rows are cheap), and Python sees
+    Ctrl-C between them: the longest chunk, exact search among 50,000 points of 384 dimensions,
+    is about 3 CPU-seconds, where the whole search was 40.
     """
     faiss = _faiss(func)
     if index not in INDEXES:
@@ -85,7 +91,7 @@ def kneighbors(X: np.ndarray, n_neighbors: int, *, metric: str = "euclidean", in
 
 
 def _rows_per_call(cost_per_row: int) -> int:
-    return max(1, WORK_PER_CALL // max(1, int(cost_per_row)))
+    return max(MIN_ROWS_PER_CALL, WORK_PER_CALL // max(1, int(cost_per_row)))
 
 
 def _add_in_chunks(idx, X: np.ndarray, cost_per_row: int) -> None:
