@@ -539,3 +539,25 @@ def test_kmq_killed_inside_a_round_resumes_to_the_same_selection(data, tmp_path,
     assert json.loads((run_dir / "state.json").read_text())["rounds_done"] == 2
     assert run_cli(*_kmq_rounds(path, emb_path, run_dir, "--resume")) == 0
     assert (run_dir / "selection.jsonl").read_text() == (tmp_path / "whole" / "selection.jsonl").read_text()
+
+
+def test_checkpoints_get_the_users_umask_and_errors_name_them(tmp_path):
+    class Model:
+        def save_pretrained(self, d):
+            (d / "w.bin").write_text("w")
+
+    class Full:
+        def save_pretrained(self, d):
+            raise OSError(28, "No space left on device", str(d / "w.bin"))
+
+    run = RunDirectory(tmp_path, method="m", config={})
+    old = os.umask(0o027)
+    try:
+        path = run.save_model(Model(), None, 0)
+    finally:
+        os.umask(old)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o750)
+    with pytest.raises(OSError) as info:
+        run.save_model(Full(), None, 1)
+    assert info.value.filename == str(run.model_path(1))
+    run.close()

@@ -25,7 +25,7 @@ def atomic_file(path, mode: str = "w"):
     ...     _ = f.write("done")
     >>> open(p).read(), sorted(os.listdir(os.path.dirname(p)))
     ('done', ['out.txt'])
-    >>> oct(os.stat(p).st_mode & 0o777) == oct(0o666 & ~_umask())
+    >>> oct(os.stat(p).st_mode & 0o777) == oct(user_mode())
     True
     """
     path = Path(path)
@@ -33,7 +33,7 @@ def atomic_file(path, mode: str = "w"):
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, user_mode())
         text = {} if "b" in mode else {"encoding": "utf-8"}
         with os.fdopen(fd, mode, **text) as f:
             yield f
@@ -46,6 +46,12 @@ def atomic_file(path, mode: str = "w"):
         if isinstance(exc, OSError) and exc.errno is not None and exc.filename != str(path):
             raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
+
+
+def user_mode(directory: bool = False) -> int:
+    """The permissions the user's umask gives a new file (or folder): what a temporary one from
+    ``tempfile`` (0600, 0700) is set to before it takes its final name."""
+    return (0o777 if directory else 0o666) & ~_umask()
 
 
 def _umask() -> int:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_file
+from ._files import atomic_file, user_mode
 from ._fingerprint import describe_changes
 from ._lock import LockedError, lock_directory
 
@@ -164,14 +164,17 @@ class RunDirectory:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
+            os.chmod(tmp, user_mode(directory=True))
             model.save_pretrained(tmp)
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
             if target.exists():  # left by a crash after the rename but before state.json
                 shutil.rmtree(target)
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno is not None:  # name the checkpoint, not tmp
+                raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
             raise
         return target
 
