@@ -51,8 +51,9 @@ def host_available() -> int:
 
 def device_available(obj) -> int:
     """Free bytes on the CUDA device that holds ``obj`` (a torch tensor or cupy array)."""
-    kind = type(obj).__module__.split(".")[0]
-    if kind == "torch":
+    from ._arrays import array_kind
+
+    if array_kind(obj) == "torch":
         import torch
 
         return int(torch.cuda.mem_get_info(obj.device)[0])

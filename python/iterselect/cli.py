@@ -19,10 +19,15 @@ standard error and exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from .exceptions import DataError, RunError
+from .io import read_records, write_jsonl
+from .runs import atomic_write_json
 
 EXIT_USAGE = 2
 
@@ -145,53 +150,65 @@ def _load_embeddings(path: Path) -> np.ndarray:
 
 
 def _select_kcenter(args) -> int:
-    from . import datasets
-    from .io import DataError, read_records, write_jsonl
     from .kcenter import kcenter_greedy
 
-    progress = not args.no_progress
-    try:
-        records = read_records(args.input) if args.input else datasets.load_dolly(raw=True)
-    except DataError as exc:
-        raise CliError(str(exc)) from None
+    records = _records(args)
     n = len(records)
-    if n == 0:
-        raise CliError(f"{args.input}: holds no records")
-    if not 1 <= args.budget <= n:
-        raise CliError(f"--budget must be between 1 and the number of records ({n}), got {args.budget}")
-    if not 0 <= args.seed_index < n:
-        raise CliError(f"--seed-index must be between 0 and {n - 1}, got {args.seed_index}")
-    if args.embeddings:
-        emb = _load_embeddings(args.embeddings)
-    elif args.input is None:
-        emb = datasets.dolly_embeddings(progress=progress)
-    else:
-        emb = datasets.minilm_embeddings([datasets.embedding_text(r) for r in records.records], progress=progress)
-    if emb.shape[0] != n:
-        source = args.embeddings or "the computed embeddings"
-        raise CliError(f"{source}: has {emb.shape[0]} rows but there are {n} records; row i must embed record i")
+    _check_budget(args.budget, n)
+    emb = _selection_embeddings(args, records, not args.no_progress)
     try:
-        result = kcenter_greedy(emb, args.budget, metric=args.metric, seed_index=args.seed_index, progress=progress)
+        result = kcenter_greedy(emb, args.budget, metric=args.metric, seed_index=args.seed_index,
+                                progress=not args.no_progress)
     except (ValueError, TypeError) as exc:
         raise CliError(str(exc)) from None
     lines = [records.raw[i] for i in result.indices.tolist()]
     radius = float(result.radii[-1])
-    if args.output:
-        try:
+    with _writing():
+        if args.output:
             write_jsonl(lines, args.output)
-        except OSError as exc:
-            raise CliError(f"{args.output}: cannot be written ({exc.strerror})") from None
-        print(f"selected {args.budget} of {n} records -> {args.output}; covering radius {radius:.6f} ({args.metric})")
-    else:
-        for line in lines:
-            sys.stdout.write(line + "\n")
-        print(f"selected {args.budget} of {n} records; covering radius {radius:.6f} ({args.metric})", file=sys.stderr)
+        else:
+            for line in lines:
+                sys.stdout.write(line + "\n")
+    where = f" -> {args.output}" if args.output else ""
+    print(f"selected {args.budget} of {n} records{where}; covering radius {radius:.6f} ({args.metric})",
+          file=sys.stdout if args.output else sys.stderr)
     return 0
+
+
+def _selection_embeddings(args, records, progress: bool) -> np.ndarray:
+    """``--embeddings``, else MiniLM embeddings: those of the bundled Dolly set (computed once and
+    cached; for the first ``--limit`` records only when already cached), or computed for the
+    records given; one row per record."""
+    from . import datasets
+
+    n = len(records)
+    limit = getattr(args, "limit", None)  # the records are the first `limit` of the input
+    if args.embeddings:
+        emb = _load_embeddings(args.embeddings)
+        if limit is not None:
+            emb = emb[:n]
+    elif args.input is None and (limit is None or datasets.dolly_embeddings_cached()):
+        emb = datasets.dolly_embeddings(progress=progress)[:n]
+    else:
+        emb = datasets.minilm_embeddings([datasets.embedding_text(r) for r in records.records],
+                                         progress=progress)
+    if emb.shape[0] != n:
+        raise CliError(f"{args.embeddings or 'the computed embeddings'}: has {emb.shape[0]} rows "
+                       f"but there are {n} records; row i must embed record i")
+    return emb
+
+
+@contextlib.contextmanager
+def _writing():
+    """Every command's outputs: a file that cannot be written is one error line, exit 2."""
+    try:
+        yield
+    except OSError as exc:
+        raise CliError(f"{exc.filename}: cannot be written ({exc.strerror})") from None
 
 
 def _records(args):
     from . import datasets
-    from .io import DataError, read_records
 
     try:
         records = read_records(args.input) if args.input else datasets.load_dolly(raw=True)
@@ -220,25 +237,13 @@ def _vector(path: Path, n: int, flag: str) -> np.ndarray:
 
 
 def _select_baseline(args) -> int:
-    from . import datasets
-    from .io import write_jsonl
     from .methods import baselines
-    from .runs import atomic_write_json
 
     records = _records(args)
     n = len(records)
     _check_budget(args.budget, n)
-    progress = not args.no_progress
-    emb = None
-    if getattr(args, "embeddings", None):
-        emb = _load_embeddings(args.embeddings)
-    elif hasattr(args, "embeddings"):
-        emb = (datasets.dolly_embeddings(progress=progress) if args.input is None else
-               datasets.minilm_embeddings([datasets.embedding_text(r) for r in records.records],
-                                          progress=progress))
-    if emb is not None and emb.shape[0] != n:
-        raise CliError(f"{args.embeddings or 'the computed embeddings'}: has {emb.shape[0]} rows "
-                       f"but there are {n} records; row i must embed record i")
+    emb = (_selection_embeddings(args, records, not args.no_progress)
+           if hasattr(args, "embeddings") else None)
     try:
         if args.method == "random":
             result = baselines.random_select(n, args.budget, seed=args.seed)
@@ -247,7 +252,7 @@ def _select_baseline(args) -> int:
         elif args.method == "knn":
             result = baselines.knn_distance(emb, args.budget, metric=args.metric)
         elif args.method == "deita":
-            result = baselines.deita_select(emb, _vector(args.scores, n, "--scores"), args.budget,
+            result = baselines.deita_select(emb, args.budget, quality=_vector(args.scores, n, "--scores"),
                                             threshold=args.threshold)
         else:
             result = baselines.ifd_topk(_vector(args.scores, n, "--scores"), args.budget)
@@ -260,7 +265,7 @@ def _select_baseline(args) -> int:
               "scores": result.scores.tolist()}
     report_path = args.report or (args.output.with_name(args.output.name + ".report.json")
                                   if args.output else None)
-    try:
+    with _writing():
         if args.output:
             write_jsonl(lines, args.output)
         else:
@@ -268,8 +273,6 @@ def _select_baseline(args) -> int:
                 sys.stdout.write(line + "\n")
         if report_path:
             atomic_write_json(report, report_path)
-    except OSError as exc:
-        raise CliError(f"{exc.filename}: cannot be written ({exc.strerror})") from None
     where = f" -> {args.output}" if args.output else ""
     print(f"selected {len(idx)} of {n} records ({result.method}){where}"
           + (f"; report {report_path}" if report_path else ""), file=sys.stderr)
@@ -279,10 +282,7 @@ def _select_baseline(args) -> int:
 def _run_insbank(args) -> int:
     import json
 
-    from .io import DataError, read_records, write_jsonl
     from .methods.insbank import InsBank
-    from .plots import plot_rounds
-    from .runs import RunError, atomic_write_json
 
     if args.embeddings and len(args.embeddings) != len(args.input):
         raise CliError(f"--embeddings must be given once per --input ({len(args.input)}), got "
@@ -290,16 +290,11 @@ def _run_insbank(args) -> int:
     sets, raws = [], []
     for k, path in enumerate(args.input):
         try:
-            recs = read_records(path, required=(args.quality_field,))
+            recs = read_records(path, required=(args.quality_field,), numeric=(args.quality_field,))
         except DataError as exc:
             raise CliError(str(exc)) from None
         if len(recs) == 0:
             raise CliError(f"{path}: holds no records")
-        for i, r in enumerate(recs.records):
-            v = r[args.quality_field]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-                raise CliError(f"{path}: record {i + 1}: {args.quality_field!r} must be a finite "
-                               f"number, got {v!r}")
         item = {"records": recs.records}
         if args.embeddings:
             emb = _load_embeddings(args.embeddings[k])
@@ -321,45 +316,30 @@ def _run_insbank(args) -> int:
                             resume=args.resume, on_round_end=report_arrival)
     except (RunError, ValueError, TypeError, OSError) as exc:
         raise CliError(str(exc)) from None
-    output = args.output or args.run_dir / "selection.jsonl"
-    try:
-        write_jsonl([raws[i] for i in result.selected.tolist()], output)
-        reports = list(result.reports)
-        atomic_write_json({"method": method.name, "n_records": len(raws),
-                           "inputs": [str(p) for p in args.input], "selected": result.selected,
-                           "rounds": reports}, args.run_dir / "report.json")
-        plot_rounds(reports, args.run_dir / "plot.png", title=method.name)
-    except OSError as exc:
-        raise CliError(f"{exc.filename}: cannot be written ({exc.strerror})") from None
+    output = _write_run_outputs(args, method.name, raws, result,
+                                {"inputs": [str(p) for p in args.input]})
     print(f"bank of {result.selected.size} of {len(raws)} records -> {output}; report "
           f"{args.run_dir / 'report.json'}, plot {args.run_dir / 'plot.png'}", file=sys.stderr)
     return 0
 
 
-def _clustering_embeddings(args, records, progress: bool) -> np.ndarray:
-    """kMQ's fixed embeddings: --embeddings, else MiniLM (the cached Dolly set when it is the
-    bundled data and cached or complete, else computed for just these records)."""
-    from . import datasets
+def _write_run_outputs(args, method_name: str, raws, result, extra: dict) -> Path:
+    """A finished run's selection (JSONL), report.json and plot.png; returns the selection's path."""
+    from .plots import plot_rounds
 
-    n = len(records)
-    if args.embeddings:
-        emb = _load_embeddings(args.embeddings)
-        if args.limit is not None:
-            emb = emb[:n]
-    elif args.input is None and (args.limit is None or (datasets.cache_dir() / "dolly_15k_minilm.npy").exists()):
-        emb = datasets.dolly_embeddings(progress=progress)[:n]
-    else:
-        emb = datasets.minilm_embeddings([datasets.embedding_text(r) for r in records.records], progress=progress)
-    if emb.shape[0] != n:
-        raise CliError(f"{args.embeddings}: has {emb.shape[0]} rows but there are {n} records; row i must embed record i")
-    return emb
+    output = args.output or args.run_dir / "selection.jsonl"
+    reports = list(result.reports)
+    with _writing():
+        write_jsonl([raws[i] for i in result.selected.tolist()], output)
+        atomic_write_json({"method": method_name, "n_records": len(raws), **extra,
+                           "selected": result.selected, "rounds": reports},
+                          args.run_dir / "report.json")
+        plot_rounds(reports, args.run_dir / "plot.png", title=method_name)
+    return output
 
 
 def _run_method(args) -> int:
-    from .io import write_jsonl
     from .methods import DiverseEvol, IterativeKMQ, IterIT, TrainConfig
-    from .plots import plot_rounds
-    from .runs import RunError, atomic_write_json
 
     records = _records(args)
     if args.limit is not None:
@@ -399,20 +379,15 @@ def _run_method(args) -> int:
                   file=sys.stderr)
 
         if args.method == "kmq":
-            result = method.run(model, tokenizer, records.records, _clustering_embeddings(args, records, progress),
+            result = method.run(model, tokenizer, records.records, _selection_embeddings(args, records, progress),
                                 args.run_dir, resume=args.resume, on_round_end=report_round)
         else:
             result = method.run(model, tokenizer, records.records, args.run_dir, resume=args.resume,
                                 on_round_end=report_round)
     except (RunError, ValueError, TypeError, OSError) as exc:
         raise CliError(str(exc)) from None
-    output = args.output or args.run_dir / "selection.jsonl"
-    write_jsonl([records.raw[i] for i in result.selected.tolist()], output)
-    reports = list(result.reports)
-    atomic_write_json({"method": method.name, "n_records": n, "selected": result.selected,
-                       "model_path": result.model_path, "rounds": reports},
-                      args.run_dir / "report.json")
-    plot_rounds(reports, args.run_dir / "plot.png", title=method.name)
+    output = _write_run_outputs(args, method.name, records.raw, result,
+                                {"model_path": result.model_path})
     print(f"selected {result.selected.size} of {n} records -> {output}; report "
           f"{args.run_dir / 'report.json'}, plot {args.run_dir / 'plot.png'}", file=sys.stderr)
     return 0

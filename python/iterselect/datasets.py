@@ -91,6 +91,15 @@ def minilm_embeddings(texts, *, batch_size: int = 64, progress: bool = True) -> 
     return embed_sentences(None, list(texts), batch_size=batch_size, progress=progress).embeddings
 
 
+def _dolly_embeddings_path() -> Path:
+    return cache_dir() / "dolly_15k_minilm.npy"
+
+
+def dolly_embeddings_cached() -> bool:
+    """Whether :func:`dolly_embeddings` will load its cache instead of computing."""
+    return _dolly_embeddings_path().exists()
+
+
 def dolly_embeddings(*, progress: bool = True, refresh: bool = False) -> np.ndarray:
     """MiniLM embeddings of :func:`load_dolly` (15015 x 384, float16), computed once and cached.
 
@@ -104,7 +113,7 @@ def dolly_embeddings(*, progress: bool = True, refresh: bool = False) -> np.ndar
     >>> emb.shape, emb.dtype  # doctest: +SKIP
     ((15015, 384), dtype('float16'))
     """
-    path = cache_dir() / "dolly_15k_minilm.npy"
+    path = _dolly_embeddings_path()
     if path.exists() and not refresh:
         emb = np.load(path)
         if emb.shape[0] == DOLLY_ROWS:

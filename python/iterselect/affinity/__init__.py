@@ -18,7 +18,7 @@ from ._history import history_matrix
 from ._run import Options, run_dense_cpu, run_dense_device, run_sparse
 from .._arrays import as_matrix, like_input
 from .._knn import INDEXES
-from .._validation import check_choice, check_float, check_int, param_error
+from .._validation import check_choice, check_float, check_float_dtype, check_int, param_error
 
 __all__ = ["AffinityPropagationResult", "affinity_propagation", "history_matrix", "representation_scores"]
 
@@ -173,7 +173,7 @@ def affinity_propagation(X_or_S, *, metric="euclidean", preference=None, damping
         max_iter=check_int(max_iter, "max_iter", _FUNC, 1),
         convergence_iter=check_int(convergence_iter, "convergence_iter", _FUNC, 1),
         random_state=_check_random_state(random_state),
-        dtype=_check_dtype(dtype),
+        dtype=check_float_dtype(dtype, "dtype", _FUNC),
         history_weight=check_float(history_weight, "history_weight", _FUNC, 0.0, 1.0),
         history_decay=check_float(history_decay, "history_decay", _FUNC, 0.0, 1.0),
         return_messages=bool(return_messages),
@@ -258,16 +258,6 @@ def _check_random_state(random_state):
         return np.random.RandomState(int(random_state))
     raise param_error(_FUNC, "random_state", "None, an int or a numpy.random.RandomState (scikit-learn's "
                       "legacy generator, so the noise matches)", random_state, TypeError)
-
-
-def _check_dtype(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise param_error(_FUNC, "dtype", "numpy.float32 or numpy.float64", dtype, TypeError) from exc
-    if dt not in (np.float32, np.float64):
-        raise param_error(_FUNC, "dtype", "numpy.float32 or numpy.float64", dtype)
-    return dt
 
 
 def _check_history(history, n, sparse_ok):

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._arrays import as_matrix
+from .._arrays import as_matrix, host_values
 from .._validation import check_indices, param_error
 
 _FUNC = "history_matrix"
@@ -83,7 +83,7 @@ def history_matrix(R_old, S_old_new, *, keep=None):
                           "candidate)", f"an array of shape {s.shape}")
     dtype = np.dtype(r.dtype) if r.dtype in ("float32", "float64") else np.dtype(np.float64)
     R = r.host.astype(dtype, copy=False)
-    S = s.host.astype(np.float64) if s.dtype != "bfloat16" else (s.host.astype(np.uint32) << 16).view(np.float32)
+    S = s.host.astype(np.float64) if s.dtype != "bfloat16" else host_values(s)
     kept = np.arange(n_old) if keep is None else check_indices(keep, "keep", _FUNC, n_old, allow_none=False)
     totals = S.sum(axis=0, dtype=np.float64)
     zero = np.flatnonzero(totals == 0)

@@ -12,7 +12,7 @@ from ._allocation import allocate
 
 
 @dataclass(frozen=True)
-class KMQSample:
+class KMQSampleResult:
     """Result of :func:`kmq_sample`.
 
     Attributes
@@ -30,7 +30,7 @@ class KMQSample:
 
 
 def kmq_sample(labels, budget, *, quality=None, cluster_weights=None, selected=None,
-               allocation="proportional", within="multinomial", seed=0) -> KMQSample:
+               allocation="proportional", within="multinomial", seed=0) -> KMQSampleResult:
     """Sample ``budget`` points across clusters: kMQ of "Diversify and Conquer".
 
     Each cluster j gets a budget, then draws that many of its not-yet-selected points without
@@ -83,7 +83,7 @@ def kmq_sample(labels, budget, *, quality=None, cluster_weights=None, selected=N
 
     Returns
     -------
-    KMQSample
+    KMQSampleResult
         ``indices`` (int64, clusters interleaved so every prefix is close to proportional) and
         ``per_cluster`` (int64 counts, summing to ``budget``).
 
@@ -176,5 +176,8 @@ def kmq_sample(labels, budget, *, quality=None, cluster_weights=None, selected=N
     # interleave clusters: the r-th pick of cluster j sits at (r + 0.5) / b_j
     pos_key = (pick_rank + 0.5) / per_cluster[pick_lab]
     inter = np.lexsort((pick_lab, pos_key))
-    return KMQSample(indices=picks[inter].astype(np.int64, copy=False),
+    return KMQSampleResult(indices=picks[inter].astype(np.int64, copy=False),
                      per_cluster=per_cluster.astype(np.int64, copy=False))
+
+
+KMQSample = KMQSampleResult  # the earlier name, still accepted

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from .. import _backends
 from .._progress import progress_callback
-from .._validation import check_float, check_int, check_selection_budget, param_error
+from .._validation import check_float, check_float_dtype, check_int, check_selection_budget, param_error
 from ._vocabulary import NgramVocabulary
 from ._wordchars import word_ranges
 
@@ -134,12 +134,7 @@ def tfidf_matrix(texts, ngram_range=(1, 3), lowercase=True, *, dtype=np.float64,
     min_n, max_n = _check_ngram_range(ngram_range, func)
     if not isinstance(lowercase, (bool, np.bool_)):
         raise param_error(func, "lowercase", "a bool", lowercase, TypeError)
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise param_error(func, "dtype", "numpy.float64 or numpy.float32", dtype) from None
-    if dtype not in (np.float64, np.float32):
-        raise param_error(func, "dtype", "numpy.float64 or numpy.float32", dtype)
+    dtype = check_float_dtype(dtype, "dtype", func)
     threads = _check_threads(threads, func)
     if lowercase:
         texts = [t.lower() for t in texts]

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._files import atomic_file
 from .._validation import check_choice
-
-
-class DataError(ValueError):
-    """A data file that cannot be read as instruction records; the message names file:line."""
+from ..exceptions import DataError
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8")
 
 
-def read_records(path, *, errors: str = "raise", required: tuple = ()) -> Records:
+def read_records(path, *, errors: str = "raise", required: tuple = (), numeric: tuple = ()) -> Records:
     """Read instruction records from ``path`` (.jsonl, .jsonl.gz, .json or .json.gz).
 
     Parameters
@@ -48,6 +46,8 @@ def read_records(path, *, errors: str = "raise", required: tuple = ()) -> Record
         "skip": malformed records are skipped, counted in ``skipped`` and listed by line.
     required : tuple of str
         Fields every record must have (e.g. ``("instruction", "output")``).
+    numeric : tuple of str
+        Fields that must hold a finite number where present (e.g. a quality score).
 
     Examples
     --------
@@ -76,6 +76,10 @@ def read_records(path, *, errors: str = "raise", required: tuple = ()) -> Record
         missing = [f for f in required if f not in obj]
         if missing:
             return bad(line_no, f"missing field(s) {', '.join(missing)}")
+        for f in numeric:
+            v = obj.get(f, 0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                return bad(line_no, f"{f!r} must be a finite number, got {v!r}")
         records.append(obj)
         raw.append(text)
 

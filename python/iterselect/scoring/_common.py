@@ -4,10 +4,7 @@ from __future__ import annotations
 import inspect
 
 from .._validation import check_int, param_error
-
-
-class ScoringWarning(UserWarning):
-    """Something was counted rather than scored (NaN scores, skipped or truncated examples)."""
+from ..exceptions import ScoringWarning
 
 
 def model_device(model):

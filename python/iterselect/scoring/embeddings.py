@@ -16,7 +16,7 @@ EMBED_EXTRA_HINT = ("embed_sentences needs sentence-transformers and the bundled
 
 
 @dataclass(frozen=True, eq=False)
-class Embeddings:
+class EmbeddingsResult:
     """One vector per text, in input order.
 
     Attributes
@@ -80,7 +80,7 @@ def embed(model, tokenizer, texts, *, pooling="mean", max_length=None, batch_tok
 
     Returns
     -------
-    Embeddings
+    EmbeddingsResult
         ``embeddings`` (float32, shape ``(len(texts), hidden_size)``), ``n_tokens``,
         ``truncated``.
 
@@ -139,7 +139,7 @@ def embed(model, tokenizer, texts, *, pooling="mean", max_length=None, batch_tok
 
         rows = run_batches(plan_batches([len(s) for s in seqs], batch_tokens), step, len(seqs),
                            progress=progress, desc="embed")
-    return Embeddings(np.stack(rows).astype(np.float32), np.array([len(s) for s in seqs]),
+    return EmbeddingsResult(np.stack(rows).astype(np.float32), np.array([len(s) for s in seqs]),
                       np.asarray(truncated, dtype=bool), pooling)
 
 
@@ -172,7 +172,7 @@ def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=
 
     Returns
     -------
-    Embeddings
+    EmbeddingsResult
         ``embeddings`` (float32), ``n_tokens`` (after the model's truncation), ``truncated``.
 
     Examples
@@ -211,4 +211,7 @@ def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=
     lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
     truncated = lengths > limit if limit else np.zeros(len(texts), dtype=bool)
     n_tokens = np.minimum(lengths, limit) if limit else lengths
-    return Embeddings(np.asarray(vectors, dtype=np.float32), n_tokens, truncated, "sentence")
+    return EmbeddingsResult(np.asarray(vectors, dtype=np.float32), n_tokens, truncated, "sentence")
+
+
+Embeddings = EmbeddingsResult  # the earlier name, still accepted
