@@ -5,9 +5,11 @@ import json
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from conftest import require_module  # noqa: E402
 
-from iterselect.methods._method_run import TrainConfig  # noqa: E402
+torch = require_module("torch", "torch", module_level=True)
+
+from iterselect.methods import TrainConfig  # noqa: E402
 
 TRAIN = TrainConfig(lr=1e-3, max_length=64, batch_tokens=2048)
 
@@ -24,9 +26,8 @@ def crash_after(round_index):
 
 
 @pytest.fixture(scope="session")
-def records():
-    from iterselect.datasets import load_dolly
-    return load_dolly()[:300]
+def records(dolly_records):
+    return dolly_records[:300]
 
 
 @pytest.fixture(scope="session")

@@ -137,13 +137,17 @@ def _add_run_parsers(sub):
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def _load_embeddings(path: Path) -> np.ndarray:
+def _load_npy(path: Path) -> np.ndarray:
     if not path.exists():
         raise CliError(f"{path}: no such file")
     try:
-        emb = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises several types for a bad file
         raise CliError(f"{path}: cannot be read as a .npy array ({exc})") from None
+
+
+def _load_embeddings(path: Path) -> np.ndarray:
+    emb = _load_npy(path)
     if emb.ndim != 2:
         raise CliError(f"{path}: embeddings must be 2-D (rows x dimensions), got shape {emb.shape}")
     return emb
@@ -225,12 +229,7 @@ def _check_budget(budget, n):
 
 
 def _vector(path: Path, n: int, flag: str) -> np.ndarray:
-    if not path.exists():
-        raise CliError(f"{path}: no such file")
-    try:
-        v = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise CliError(f"{path}: cannot be read as a .npy array ({exc})") from None
+    v = _load_npy(path)
     if v.shape != (n,):
         raise CliError(f"{path}: {flag} must have shape ({n},) (one score per record), got {v.shape}")
     return v.astype(np.float64)

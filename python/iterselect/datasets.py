@@ -53,7 +53,7 @@ def load_dolly(*, raw: bool = False):
 
 def embedding_text(record: dict) -> str:
     """The text embedded for a record: instruction, input and output joined by newlines, cut to
-    its first 2,000 characters (the recipe of ../shared/data/embeddings).
+    its first 2,000 characters (then the model's own 256-token limit applies).
 
     Examples
     --------

@@ -14,6 +14,7 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._arrays import Matrix, as_matrix, host_values, host_vector, to_float64, zero_row_error
 from ._validation import check_choice, check_int, param_error
@@ -103,8 +104,8 @@ def _rows_float64(m: Matrix, rows: np.ndarray | None) -> np.ndarray:
     return host_values(m, rows).astype(np.float64)
 
 
-def silhouette(X, labels, *, metric="euclidean", sample_size=None, seed=0, block_size=None,
-               progress=True) -> SilhouetteResult:
+def silhouette(X: ArrayLike, labels: ArrayLike, *, metric: str = "euclidean", sample_size: int | None = None,
+               seed: int = 0, block_size: int | None = None, progress: bool = True) -> SilhouetteResult:
     """Exact mean silhouette coefficient, without an N x N matrix in memory.
 
     For row i of cluster A, ``a(i)`` is its mean distance to the other rows of A and ``b(i)``
@@ -421,7 +422,7 @@ def _check_nonzero_rows(norms: np.ndarray, offset: int, func: str) -> None:
         raise zero_row_error(func, "X", offset + int(zero[0]))
 
 
-def vendi_score(X, *, q=1.0, kernel="cosine", dtype="float64") -> VendiResult:
+def vendi_score(X: ArrayLike, *, q: float = 1.0, kernel: str = "cosine", dtype: str = "float64") -> VendiResult:
     """The Vendi score of the rows of ``X`` under the cosine kernel, exactly, in O(N d^2).
 
     The Vendi score is ``exp(H_q(lambda))``, ``lambda`` the eigenvalues of ``K / N`` and

@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import _backends
 from ._history import history_matrix
@@ -63,14 +64,17 @@ class AffinityPropagationResult:
 
     @property
     def indices(self):
-        """The exemplars, as DESIGN's result convention names a selection."""
+        """The exemplars, under the name every selection result gives its picks."""
         return self.exemplars
 
 
-def affinity_propagation(X_or_S, *, metric="euclidean", preference=None, damping=0.5, max_iter=200,
-                         convergence_iter=15, random_state=None, dtype=np.float32, history=None,
-                         history_weight=0.5, history_decay=0.99, return_messages=False, progress=True,
-                         backend="auto", n_neighbors=None, knn="auto", threads=None):
+def affinity_propagation(X_or_S: ArrayLike, *, metric: str = "euclidean",
+                         preference: float | ArrayLike | None = None, damping: float = 0.5,
+                         max_iter: int = 200, convergence_iter: int = 15, random_state=None,
+                         dtype=np.float32, history: ArrayLike | None = None, history_weight: float = 0.5,
+                         history_decay: float = 0.99, return_messages: bool = False, progress: bool = True,
+                         backend: str = "auto", n_neighbors: int | None = None, knn="auto",
+                         threads: int | None = None) -> AffinityPropagationResult:
     """Elect exemplars by affinity propagation (Frey & Dueck 2007), as scikit-learn, at scale.
 
     Messages follow scikit-learn's update order, damping and convergence rule, with every float
@@ -301,7 +305,7 @@ def _check_knn(knn, n_neighbors, n):
     return np.ascontiguousarray(arr, dtype=np.int64), arr.shape[1]
 
 
-def representation_scores(R, A, *, threads=None):
+def representation_scores(R: ArrayLike, A: ArrayLike, *, threads: int | None = None):
     """InsBank's representation score (Eq. 7): colsum(A+R) - rowsum(A+R) + diag(A+R).
 
     Column k's sum gathers the evidence every point sends for k as its exemplar; row i's sum is

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._arrays import as_matrix, host_float32, like_input
 from .._faiss import faiss_num_gpus, import_faiss
@@ -41,8 +42,8 @@ def _check_gpu(gpu, func: str):
     raise param_error(func, "gpu", "one of {'auto', True, False}", gpu)
 
 
-def kmeans(X, k, *, niter=25, nredo=1, seed=0, spherical=False, max_points_per_centroid=256,
-           gpu="auto") -> KMeansResult:
+def kmeans(X: ArrayLike, k: int, *, niter: int = 25, nredo: int = 1, seed: int = 0, spherical: bool = False,
+           max_points_per_centroid: int = 256, gpu: bool | str = "auto") -> KMeansResult:
     """k-means clustering with faiss (Lloyd's iterations on a training sample, then every row
     assigned to its nearest centroid).
 

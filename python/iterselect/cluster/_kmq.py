@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._arrays import host_vector
 from .._validation import (check_choice, check_float_vector, check_indices, check_int, check_labels,
@@ -29,8 +30,9 @@ class KMQSampleResult:
     per_cluster: np.ndarray
 
 
-def kmq_sample(labels, budget, *, quality=None, cluster_weights=None, selected=None,
-               allocation="proportional", within="multinomial", seed=0) -> KMQSampleResult:
+def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = None,
+               cluster_weights: ArrayLike | None = None, selected: ArrayLike | None = None,
+               allocation: str = "proportional", within: str = "multinomial", seed: int = 0) -> KMQSampleResult:
     """Sample ``budget`` points across clusters: kMQ of "Diversify and Conquer".
 
     Each cluster j gets a budget, then draws that many of its not-yet-selected points without

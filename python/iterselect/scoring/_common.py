@@ -4,7 +4,6 @@ from __future__ import annotations
 import inspect
 
 from .._validation import check_int, param_error
-from ..exceptions import ScoringWarning
 
 
 def model_device(model):

@@ -94,7 +94,7 @@ class InsBankRoundResult:
 
     @property
     def gains(self) -> np.ndarray:
-        """The scores, under the name DESIGN's result convention gives them."""
+        """The scores (larger is better), under the name every selection result gives them."""
         return self.scores
 
     @property
