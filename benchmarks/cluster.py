@@ -34,7 +34,7 @@ import tracemalloc
 import numpy as np
 import scipy.linalg.blas  # noqa: F401  (imported here so no timing includes the import)
 
-from _common import SHARED
+from _common import SHARED, add_json_option, write_json
 from iterselect._faiss import faiss_num_gpus, import_faiss
 from iterselect.cluster import kmeans, kmq_sample
 from iterselect.metrics import silhouette, vendi_score

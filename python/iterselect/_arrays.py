@@ -1,8 +1,14 @@
-"""The one array layer: validation and conversion of numpy / torch / cupy inputs.
+"""The one array layer: numpy / torch / cupy inputs, validated and converted, and results back.
 
 The C++ kernels read raw host buffers; the CUDA kernels read raw device pointers. This module
 turns whatever the user passed into one of those without copying (DLPack for torch and cupy),
-remembers what it was, and turns results back into the input's kind and device.
+remembers what it was, and turns results back into the input's kind and device
+(:func:`as_matrix`, :func:`like_input`). It also holds what every family needs of arrays:
+the array kind (:func:`array_kind`), bfloat16 widening and host copies (:func:`host_values`,
+:func:`to_float32`, :func:`to_float64`, :func:`copy_host`, :func:`host_float32`), 1-D host
+vectors (:func:`host_vector`), the zero-row check of the cosine metric
+(:func:`check_nonzero_rows`, one message everywhere) and the arrays a CUDA kernel writes to
+(:func:`device_arrays`).
 
 Half precision stays half: float16 is passed as numpy float16, bfloat16 (torch, or numpy with
 ``ml_dtypes``) is passed as its raw ``uint16`` bits with the dtype tag ``"bfloat16"``.
