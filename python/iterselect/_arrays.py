@@ -133,15 +133,34 @@ def check_finite_rows(host: np.ndarray, dtype: str, name: str, func: str) -> Non
                               f"a non-finite value in row {start + int(rows[0])}")
 
 
+def host_rows(m: Matrix, rows, dtype=np.float32) -> np.ndarray:
+    """Rows of a host matrix (a slice or an index array) as ``dtype``: a copy of those rows only."""
+    block = m.host[rows]
+    if m.dtype == "bfloat16":
+        block = (block.astype(np.uint32) << 16).view(np.float32)
+    return block.astype(dtype, copy=False)
+
+
+def row_blocks(m: Matrix, dtype=np.float32, rows: int | None = None):
+    """Yield ``(start, block)``: consecutive rows of a host matrix as ``dtype``, about 64 MiB at
+    a time, so that a memory-mapped input is never converted (or read into memory) whole."""
+    if rows is None:
+        rows = max(1, (1 << 26) // (max(1, m.shape[1]) * np.dtype(dtype).itemsize))
+    for start in range(0, m.shape[0], rows):
+        yield start, host_rows(m, slice(start, start + rows), dtype)
+
+
 def to_float64(m: Matrix) -> np.ndarray:
-    """A float64 host copy of a host matrix (used by references and small helpers)."""
+    """A float64 host copy of a whole host matrix (for small inputs only: large ones go through
+    :func:`row_blocks`)."""
     if m.dtype == "bfloat16":
         return (m.host.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
     return m.host.astype(np.float64)
 
 
 def to_float32(m: Matrix) -> np.ndarray:
-    """A float32 host array of a host matrix (a view when it already is float32)."""
+    """A float32 host array of a whole host matrix (a view when it already is float32, else a
+    copy: large inputs go through :func:`row_blocks`)."""
     if m.dtype == "bfloat16":
         return (m.host.astype(np.uint32) << 16).view(np.float32)
     return m.host.astype(np.float32, copy=False)

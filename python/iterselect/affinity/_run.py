@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _backends
-from .._arrays import Matrix, to_float32
+from .._arrays import Matrix, host_rows
 from .._knn import kneighbors
 from .._memory import device_available, gib, host_available
 from .._progress import progress_callback
@@ -123,10 +123,7 @@ def _check_cosine(m: Matrix, func: str) -> None:
 
 
 def _host_rows(m: Matrix, r0: int, r1: int, dtype) -> np.ndarray:
-    block = m.host[r0:r1]
-    if m.dtype == "bfloat16":
-        block = (block.astype(np.uint32) << 16).view(np.float32)
-    return block.astype(dtype, copy=False)
+    return host_rows(m, slice(r0, r1), dtype)
 
 
 def _copy_host(m: Matrix, out: np.ndarray) -> None:
@@ -367,7 +364,7 @@ def run_sparse(m: Matrix, opts: Options, k: int, neighbors, index: str | None, H
     if opts.metric == "cosine":
         _check_cosine(m, func)
     if neighbors is None:
-        neighbors = kneighbors(to_float32(m), k, metric=opts.metric, index=index, threads=opts.threads or None,
+        neighbors = kneighbors(m, k, metric=opts.metric, index=index, threads=opts.threads or None,
                                func=func)
     indptr, indices, transpose, diagonal = core.affinity_knn_graph(neighbors, opts.threads)
     nnz = int(indptr[-1])

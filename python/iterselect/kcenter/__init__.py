@@ -136,9 +136,13 @@ def _check_cosine_norms(m: Matrix) -> None:
         zero = (norms * norms).sum(axis=1) == 0 if m.kind == "cupy" else (norms * norms).sum(dim=1) == 0
         rows = np.flatnonzero(zero.cpu().numpy() if m.kind == "torch" else zero.get())
     else:
-        from .._arrays import to_float32
+        from .._arrays import row_blocks
 
-        rows = np.flatnonzero(~np.any(to_float32(m) != 0, axis=1))
+        rows = np.empty(0, dtype=np.int64)
+        for start, block in row_blocks(m):
+            rows = np.flatnonzero(~np.any(block != 0, axis=1)) + start
+            if rows.size:
+                break
     if rows.size:
         raise param_error(_FUNC, "X", "rows of non-zero norm for metric='cosine'",
                           f"a zero row at index {int(rows[0])}")
