@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -350,40 +351,44 @@ def _select_baseline(args) -> int:
 
 
 def _embed(args) -> int:
+    from itertools import islice
+
+    from .datasets import embedding_text
     from .estimates import Plan, calibrate_embedding, embedding_step
     from .jobs import CALIBRATION_RECORDS
-    from .scoring.embed_file import embed_to_npy
-    from .scoring.embeddings import load_sentence_model
+    from .scoring.embed_file import embed_to_npy, resume_point
+    from .scoring.embeddings import embedding_dimension, load_sentence_model
 
     _refuse_overwrite(args.output, [args.input], force=args.force, resume=args.resume)
     for flag, value in (("--batch-size", args.batch_size), ("--chunk-size", args.chunk_size)):
         if value < 1:
             raise CliError(f"{flag} must be at least 1, got {value}")
-    source = _source(args, args.input)
     if args.model != "minilm" and not Path(args.model).is_dir():
         raise CliError(f"--model {args.model}: no such directory (give 'minilm' or a "
                        "sentence-transformers model directory)")
     model_name = "minilm" if args.model == "minilm" else str(Path(args.model).resolve())
+    source = _source(args, args.input)
+    settings = dict(model_name=model_name, dtype=args.dtype, chunk_size=args.chunk_size,
+                    batch_size=args.batch_size, resume=args.resume, overwrite=args.force)
     try:
+        start = resume_point(source, args.output, **settings)  # refuses before loading the model
         model = load_sentence_model(None if args.model == "minilm" else model_name)
-    except (OSError, ValueError, ImportError) as exc:
+    except (FileExistsError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    except (OSError, ImportError) as exc:
         raise CliError(f"--model {args.model}: cannot be loaded ({exc})") from None
-    from .datasets import embedding_text
-    from itertools import islice
-
     texts = [embedding_text(r) for r in islice(source, CALIBRATION_RECORDS)]
     plan = Plan()
-    plan.add(embedding_step(len(source), calibrate_embedding(model, texts, batch_size=args.batch_size),
-                            int(model.get_sentence_embedding_dimension()), model=args.model,
-                            in_memory=False, dtype=args.dtype, output=args.output,
-                            chunk_size=args.chunk_size, calibrated_on=len(texts)))
+    step = embedding_step(len(source) - start, calibrate_embedding(model, texts, batch_size=args.batch_size),
+                          embedding_dimension(model), model=args.model, in_memory=False,
+                          dtype=args.dtype, output=args.output, chunk_size=args.chunk_size,
+                          calibrated_on=len(texts))
+    plan.add(replace(step, name=f"{step.name} (from row {start:,})") if start else step)
     if _gate(plan, args):
         return 0
     try:
-        result = embed_to_npy(source, args.output, model=model, model_name=model_name,
-                              dtype=args.dtype, chunk_size=args.chunk_size,
-                              batch_size=args.batch_size, resume=args.resume,
-                              overwrite=args.force, progress=not args.no_progress)
+        result = embed_to_npy(source, args.output, model=model, progress=not args.no_progress,
+                              **settings)
     except (FileExistsError, ValueError) as exc:
         raise CliError(str(exc)) from None
     resumed = f"; resumed at row {result.resumed_from:,}" if result.resumed_from else ""
@@ -424,8 +429,8 @@ def _run_insbank(args) -> int:
                          what="affinity propagation of the largest arrival with the bank")
     fits = dense_ap_fits(plan.memory_available, dtype.itemsize, history)
     cheaper = ("--dtype float32 (half the memory), " if dtype == np.float64 else "")
-    plan.add(type(step)(**{**step.__dict__, "instead": (
-        f"{cheaper}or arrivals and --bank-size that add up to at most {fits:,} records")}))
+    plan.add(replace(step, instead=f"{cheaper}or arrivals and --bank-size that add up to at most "
+                                   f"{fits:,} records"))
     if _gate(plan, args):
         return 0
     n_total = sum(len(s) for s in sources)

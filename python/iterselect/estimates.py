@@ -63,7 +63,10 @@ class Step:
     instead: str = ""
 
     def line(self) -> str:
-        time_ = "time not estimated" if self.seconds is None else f"about {duration(self.seconds)}"
+        if self.seconds is None:
+            time_ = "time not estimated"
+        else:
+            time_ = "under 1 s" if self.seconds < 0.5 else f"about {duration(self.seconds)}"
         parts = [f"{self.name}: {time_}", f"memory {size(self.memory)}"]
         if self.disk:
             parts.append(f"disk {size(self.disk)}")
@@ -130,9 +133,9 @@ def _existing_parent(path: Path) -> Path:
 
 def duration(seconds: float) -> str:
     """``"45 s"``, ``"3 min 20 s"``, ``"2 h 05 min"``."""
-    s = int(round(seconds))
+    s = max(1, int(round(seconds)))
     if s < 60:
-        return f"{max(s, 1)} s" if seconds >= 0.5 else "under 1 s"
+        return f"{s} s"
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"

@@ -88,8 +88,10 @@ def plan_embeddings(source: RecordSource, path, *, bundled: bool, plan: Plan, pr
         emb = datasets.dolly_embeddings(progress=progress)
         if emb.shape[0] == n or (more_rows and emb.shape[0] > n):
             return EmbeddingSource(n, emb.shape[1], emb.dtype.name, lambda: emb[:n])
+    from .scoring.embeddings import embedding_dimension
+
     model = _minilm()
-    dim = int(model.get_sentence_embedding_dimension())
+    dim = embedding_dimension(model)
     texts = [datasets.embedding_text(r) for r in islice(source, CALIBRATION_RECORDS)]
     whole_bundled = bundled and n == datasets.DOLLY_ROWS  # computed once, then cached
     dtype = "float16" if whole_bundled else "float32"

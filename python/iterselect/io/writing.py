@@ -149,8 +149,14 @@ def write_rows(rows: Rows, path, fmt: str) -> None:
         import datasets
 
         table = rows.table()
-        with atomic_directory(path) as folder:
-            datasets.Dataset(table).save_to_disk(str(folder))
+        bars_on = datasets.is_progress_bar_enabled()  # no bar for saving a selection
+        datasets.disable_progress_bars()
+        try:
+            with atomic_directory(path) as folder:
+                datasets.Dataset(table).save_to_disk(str(folder))
+        finally:
+            if bars_on:
+                datasets.enable_progress_bars()
     else:
         raise ValueError(f"unknown output format {fmt!r}; expected one of jsonl, json, parquet, "
                          "datasets")

@@ -115,6 +115,36 @@ def _resume_state(func, sidecar: Path, data: Path, settings: dict) -> dict:
     return state
 
 
+def resume_point(source, output, *, model_name: str, dtype="float16", chunk_size=1024,
+                 batch_size=64, resume=False, overwrite=False) -> int:
+    """The row an :func:`embed_to_npy` call with these arguments starts at (0: from scratch;
+    N: ``output`` is complete and ``resume`` is set), or the error it raises, found without
+    loading the model or touching any file."""
+    func = "embed_to_npy"
+    check_choice(dtype, "dtype", func, DTYPES)
+    check_int(chunk_size, "chunk_size", func, 1)
+    check_int(batch_size, "batch_size", func, 1)
+    if len(source) == 0:
+        raise param_error(func, "source", "at least one record", "no records")
+    output = Path(output)
+    data, sidecar = partial_paths(output)
+    started = data.exists() or sidecar.exists()
+    if overwrite:
+        return 0
+    if resume and not started and output.exists():
+        return len(source)
+    if output.exists():
+        raise FileExistsError(f"{output} exists; pass overwrite=True (the CLI's --force) to "
+                              "replace it")
+    if started and not resume:
+        raise FileExistsError(f"{data} holds an interrupted run; pass resume=True (--resume) to "
+                              "continue it, or overwrite=True (--force) to start over")
+    if not started:
+        return 0
+    settings = _settings(source, model_name, dtype, chunk_size, batch_size)
+    return int(_resume_state(func, sidecar, data, settings)["rows_done"])
+
+
 def embed_to_npy(source, output, *, model=None, model_name=None, dtype="float16",
                  chunk_size=1024, batch_size=64, resume=False, overwrite=False,
                  progress=True) -> EmbedFileResult:
@@ -164,33 +194,20 @@ def embed_to_npy(source, output, *, model=None, model_name=None, dtype="float16"
     from .embeddings import load_sentence_model
 
     func = "embed_to_npy"
-    check_choice(dtype, "dtype", func, DTYPES)
-    chunk_size = check_int(chunk_size, "chunk_size", func, 1)
-    batch_size = check_int(batch_size, "batch_size", func, 1)
     output = Path(output)
     n = len(source)
-    if n == 0:
-        raise param_error(func, "source", "at least one record", "no records")
-    data, sidecar = partial_paths(output)
     if model_name is None:
         model_name = model if isinstance(model, str) else "minilm"
+    done = resume_point(source, output, model_name=model_name, dtype=dtype,
+                        chunk_size=chunk_size, batch_size=batch_size, resume=resume,
+                        overwrite=overwrite)
+    if done == n and output.exists():
+        return EmbedFileResult(output, np.load(output, mmap_mode="r").shape, dtype, n, 0.0)
     settings = _settings(source, model_name, dtype, chunk_size, batch_size)
-    started = data.exists() or sidecar.exists()
+    data, sidecar = partial_paths(output)
     if overwrite:
         for p in (data, sidecar):
             p.unlink(missing_ok=True)
-        started = False
-    elif resume and not started and output.exists():
-        shape = np.load(output, mmap_mode="r").shape
-        return EmbedFileResult(output, shape, dtype, n, 0.0)
-    elif output.exists():
-        raise FileExistsError(f"{output} exists; pass overwrite=True (the CLI's --force) to "
-                              "replace it")
-    elif started and not resume:
-        raise FileExistsError(f"{data} holds an interrupted run; pass resume=True (--resume) to "
-                              "continue it, or overwrite=True (--force) to start over")
-    done = _resume_state(func, sidecar, data, settings)["rows_done"] if started else 0
-
     model = load_sentence_model(model)
     bar = None
     if progress:
@@ -225,9 +242,9 @@ def embed_to_npy(source, output, *, model=None, model_name=None, dtype="float16"
 
 
 def _create(model, path: Path, n: int, dtype: str):
-    dim = model.get_sentence_embedding_dimension()
-    if not dim:
-        dim = len(model.encode(["x"], convert_to_numpy=True)[0])
+    from .embeddings import embedding_dimension
+
+    dim = embedding_dimension(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n, int(dim)))
 

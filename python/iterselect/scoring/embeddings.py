@@ -159,8 +159,8 @@ def load_sentence_model(model_or_path=None, *, device=None, func="load_sentence_
 
     Examples
     --------
-    >>> from iterselect.scoring.embeddings import load_sentence_model
-    >>> load_sentence_model().get_sentence_embedding_dimension()
+    >>> from iterselect.scoring.embeddings import embedding_dimension, load_sentence_model
+    >>> embedding_dimension(load_sentence_model())
     384
     """
     try:
@@ -179,6 +179,13 @@ def load_sentence_model(model_or_path=None, *, device=None, func="load_sentence_
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return SentenceTransformer(model_or_path, device=device)
+
+
+def embedding_dimension(model) -> int:
+    """The length of a sentence-transformers model's vectors."""
+    get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dim = get()
+    return int(dim) if dim else len(model.encode(["x"], convert_to_numpy=True)[0])
 
 
 def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=True,
