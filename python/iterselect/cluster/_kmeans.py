@@ -9,7 +9,7 @@ from .._arrays import Matrix, as_matrix, host_float32, host_rows, like_input
 from .._faiss import faiss_num_gpus, import_faiss
 from .._validation import check_int, param_error
 
-_ASSIGN_ROWS = 65536  # rows assigned to their centroid at a time
+_ASSIGN_ROWS = 16384  # rows assigned to their centroid at a time (25 MiB of float32 at d = 384)
 
 
 @dataclass(frozen=True)
