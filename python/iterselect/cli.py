@@ -428,9 +428,9 @@ def _run_insbank(args) -> int:
     step = dense_ap_step(largest, sets[0][1].dim, dtype=dtype, history=history,
                          what="affinity propagation of the largest arrival with the bank")
     fits = dense_ap_fits(plan.memory_available, dtype.itemsize, history)
-    cheaper = ("--dtype float32 (half the memory), " if dtype == np.float64 else "")
-    plan.add(replace(step, instead=f"{cheaper}or arrivals and --bank-size that add up to at most "
-                                   f"{fits:,} records"))
+    options = ["--dtype float32 (half the memory)"] if dtype == np.float64 else []
+    options.append(f"arrivals and --bank-size that add up to at most {fits:,} records")
+    plan.add(replace(step, instead=", or ".join(options)))
     if _gate(plan, args):
         return 0
     n_total = sum(len(s) for s in sources)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,9 +144,9 @@ def duration(seconds: float) -> str:
 
 def size(nbytes: float) -> str:
     if nbytes < 2**20:
-        return f"{nbytes / 2**10:.0f} KiB"
+        return f"{nbytes / 2**10:.0f} KiB" if nbytes >= 2**10 else f"{int(nbytes)} bytes"
     if nbytes < 2**30:
-        return f"{nbytes / 2**20:.0f} MiB"
+        return f"{nbytes / 2**20:.1f} MiB"
     return gib(nbytes)
 
 
@@ -250,8 +251,10 @@ def dense_ap_step(n: int, d: int, *, dtype=np.float64, history: bool, max_iter: 
     m = min(n, 256)
     X = _sample(m, d, np.float32)
     iters = 20
-    t = _timed(lambda: affinity_propagation(X, max_iter=iters, convergence_iter=iters + 1,
-                                            dtype=dt, progress=False))
+    with warnings.catch_warnings():  # the calibration run stops before it converges, on purpose
+        warnings.simplefilter("ignore")
+        t = _timed(lambda: affinity_propagation(X, max_iter=iters, convergence_iter=iters + 1,
+                                                dtype=dt, progress=False))
     seconds = t / (m * m * iters) * n * n * max_iter
     return Step(f"{what}, n={n:,}", seconds, dense_ap_memory(n, dt.itemsize, history),
                 choice=f"dense, {dt.name}, {cpu_threads()} threads",

@@ -57,6 +57,9 @@ class RecordSource:
         self.path = Path(path)
         if not self.path.exists():
             raise DataError(f"{self.path}: no such file")
+        if not (self.path.is_file() or self.path.is_dir()):
+            raise DataError(f"{self.path}: is not a regular file or folder (a pipe?); the input "
+                            "is read more than once, so save it to a file first")
         self.fields = fields
         self._reader = open_reader(self.path, split)
         self.format = self._reader.format
