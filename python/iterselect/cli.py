@@ -267,7 +267,11 @@ def _select_kcenter(args) -> int:
         raise CliError(f"--seed-index must be between 0 and {n - 1}, got {args.seed_index}")
     plan = Plan()
     emb = _embeddings(args, source, plan, args.embeddings)
-    plan.add(kcenter_step(n, emb.dim, args.budget, dtype=emb.dtype, metric=args.metric))
+    try:
+        plan.add(kcenter_step(n, emb.dim, args.budget, dtype=emb.dtype, metric=args.metric,
+                              rows=None if emb.step else emb.get()))
+    except (ValueError, TypeError) as exc:  # the calibration checks the first rows
+        raise CliError(str(exc)) from None
     if _gate(plan, args):
         return 0
     try:

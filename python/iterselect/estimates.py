@@ -20,7 +20,7 @@ from ._memory import gib, host_available
 
 NOTICE_SECONDS = 60.0
 NOTICE_MEMORY_FRACTION = 0.25
-_CALIBRATION_ROWS = 4096
+_KCENTER_CALIBRATION_ROWS = 16384
 
 
 def cpu_threads() -> int:
@@ -168,49 +168,82 @@ def _dtype_name(dtype) -> str:
 
 # ---------------------------------------------------------------- the steps
 
-def embedding_step(n: int, seconds_per_record: float | None, dim: int, *, model: str,
+def embedding_step(n: int, calibration: tuple | None, dim: int, *, model: str,
                    in_memory: bool, dtype: str = "float32", output: Path | None = None,
                    chunk_size: int = 1024, calibrated_on: int = 0) -> Step:
-    """Embedding ``n`` records: into memory (float32, N x d) or into a ``.npy`` file."""
+    """Embedding ``n`` records: into memory (N x d) or into a ``.npy`` file. ``calibration``:
+    :func:`calibrate_embedding`'s result (None: not calibrated)."""
     item = np.dtype(dtype).itemsize
+    seconds_per_record, activations = calibration or (None, 0)
     if in_memory:
-        memory, disk = n * dim * item, 0
+        memory, disk = n * dim * item + activations, 0
         where = f"in memory ({dtype})"
         instead = ("`iterselect embed --input FILE --output emb.npy` first (a memory-mapped "
-                   "file), then --embeddings emb.npy")
+                   "file; --batch-size 16 needs less memory for the model's activations), then "
+                   "--embeddings emb.npy")
     else:
-        memory, disk = chunk_size * dim * 8, n * dim * item
+        memory, disk = chunk_size * dim * 8 + activations, n * dim * item
         where = f"to {output} ({dtype}, memory-mapped, chunks of {chunk_size:,})"
-        instead = "an --output on a disk with more free space, or --dtype float16"
+        instead = ("a smaller --batch-size (less memory for the model's activations), an "
+                   "--output on a disk with more free space, or --dtype float16")
     basis = (f"calibrated on {calibrated_on} records" if calibrated_on else "not calibrated")
     return Step(f"embed {n:,} records with {model}", None if seconds_per_record is None
                 else seconds_per_record * n, memory, choice=f"{where}, {cpu_threads()} threads",
                 basis=basis, disk=disk, disk_path=output, instead=instead)
 
 
-def calibrate_embedding(model, texts, *, batch_size: int = 64) -> float:
-    """Seconds per record of ``model`` on ``texts`` (a few dozen of the input's own texts),
-    after one warm-up batch."""
+def calibrate_embedding(model, texts, *, batch_size: int = 64) -> tuple[float, int]:
+    """``(seconds per record, bytes)`` of ``model`` on ``texts`` (a few dozen of the input's own
+    texts), after one warm-up batch: the time, and the memory the run added at its peak (the
+    model's activations; 0 where the peak cannot be measured)."""
     from .scoring.embeddings import embed_sentences
 
     texts = list(texts)
     embed_sentences(model, texts[:2], batch_size=batch_size, progress=False)
-    return _timed(lambda: embed_sentences(model, texts, batch_size=batch_size, progress=False)) / len(texts)
+    before = _reset_peak()
+    seconds = _timed(lambda: embed_sentences(model, texts, batch_size=batch_size, progress=False))
+    peak = _proc_status("VmHWM") if before else None
+    scale = max(1.0, batch_size / len(texts))  # activations grow with the batch
+    extra = int(max(0, peak - before) * scale) if peak else 0
+    return seconds / len(texts), extra
+
+
+def _proc_status(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> int | None:
+    """Reset this process's peak resident size to the current one (Linux); the current size,
+    or None where it cannot be done."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return None
+    return _proc_status("VmRSS")
 
 
 def kcenter_step(n: int, d: int, k: int, *, dtype="float32", metric="euclidean",
-                 threads: int | None = None) -> Step:
-    """k-center greedy: at most k + 1 passes over the N x d rows (the lazy loop skips part of
-    them); working memory a few vectors of length N."""
+                 threads: int | None = None, rows=None) -> Step:
+    """k-center greedy: at most k + 1 passes over the N x d rows; working memory a few vectors
+    of length N. Timed on the first rows of the input when ``rows`` is given (else on random
+    rows of its shape); the lazy loop's later picks touch fewer rows than its first ones, so the
+    time is an upper bound (2 to 3 times the measured time on Dolly's MiniLM embeddings)."""
     from .kcenter import kcenter_greedy
 
-    m = min(n, _CALIBRATION_ROWS)
-    picks = min(8, m - 1) if m > 1 else 1
-    X = _sample(m, d, dtype)
-    t = _timed(lambda: kcenter_greedy(X, picks, metric=metric, threads=threads, lazy=False,
-                                      progress=False))
-    per_row_pass = t / (m * (picks + 1))
-    seconds = per_row_pass * n * (k + 1)
+    m = min(n, _KCENTER_CALIBRATION_ROWS)
+    picks = min(16, m - 1) if m > 1 else 1
+    X = np.asarray(rows[:m]) if rows is not None else _sample(m, d, dtype)
+    kcenter_greedy(X[:64], 1, metric=metric, threads=threads, progress=False)  # warm the pool
+    t = _timed(lambda: kcenter_greedy(X, picks, metric=metric, threads=threads, progress=False))
+    seconds = t / (m * (picks + 1)) * n * (k + 1)
     return Step(f"k-center greedy, {k:,} of {n:,} rows (d={d})", seconds, 24 * n,
                 choice=f"{_dtype_name(dtype)} rows, float32 sums, lazy, "
                        f"{threads or cpu_threads()} threads",
