@@ -144,6 +144,9 @@ def test_datasets_dict_split_and_data_files_folder(tmp_path):
     assert [r["instruction"] for r in open_records(tmp_path / "dd", split="test")][:2] == ["q30", "q31"]
     with pytest.raises(DataError, match="one of train, test"):
         open_records(tmp_path / "dd", split="validation")
+    write_input(ALPACA, tmp_path / "d.jsonl", "jsonl")
+    with pytest.raises(DataError, match="a split applies to a datasets folder only"):
+        open_records(tmp_path / "d.jsonl", split="train")
     files = tmp_path / "files" / "data"
     files.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(ALPACA[:20]), files / "train-00000-of-00002.parquet")

@@ -72,6 +72,8 @@ def detect_format(path) -> str:
 def open_reader(path: Path, split: str | None):
     """The reader for ``path`` (which exists)."""
     fmt = detect_format(path)
+    if split is not None and fmt != "datasets":
+        raise DataError(f"{path}: a split applies to a datasets folder only, not to a {fmt} file")
     if fmt == "jsonl":
         return JsonLinesReader(path)
     if fmt == "json":
