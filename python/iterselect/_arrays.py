@@ -152,6 +152,20 @@ def host_values(m: Matrix, rows=None) -> np.ndarray:
     return widen_bfloat16(host) if m.dtype == "bfloat16" else host
 
 
+def host_rows(m: Matrix, rows, dtype=np.float32) -> np.ndarray:
+    """Rows of a host matrix (a slice or an index array) as ``dtype``: a copy of those rows only."""
+    return host_values(m, rows).astype(dtype, copy=False)
+
+
+def row_blocks(m: Matrix, dtype=np.float32, rows: int | None = None):
+    """Yield ``(start, block)``: consecutive rows of a host matrix as ``dtype``, about 64 MiB at
+    a time, so that a memory-mapped input is never converted (or read into memory) whole."""
+    if rows is None:
+        rows = max(1, (1 << 26) // (max(1, m.shape[1]) * np.dtype(dtype).itemsize))
+    for start in range(0, m.shape[0], rows):
+        yield start, host_rows(m, slice(start, start + rows), dtype)
+
+
 def to_float64(m: Matrix) -> np.ndarray:
     """A float64 host copy of a host matrix (used by references and small helpers)."""
     return host_values(m).astype(np.float64)
