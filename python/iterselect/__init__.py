@@ -11,6 +11,8 @@ from .cluster import (ChooseKResult, ClusterWeights, KMeansResult, KMQSample, ch
 from .coverage import (CoverageResult, IterITResult, TfidfResult, coverage_decay, coverage_gains,
                        coverage_greedy, iterit_select, tfidf_matrix)
 from .exceptions import ConvergenceWarning
+from .facility import (FacilityLocationResult, facility_gains, facility_location, facility_location_graph,
+                       facility_objective, facility_update, knn_similarity_graph)
 from .kcenter import KCenterResult, kcenter_greedy
 from .methods import (Bank, BankHistory, InsBank, InsBankRound, BaselineResult, DiverseEvol, IterativeKMQ, IterIT, MethodRun, TrainConfig,
                       deita_select, ifd_topk, kcenter_select, knn_distance, longest_response,
@@ -37,6 +39,8 @@ __all__ = [
     "InsBankRound",
     "CoverageResult", "IterITResult", "NgramVocabulary", "TfidfResult", "coverage_decay",
     "coverage_gains", "coverage_greedy", "iterit_select", "tfidf_matrix",
+    "FacilityLocationResult", "facility_gains", "facility_location", "facility_location_graph",
+    "facility_objective", "facility_update", "knn_similarity_graph",
     "Embeddings", "FinetuneResult", "FormattedExample", "FormattedExamples", "GenerationResult",
     "IFDResult", "KCenterResult", "KCenterSelector", "PerplexityResult", "RewardResult",
     "ScoringWarning", "backends", "cuda_unavailable_reason", "embed", "embed_sentences",
