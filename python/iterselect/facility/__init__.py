@@ -27,7 +27,7 @@ from .. import _backends
 from .._progress import progress_callback
 from .._validation import check_choice, check_float, check_indices, check_int, check_selection_budget, param_error
 from .._knn import INDEXES
-from ._graph import METRICS, Csr, column_view, knn_graph, similarity_csr
+from ._graph import METRICS, Csr, column_view, host_matrix, knn_graph, similarity_csr
 
 __all__ = ["FacilityLocationResult", "facility_gains", "facility_location", "facility_location_graph",
            "facility_objective", "facility_update", "knn_similarity_graph"]
@@ -175,7 +175,7 @@ def knn_similarity_graph(X, n_neighbors=100, *, metric="cosine", index="auto", t
     n_neighbors = check_int(n_neighbors, "n_neighbors", func, 1)
     check_choice(metric, "metric", func, METRICS)
     check_choice(index, "index", func, INDEXES)
-    return knn_graph(X, n_neighbors, metric, index, _check_threads(threads, func), func)
+    return knn_graph(host_matrix(X, func), n_neighbors, metric, index, _check_threads(threads, func), func)
 
 
 def facility_location(X, k, *, n_neighbors=100, metric="cosine", quality=None, quality_weight=0.5, selected=None,
@@ -239,7 +239,10 @@ def facility_location(X, k, *, n_neighbors=100, metric="cosine", quality=None, q
     check_choice(metric, "metric", func, METRICS)
     check_choice(index, "index", func, INDEXES)
     threads = _check_threads(threads, func)
-    graph = knn_graph(X, n_neighbors, metric, index, threads, func)
+    m = host_matrix(X, func)
+    _check_quality(quality, quality_weight, m.shape[0], func)  # before the graph is built
+    check_selection_budget(selected, k, func, m.shape[0], "candidate")
+    graph = knn_graph(m, n_neighbors, metric, index, threads, func)
     return _run(similarity_csr(graph, func), k, quality, quality_weight, selected, threads, progress, backend, func,
                 graph=graph)
 

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _backends
-from .._arrays import as_matrix, to_float32
+from .._arrays import Matrix, as_matrix, to_float32
 from .._knn import kneighbors
 from .._memory import gib, host_available
 from .._validation import param_error
@@ -50,6 +50,11 @@ def _bad_value(M, func: str, name: str) -> None:
                           f"{float(M.data[e])!r} at row {row}, column {int(M.indices[e])}")
 
 
+def _check_real(dtype, func: str, name: str) -> None:
+    if not (np.issubdtype(dtype, np.number) or dtype == bool) or np.issubdtype(dtype, np.complexfloating):
+        raise param_error(func, name, "a matrix of real numbers", f"dtype {dtype}", TypeError)
+
+
 def similarity_csr(graph, func: str, name: str = "graph") -> Csr:
     """``graph`` (any scipy sparse format, or a dense 2-D array) as a checked canonical CSR.
 
@@ -68,11 +73,9 @@ def similarity_csr(graph, func: str, name: str = "graph") -> Csr:
             raise param_error(func, name, "a 2-D sparse matrix or array", type(graph).__name__, TypeError) from exc
         if dense.ndim != 2:
             raise param_error(func, name, "a 2-D sparse matrix or array", f"an array of shape {dense.shape}")
-        M = sp.csr_array(dense) if dense.dtype != object else None
-    if M is None or not (np.issubdtype(M.dtype, np.number) or M.dtype == bool) \
-            or np.issubdtype(M.dtype, np.complexfloating):
-        got = "dtype object" if M is None else f"dtype {M.dtype}"
-        raise param_error(func, name, "a matrix of real numbers", got, TypeError)
+        _check_real(dense.dtype, func, name)
+        M = sp.csr_array(dense)
+    _check_real(M.dtype, func, name)
     if M.shape[0] < 1 or M.shape[1] < 1:
         raise param_error(func, name, "a matrix with at least one row and one column", f"shape {M.shape}")
     if M.dtype not in (np.float32, np.float64):
@@ -99,13 +102,18 @@ def column_view(graph, func: str, name: str = "graph") -> Csr:
 METRICS = ("cosine", "euclidean")
 
 
-def knn_graph(X, n_neighbors: int, metric: str, index: str, threads: int, func: str) -> sp.csr_array:
-    """Row i: point i itself and its ``n_neighbors`` nearest other points (faiss), columns
-    ascending, with the similarities of facility.knn_similarity_graph."""
+def host_matrix(X, func: str) -> Matrix:
+    """X checked as an (n, d) float matrix in host memory (faiss searches on the CPU)."""
     m = as_matrix(X, "X", func)
     if m.on_cuda:
         raise param_error(func, "X", "a host array (the kNN graph is built with faiss on the CPU; move X to "
                           "the CPU first)", f"a {m.kind} array on {m.device}")
+    return m
+
+
+def knn_graph(m: Matrix, n_neighbors: int, metric: str, index: str, threads: int, func: str) -> sp.csr_array:
+    """Row i: point i itself and its ``n_neighbors`` nearest other points (faiss), columns
+    ascending, with the similarities of facility.knn_similarity_graph."""
     n = m.shape[0]
     k = min(n_neighbors, n - 1)
     value_dtype = np.float64 if m.dtype == "float64" else np.float32
