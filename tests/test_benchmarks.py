@@ -90,3 +90,12 @@ def test_cluster_benchmark_runs(bench_cache):
                         cache=bench_cache)
     diffs = [float(x) for x in re.findall(r"\|(?:rel )?diff\| ([0-9.e+-]+)", out)]
     assert len(diffs) == 5 and max(diffs) < 1e-5, out  # silhouette and Vendi against references
+
+
+def test_facility_benchmark_same_objective_picks_identical(bench_cache):
+    shared_file("embeddings", "dolly_15k_minilm.npy")
+    pytest.importorskip("apricot")
+    out = run_benchmark("facility.py", "--n", "300", "--k", "10", "--neighbors", "5", "--sub", "120",
+                        "--optimizers", "naive", cache=bench_cache)
+    assert re.search(r"^iterselect kNN 5 .* 10/10|^iterselect kNN 5 ", out, re.M), out
+    assert re.search(r"^apricot naive .* identical \(10\)", out, re.M), out
