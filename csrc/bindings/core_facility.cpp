@@ -13,29 +13,14 @@ namespace {
 
 py::tuple greedy(const FacilityIndptr& indptr, const py::array& indices, const py::array& data, int64_t n_rows,
                  int64_t n_cols, const py::object& quality, double quality_weight, int64_t k,
-                 const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& selected, int threads,
-                 const py::object& progress) {
-  facility::Problem p;
-  p.graph = facility_graph(indptr, indices, data, n_rows, n_cols);
-  FacilityDoubles q;
-  p.quality = facility_optional(quality, q, n_cols, "quality");
-  p.quality_weight = quality_weight;
-  p.k = k;
-  p.selected = selected.data();
-  p.n_selected = selected.size();
-  p.threads = threads;
-  require(k >= 1, "k (", k, ") must be at least 1");
-  py::array_t<int64_t> out_indices(k);
-  py::array_t<double> out_gains(k), out_current(n_rows);
-  facility::Output out;
-  out.indices = out_indices.mutable_data();
-  out.gains = out_gains.mutable_data();
-  out.current = out_current.mutable_data();
+                 const FacilitySelected& selected, int threads, const py::object& progress) {
+  FacilityCall c = facility_call(indptr, indices, data, n_rows, n_cols, quality, quality_weight, k, selected);
+  c.problem.threads = threads;
   call_kernel(progress, [&](const Hooks& hooks) {
-    facility::greedy(p, out, hooks);
+    facility::greedy(c.problem, c.output, hooks);
     return 0;
   });
-  return py::make_tuple(out_indices, out_gains, out_current, out.evaluations);
+  return py::make_tuple(c.indices, c.gains, c.current, c.output.evaluations);
 }
 
 py::array_t<double> gains(const FacilityIndptr& indptr, const py::array& indices, const py::array& data,

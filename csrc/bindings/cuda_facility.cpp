@@ -13,32 +13,18 @@ namespace {
 
 py::tuple facility_greedy(const FacilityIndptr& indptr, const py::array& indices, const py::array& data, int64_t n_rows,
                           int64_t n_cols, const py::object& quality, double quality_weight, int64_t k,
-                          const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& selected,
-                          uintptr_t stream, int block_threads, int max_blocks, const py::object& progress) {
-  facility::Problem p;
-  p.graph = facility_graph(indptr, indices, data, n_rows, n_cols);
-  FacilityDoubles q;
-  p.quality = facility_optional(quality, q, n_cols, "quality");
-  p.quality_weight = quality_weight;
-  p.k = k;
-  p.selected = selected.data();
-  p.n_selected = selected.size();
-  require(k >= 1, "k (", k, ") must be at least 1");
+                          const FacilitySelected& selected, uintptr_t stream, int block_threads, int max_blocks,
+                          const py::object& progress) {
+  FacilityCall c = facility_call(indptr, indices, data, n_rows, n_cols, quality, quality_weight, k, selected);
   facility::cuda::Device dev;
   dev.stream = reinterpret_cast<void*>(stream);
   dev.block_threads = block_threads;
   dev.max_blocks = max_blocks;
-  py::array_t<int64_t> out_indices(k);
-  py::array_t<double> out_gains(k), out_current(n_rows);
-  facility::Output out;
-  out.indices = out_indices.mutable_data();
-  out.gains = out_gains.mutable_data();
-  out.current = out_current.mutable_data();
   call_kernel(progress, [&](const Hooks& hooks) {
-    facility::cuda::greedy(p, out, dev, hooks);
+    facility::cuda::greedy(c.problem, c.output, dev, hooks);
     return 0;
   });
-  return py::make_tuple(out_indices, out_gains, out_current);
+  return py::make_tuple(c.indices, c.gains, c.current);
 }
 
 void register_facility(py::module_& m) {

@@ -6,7 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include "common/check.hpp"
-#include "facility/graph.hpp"
+#include "facility/facility.hpp"
 
 namespace isel::bindings {
 
@@ -47,6 +47,38 @@ inline const double* facility_optional(const py::object& o, FacilityDoubles& kee
   keep = o.cast<FacilityDoubles>();
   require(keep.ndim() == 1 && keep.shape(0) == n, name, " must have ", n, " entries (got ", keep.size(), ")");
   return keep.data();
+}
+
+using FacilitySelected = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+// What both greedy bindings build: the problem (pointing into the caller's arrays and into
+// `quality`) and the output arrays the kernel fills.
+struct FacilityCall {
+  facility::Problem problem;
+  FacilityDoubles quality;
+  py::array_t<int64_t> indices;
+  py::array_t<double> gains, current;
+  facility::Output output;
+};
+
+inline FacilityCall facility_call(const FacilityIndptr& indptr, const py::array& indices, const py::array& data,
+                                  int64_t n_rows, int64_t n_cols, const py::object& quality, double quality_weight,
+                                  int64_t k, const FacilitySelected& selected) {
+  require(k >= 1, "k (", k, ") must be at least 1");
+  FacilityCall c;
+  c.problem.graph = facility_graph(indptr, indices, data, n_rows, n_cols);
+  c.problem.quality = facility_optional(quality, c.quality, n_cols, "quality");
+  c.problem.quality_weight = quality_weight;
+  c.problem.k = k;
+  c.problem.selected = selected.data();
+  c.problem.n_selected = selected.size();
+  c.indices = py::array_t<int64_t>(k);
+  c.gains = py::array_t<double>(k);
+  c.current = py::array_t<double>(n_rows);
+  c.output.indices = c.indices.mutable_data();
+  c.output.gains = c.gains.mutable_data();
+  c.output.current = c.current.mutable_data();
+  return c;
 }
 
 }  // namespace isel::bindings

@@ -23,6 +23,12 @@
 // was computed; after a pick the driver marks the candidates of the points that changed (the
 // rows of G), or, when that would touch more entries than there are candidates, all of them.
 //
+// Sharding (several processes, each holding part of the graph): a candidate's gain reads only
+// its own column and `current` on that column's points, so the candidates shard by blocks of
+// columns (a shard holds its columns and the points they list); a pick's column, broadcast as
+// (point, s) pairs, is all any shard needs to update. Sharding by points instead would split
+// each gain's sum across shards and change its rounding, so the picks could differ.
+//
 // Complexity. The column view (the transpose of G, for the gains) is built once: O(nnz) time
 // and memory (nnz indices and values, n_cols + 1 offsets). Initial gains O(nnz), in parallel.
 // Each pick: O(entries of its column) for the update, plus the marks (the rows of the points
@@ -33,7 +39,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <vector>
 
 #include "common/check.hpp"
 #include "common/hooks.hpp"
@@ -67,17 +72,7 @@ inline void validate(const Problem& p) {
   });
   const int64_t n = p.graph.n_cols;
   require(n >= 1, "the graph must have at least one column (candidate); it has none");
-  require(p.n_selected >= 0 && p.n_selected < n, "selected has ", p.n_selected,
-          " candidates; it must have fewer than the number of columns (", n, ")");
-  std::vector<uint8_t> seen(static_cast<size_t>(n), 0);
-  for (int64_t s = 0; s < p.n_selected; ++s) {
-    const int64_t j = p.selected[s];
-    require(j >= 0 && j < n, "selected[", s, "] (", j, ") must be in [0, ", n - 1, "]");
-    require(!seen[j], "selected[", s, "] (", j, ") appears more than once");
-    seen[j] = 1;
-  }
-  const int64_t room = n - p.n_selected;
-  require(p.k >= 1 && p.k <= room, "k (", p.k, ") must be in [1, ", room, "], the number of columns not selected");
+  check_selection(p.selected, p.n_selected, n, p.k, "columns");
   if (p.quality != nullptr) {
     require(std::isfinite(p.quality_weight) && p.quality_weight >= 0.0 && p.quality_weight <= 1.0,
             "quality_weight (", p.quality_weight, ") must be in [0, 1]");
