@@ -10,7 +10,6 @@
 // stale after every pick) would recompute as soon as they reach the top.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "common/check.hpp"

@@ -101,6 +101,9 @@ void check_csr(const Typed<I, V>& g, const char* what, int threads) {
   require(g.n_rows >= 0 && g.n_cols >= 0, what, " has a negative shape (", g.n_rows, " x ", g.n_cols, ")");
   require(g.n_rows < (int64_t{1} << 32) - 1 && g.n_cols < (int64_t{1} << 32) - 1, what, " is ", g.n_rows, " x ",
           g.n_cols, "; at most 2^32 - 2 rows and columns are supported");
+  if constexpr (sizeof(I) == 4)  // the transpose stores row ids in the index type
+    require(g.n_rows <= INT32_MAX && g.n_cols <= INT32_MAX, what, " is ", g.n_rows, " x ", g.n_cols,
+            "; int32 indices need both dimensions below 2^31 (pass int64 indices)");
   require(g.indptr != nullptr, what, " has no indptr");
   require(g.indptr[0] == 0, what, ".indptr[0] (", g.indptr[0], ") must be 0");
   for (int64_t r = 0; r < g.n_rows; ++r)

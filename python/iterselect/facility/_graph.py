@@ -35,8 +35,11 @@ class Csr:
 
 
 def _kernel_arrays(M, shape) -> tuple[np.ndarray, np.ndarray]:
+    """int64 offsets; int32 indices when both dimensions fit (the transpose stores the rows in the
+    same type), else int64. Indices already of a fitting type are not copied."""
     small = max(shape) <= _INT32_MAX
-    indices = M.indices.astype(np.int32 if small else np.int64, copy=False)
+    keep = M.indices.dtype == np.int64 or (M.indices.dtype == np.int32 and small)
+    indices = M.indices if keep else M.indices.astype(np.int32 if small else np.int64)
     return np.ascontiguousarray(M.indptr, dtype=np.int64), np.ascontiguousarray(indices)
 
 
