@@ -77,6 +77,20 @@ def test_emulated_cuda_equals_cpu_on_dolly(dolly_embeddings, metric):
         assert emu.objective == cpu.objective
 
 
+@pytest.mark.gpu
+def test_cuda_equals_cpu_on_dolly(dolly_embeddings):
+    G = knn_similarity_graph(dolly_embeddings[:5000], 30)
+    q = np.random.default_rng(6).uniform(size=5000)
+    for quality in (None, q):
+        cpu = facility_location_graph(G, 500, quality=quality, quality_weight=0.3, selected=[1, 2], progress=False)
+        gpu = facility_location_graph(G, 500, quality=quality, quality_weight=0.3, selected=[1, 2], progress=False,
+                                      backend="cuda")
+        assert gpu.backend == "cuda"
+        np.testing.assert_array_equal(gpu.indices, cpu.indices)
+        np.testing.assert_array_equal(gpu.gains, cpu.gains)
+        np.testing.assert_array_equal(gpu.current, cpu.current)
+
+
 @st.composite
 def graphs(draw):
     n_points = draw(st.integers(1, 25))
