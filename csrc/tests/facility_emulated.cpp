@@ -30,15 +30,8 @@ struct Csr {
   std::vector<V> data;
 
   fl::Graph view() const {
-    fl::Graph g;
-    g.n_rows = n_rows;
-    g.n_cols = n_cols;
-    g.indptr = indptr.data();
-    g.indices = indices.data();
-    g.data = data.data();
-    g.index_type = fl::IndexType::int32;
-    g.value_type = std::is_same_v<V, float> ? fl::ValueType::float32 : fl::ValueType::float64;
-    return g;
+    return {n_rows, n_cols, indptr.data(), indices.data(), data.data(), fl::IndexType::int32,
+            std::is_same_v<V, float> ? fl::ValueType::float32 : fl::ValueType::float64};
   }
 };
 
