@@ -186,7 +186,8 @@ def test_quality_mixing_follows_qdit():
     assert facility_location_graph(S, 2, progress=False).indices.tolist() == [1, 3]
     # alpha = 1: quality alone, ties to the lowest index; alpha = 0: diversity alone, same gains
     q2 = np.array([1.0, 3.0, 3.0, 2.0])
-    assert facility_location_graph(S, 4, quality=q2, quality_weight=1.0, progress=False).indices.tolist() == [1, 2, 3, 0]
+    by_quality = facility_location_graph(S, 4, quality=q2, quality_weight=1.0, progress=False)
+    assert by_quality.indices.tolist() == [1, 2, 3, 0]
     a0 = facility_location_graph(S, 4, quality=q2, quality_weight=0.0, progress=False)
     plain = facility_location_graph(S, 4, progress=False)
     np.testing.assert_array_equal(a0.indices, plain.indices)

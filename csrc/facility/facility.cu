@@ -118,7 +118,8 @@ void run(const Typed<I, V>& g, const Problem& p, Output& out, const Device& dev,
   const int64_t n_points = g.n_rows, n_cand = g.n_cols, nnz = g.indptr[g.n_rows];
   const int threads = dev.block_threads;
   const int64_t want = (n_cand + threads - 1) / threads;
-  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(want, dev.max_blocks > 0 ? dev.max_blocks : 4096)));
+  const int64_t cap = dev.max_blocks > 0 ? dev.max_blocks : 4096;
+  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(want, cap)));
 
   Buffer b_indptr, b_indices, b_colptr, b_rows, b_vals, b_quality, b_pool, b_current, b_gains, b_taken, b_marked,
       b_all, b_bval, b_bidx, b_next, b_picks, b_values;

@@ -133,7 +133,8 @@ void gains(const Graph& columns, const double* current, const double* quality, d
     check_csr(cols, "the column view", threads);
     check_current(cols, current);
     parallel_for(cols.n_rows, threads, [&](int64_t lo, int64_t hi, int) {
-      for (int64_t j = lo; j < hi; ++j) gains[j] = mix(j, column_gain(cols.indptr, cols.indices, cols.data, j, current));
+      for (int64_t j = lo; j < hi; ++j)
+        gains[j] = mix(j, column_gain(cols.indptr, cols.indices, cols.data, j, current));
     }, 1024);
     return 0;
   });

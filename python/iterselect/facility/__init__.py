@@ -10,12 +10,18 @@ faiss (never an N x N matrix) and runs the greedy on it; :func:`facility_locatio
 on a graph you give; :func:`facility_gains`, :func:`facility_update` and
 :func:`facility_objective` are the kernels the greedy is made of.
 
-| | QDIT paper (section 3) | published code | here |
-|---|---|---|---|
-| diversity | facility location over cosine similarities of sentence embeddings, the full N x N | not found among the sources available here | the same function on a kNN graph (``n_neighbors`` nearest, the point itself included); ``n_neighbors >= N - 1`` is the full matrix |
-| similarity | cosine | | ``metric="cosine"``: max(cos, 0); ``"euclidean"``: apricot's transform |
-| objective | (1 - alpha) D(S) + alpha * sum of quality | | the same (``quality_weight`` = alpha) |
-| optimizer | greedy | | exact lazy greedy: the plain greedy's picks (ties: lowest index) |
+Paper | published code | here (QDIT; no published code of it was found among the sources
+available here):
+
+- diversity: the paper's facility location runs over the cosine similarities of sentence
+  embeddings, every pair; here the same function runs on a kNN graph (each point and its
+  ``n_neighbors`` nearest points), which with ``n_neighbors >= N - 1`` stores every pair.
+- similarity: the paper's cosine; here ``metric="cosine"`` is max(cos, 0) (facility location
+  needs similarities >= 0) and ``metric="euclidean"`` apricot's transform.
+- objective: (1 - alpha) D(S) + alpha * (sum of the quality of S) in both; ``quality_weight`` is
+  alpha.
+- optimizer: the paper's greedy; here the exact lazy greedy (the plain greedy's picks, ties to
+  the lowest index).
 """
 from __future__ import annotations
 
