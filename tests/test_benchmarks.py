@@ -90,3 +90,15 @@ def test_cluster_benchmark_runs(bench_cache):
                         cache=bench_cache)
     diffs = [r["difference"] for r in res["rows"] if r["difference"] is not None]
     assert len(diffs) == 5 and max(diffs) < 1e-5, res  # silhouette and Vendi against references
+
+
+def test_facility_benchmark_same_objective_picks_identical(bench_cache):
+    shared_file("embeddings", "dolly_15k_minilm.npy")
+    require_module("apricot", "test")
+    res = run_benchmark("facility.py", "--n", "300", "--k", "10", "--neighbors", "5", "--sub", "120",
+                        "--optimizers", "naive", cache=bench_cache)
+    knn = next(r for r in res["full"] if r["selector"].startswith("iterselect kNN 5"))
+    apricot = next(r for r in res["full"] if r["selector"].startswith("apricot"))
+    assert 0.9 < knn["dense_objective"] / apricot["dense_objective"] < 1.1, res  # close to apricot's
+    naive = next(r for r in res["same_objective"] if r.get("optimizer") == "naive")
+    assert naive["picks"] == "identical (10)", res  # same objective: the same picks

@@ -1,7 +1,7 @@
 """iterselect: fast, exact training-subset selection for LLM instruction tuning.
 
 The public API, re-exported from one subpackage per selector family (:mod:`iterselect.kcenter`,
-:mod:`iterselect.coverage`, :mod:`iterselect.affinity`, :mod:`iterselect.cluster`), the
+:mod:`iterselect.coverage`, :mod:`iterselect.affinity`, :mod:`iterselect.cluster`, :mod:`iterselect.facility`), the
 measures (:mod:`iterselect.metrics`), the methods (:mod:`iterselect.methods`), model scoring
 (:mod:`iterselect.scoring`) and training (:mod:`iterselect.training`).
 """
@@ -14,6 +14,9 @@ from .cluster import (ChooseKResult, ClusterWeights, ClusterWeightsResult, KMean
 from .coverage import (CoverageResult, IterITResult, NgramVocabulary, TfidfResult, coverage_decay,
                        coverage_gains, coverage_greedy, iterit_select, tfidf_matrix)
 from .exceptions import ConvergenceWarning, DataError, RecordError, RunError, ScoringWarning
+from .facility import (FacilityLocationResult, facility_gains, facility_location,
+                       facility_location_graph, facility_objective, facility_update,
+                       knn_similarity_graph)
 from .kcenter import KCenterResult, kcenter_greedy
 from .methods import (Bank, BankHistory, BaselineResult, DiverseEvol, InsBank, InsBankRound,
                       InsBankRoundResult, IterativeKMQ, IterIT, MethodRun, MethodRunResult,
@@ -37,6 +40,8 @@ __all__ = [
     "AffinityPropagationResult", "affinity_propagation", "history_matrix", "representation_scores",
     "ChooseKResult", "ClusterWeightsResult", "KMeansResult", "KMQSampleResult", "choose_k",
     "cluster_weights_update", "kmeans", "kmq_sample",
+    "FacilityLocationResult", "facility_gains", "facility_location", "facility_location_graph",
+    "facility_objective", "facility_update", "knn_similarity_graph",
     "KCenterSelector",
     # measures
     "SilhouetteResult", "VendiResult", "silhouette", "vendi_score",
