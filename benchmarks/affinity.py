@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from _common import DATA, synth_embeddings  # noqa: E402
+from _common import DATA, add_json_option, synth_embeddings, write_json  # noqa: E402
 
 import iterselect  # noqa: E402
 from iterselect.affinity import affinity_propagation  # noqa: E402
@@ -65,7 +65,7 @@ def gib(b):
     return f"{b / 2**30:.2f}"
 
 
-def dense(sizes, sklearn_max):
+def dense(sizes, sklearn_max) -> list:
     from sklearn.cluster import affinity_propagation as sk_ap
     from sklearn.metrics import pairwise_distances
 
@@ -73,6 +73,7 @@ def dense(sizes, sklearn_max):
     print("\n## Dense: Dolly 15k MiniLM (float16 -> S = -||x-y||), first N rows\n")
     print("| N | method | time (s) | iterations | converged | exemplars | peak RSS rise (GiB) | vs sklearn |")
     print("|---:|---|---:|---:|---|---:|---:|---:|")
+    results = []
     for n in sizes:
         Xn = np.ascontiguousarray(X[:n])
         rows = []
@@ -109,14 +110,20 @@ def dense(sizes, sklearn_max):
             (c, labels, it), tsk, msk = measure(run_sklearn)
             sk_time = tsk
             same = np.array_equal(np.asarray(c), r64.exemplars) and np.array_equal(labels, r64.labels)
+            results.append({"n": n, "method": "scikit-learn", "seconds": tsk, "n_iter": int(it),
+                            "identical_to_iterselect_float64": bool(same)})
             rows.append((f"scikit-learn {__import__('sklearn').__version__} (float64)"
                          f"{', identical exemplars and labels' if same else ', DIFFERS'}", tsk, it, "n/a", len(c), msk))
         for name, t, it, conv, k, mem in rows:
             ratio = f"{sk_time / t:.1f}x" if sk_time and not name.startswith("scikit") else ("1.0x" if sk_time else "-")
             print(f"| {n:,} | {name} | {t:.2f} | {it} | {conv} | {k} | {gib(mem)} | {ratio} |", flush=True)
+            if not name.startswith("scikit"):
+                results.append({"n": n, "method": name, "seconds": t, "n_iter": int(it), "converged": bool(conv),
+                                "exemplars": int(k), "peak_rss_rise_bytes": int(mem)})
+    return results
 
 
-def sparse(n, k):
+def sparse(n, k) -> dict:
     from iterselect._knn import kneighbors
 
     print(f"\n## Sparse: synth.py embeddings {n:,} x 384, {k} neighbours\n")
@@ -132,6 +139,9 @@ def sparse(n, k):
           f"{gib(m_knn)} | |")
     print(f"| sparse affinity propagation (float32) | {t_ap:.1f} | {gib(m_ap)} | {r.n_iter} iterations, converged="
           f"{r.converged}, {len(r.exemplars):,} exemplars |")
+    return {"n": n, "neighbors": k, "load_seconds": t_load, "knn_seconds": t_knn, "knn_peak_rss_rise_bytes": int(m_knn),
+            "ap_seconds": t_ap, "ap_peak_rss_rise_bytes": int(m_ap), "n_iter": int(r.n_iter),
+            "converged": bool(r.converged), "exemplars": int(len(r.exemplars))}
 
 
 def main():
@@ -140,7 +150,9 @@ def main():
     ap.add_argument("--sklearn-max", type=int, default=5000)
     ap.add_argument("--sparse-n", type=int, default=1_000_000)
     ap.add_argument("--neighbors", type=int, default=32)
+    add_json_option(ap)
     a = ap.parse_args()
+    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}
     print(f"# Affinity propagation — {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, iterselect {iterselect.__version__}")
     try:
@@ -149,9 +161,9 @@ def main():
     except OSError:
         pass
     if a.sizes:
-        dense(a.sizes, a.sklearn_max)
+        results["dense"] = dense(a.sizes, a.sklearn_max)
     if a.sparse_n:
-        sparse(a.sparse_n, a.neighbors)
+        results["sparse"] = sparse(a.sparse_n, a.neighbors)
     print("\n## GPU\n")
     if iterselect.has_cuda():
         import torch
@@ -160,8 +172,11 @@ def main():
         r, t, _ = measure(lambda: affinity_propagation(X, progress=False))
         torch.cuda.synchronize()
         print(f"| 50,000 dense float32 on {torch.cuda.get_device_name()} | {t:.1f} s | {r.n_iter} iterations |")
+        results["gpu"] = {"n": 50_000, "device": torch.cuda.get_device_name(), "seconds": t, "n_iter": int(r.n_iter)}
     else:
         print(f"| 50,000 dense | not run (no GPU: {iterselect.cuda_unavailable_reason()}) |")
+        results["gpu"] = f"not run (no GPU: {iterselect.cuda_unavailable_reason()})"
+    write_json(a.json, results)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ import time
 import numpy as np
 import torch
 
-from _common import DATA
+from _common import DATA, add_json_option, write_json
 from iterselect.scoring import format_examples, ifd_scores
 from iterselect.scoring.batching import CPU_BATCH_TOKENS
 from iterselect.scoring.ifd import ifd_sequences, prior_start_id
@@ -199,9 +199,12 @@ def cpu_part(args, records, tok, tok_name):
           f"turns on chunks of {args.chunk} examples")
     print(f"{'method':<44}{'wall s':>8}{'CPU s':>8}{'tokens/CPU s':>14}{'x faster (wall)':>17}"
           f"{'x faster (CPU)':>16}{'max rel. IFD diff':>19}")
+    methods = []
     for name in names:
         ifd = np.concatenate(results[name])
         diff = float(np.nanmax(np.abs(ifd - ours) / ours))
+        methods.append({"method": name, "wall_seconds": wall[name], "cpu_seconds": cpu[name],
+                        "cpu_ratio_to_ours": cpu[name] / cpu[names[0]], "max_rel_ifd_diff": diff})
         print(f"{name:<44}{wall[name]:>8.2f}{cpu[name]:>8.2f}{n_tokens / cpu[name]:>14,.0f}"
               f"{wall[name] / wall[names[0]]:>17.2f}{cpu[name] / cpu[names[0]]:>16.2f}"
               f"{diff:>19.1e}")
@@ -224,7 +227,9 @@ def cpu_part(args, records, tok, tok_name):
           f"measured matmul rate ({rate:.0f} GFLOP/s on the vocabulary projection) they take "
           f"{floor:.2f} s, so no engine can be faster than {bounds}; ours takes "
           f"{wall[names[0]]:.2f} s")
-    return {name: cpu[name] / cpu[names[0]] for name in names}
+    return {"examples": len(ex), "tokens": n_tokens, "methods": methods, "nan_ifd": int(np.isnan(ours).sum()),
+            "per_call_seconds": overhead / n_calls, "calls": n_calls, "matmul_gflop": gflop,
+            "matmul_gflops_rate": rate, "arithmetic_floor_seconds": floor}
 
 
 def gpu_part(args, records, tok):
@@ -242,7 +247,7 @@ def gpu_part(args, records, tok):
         sync, where = (lambda: None), "CPU dry run of the GPU part (tiny model, float32)"
     else:
         print("\nGPU: not run (no GPU)")
-        return None
+        return "not run (no GPU)"
     n_params = sum(p.numel() for p in model.parameters())
     ex = format_examples(records)
     cond, prior, _ = ifd_sequences(tok, ex, args.max_length, prior_start_id(tok, "benchmark"))
@@ -284,7 +289,9 @@ def gpu_part(args, records, tok):
         print(f"target: IFD at most 2.3x a forward pass -> {'met' if ratio <= 2.3 else 'NOT met'}")
     else:
         print("target: IFD at most 2.3x a forward pass on a GPU -> not judged (CPU dry run)")
-    return ratio
+    return {"where": where, "forward_seconds": timings["forward"], "ifd_seconds": timings["ifd"],
+            "ifd_over_forward": ratio, "target_judged": device.type == "cuda",
+            "target_met": bool(ratio <= 2.3) if device.type == "cuda" else None}
 
 
 def main():
@@ -307,6 +314,7 @@ def main():
     ap.add_argument("--skip-cpu", action="store_true")
     ap.add_argument("--gpu-part-on-cpu", action="store_true",
                     help="without CUDA, run the GPU part's code on CPU with a tiny model")
+    add_json_option(ap)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -314,9 +322,11 @@ def main():
     records, path = load_dolly(args.n)
     tok, tok_name = make_tokenizer(records, args.tokenizer)
     print(f"data: {path} (first {len(records)} records)")
+    results = {"data": path, "records": len(records)}
     if not args.skip_cpu:
-        cpu_part(args, records, tok, tok_name)
-    gpu_part(args, records, tok)
+        results["cpu"] = cpu_part(args, records, tok, tok_name)
+    results["gpu"] = gpu_part(args, records, tok)
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

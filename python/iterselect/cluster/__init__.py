@@ -18,13 +18,13 @@ from __future__ import annotations
 from ._allocation import allocate
 from ._choose_k import ChooseKResult, choose_k
 from ._kmeans import KMeansResult, kmeans
-from ._kmq import KMQSample, kmq_sample
-from ._weights import ClusterWeights, cluster_weights_update
+from ._kmq import KMQSample, KMQSampleResult, kmq_sample
+from ._weights import ClusterWeights, ClusterWeightsResult, cluster_weights_update
 
 __all__ = [
     "KMeansResult",
-    "KMQSample",
-    "ClusterWeights",
+    "KMQSampleResult",
+    "ClusterWeightsResult",
     "ChooseKResult",
     "kmeans",
     "kmq_sample",

@@ -5,6 +5,7 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._arrays import as_matrix, host_vector
 from .._validation import check_choice, check_int, param_error
@@ -31,9 +32,10 @@ class ChooseKResult:
     indices: np.ndarray
 
 
-def choose_k(X, candidates, *, sample_size=10000, seed=0, metric="euclidean", niter=25, nredo=1,
-             spherical=False, max_points_per_centroid=256, gpu="auto",
-             progress=True) -> ChooseKResult:
+def choose_k(X: ArrayLike, candidates: ArrayLike, *, sample_size: int | None = 10000, seed: int = 0,
+             metric: str = "euclidean", niter: int = 25, nredo: int = 1, spherical: bool = False,
+             max_points_per_centroid: int = 256, gpu: bool | str = "auto",
+             progress: bool = True) -> ChooseKResult:
     """Cluster ``X`` with :func:`kmeans` for every candidate k and keep the best silhouette.
 
     Every clustering is scored by :func:`iterselect.metrics.silhouette` on the same random

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._arrays import host_vector
 from .._validation import (check_choice, check_float_vector, check_indices, check_int, check_labels,
@@ -12,7 +13,7 @@ from ._allocation import allocate
 
 
 @dataclass(frozen=True)
-class KMQSample:
+class KMQSampleResult:
     """Result of :func:`kmq_sample`.
 
     Attributes
@@ -29,8 +30,9 @@ class KMQSample:
     per_cluster: np.ndarray
 
 
-def kmq_sample(labels, budget, *, quality=None, cluster_weights=None, selected=None,
-               allocation="proportional", within="multinomial", seed=0) -> KMQSample:
+def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = None,
+               cluster_weights: ArrayLike | None = None, selected: ArrayLike | None = None,
+               allocation: str = "proportional", within: str = "multinomial", seed: int = 0) -> KMQSampleResult:
     """Sample ``budget`` points across clusters: kMQ of "Diversify and Conquer".
 
     Each cluster j gets a budget, then draws that many of its not-yet-selected points without
@@ -83,7 +85,7 @@ def kmq_sample(labels, budget, *, quality=None, cluster_weights=None, selected=N
 
     Returns
     -------
-    KMQSample
+    KMQSampleResult
         ``indices`` (int64, clusters interleaved so every prefix is close to proportional) and
         ``per_cluster`` (int64 counts, summing to ``budget``).
 
@@ -176,5 +178,8 @@ def kmq_sample(labels, budget, *, quality=None, cluster_weights=None, selected=N
     # interleave clusters: the r-th pick of cluster j sits at (r + 0.5) / b_j
     pos_key = (pick_rank + 0.5) / per_cluster[pick_lab]
     inter = np.lexsort((pick_lab, pos_key))
-    return KMQSample(indices=picks[inter].astype(np.int64, copy=False),
+    return KMQSampleResult(indices=picks[inter].astype(np.int64, copy=False),
                      per_cluster=per_cluster.astype(np.int64, copy=False))
+
+
+KMQSample = KMQSampleResult  # the earlier name, still accepted

@@ -4,13 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._arrays import host_vector
 from .._validation import check_float_vector, check_labels, param_error
 
 
 @dataclass(frozen=True)
-class ClusterWeights:
+class ClusterWeightsResult:
     """Result of :func:`cluster_weights_update`.
 
     Attributes
@@ -30,7 +31,7 @@ class ClusterWeights:
     shift: float
 
 
-def cluster_weights_update(weights, labels, scores) -> ClusterWeights:
+def cluster_weights_update(weights: ArrayLike, labels: ArrayLike, scores: ArrayLike) -> ClusterWeightsResult:
     """New cluster weights from per-sample scores: Eq. 5-6 of "Diversify and Conquer".
 
     ``s_j`` is the mean score of the scored samples of cluster j (Eq. 5) and the new weight is
@@ -61,7 +62,7 @@ def cluster_weights_update(weights, labels, scores) -> ClusterWeights:
 
     Returns
     -------
-    ClusterWeights
+    ClusterWeightsResult
         ``weights`` (Eq. 6), ``cluster_scores`` (the ``s_j`` used), ``counts`` and ``shift``.
 
     Examples
@@ -104,5 +105,8 @@ def cluster_weights_update(weights, labels, scores) -> ClusterWeights:
     means[~scored] = means[scored].mean()
     total = means.sum()
     factor = means / total if total > 0 else np.full(k, 1.0 / k)
-    return ClusterWeights(weights=factor * w, cluster_scores=means, counts=counts.astype(np.int64),
+    return ClusterWeightsResult(weights=factor * w, cluster_scores=means, counts=counts.astype(np.int64),
                           shift=float(shift))
+
+
+ClusterWeights = ClusterWeightsResult  # the earlier name, still accepted
