@@ -87,7 +87,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(records, tmp_path, capsys):
 
 def test_output_safety_and_dry_run(records, tmp_path, capsys):
     assert cli.main(["embed", "--input", str(records), "--output", str(records)]) == 2
-    assert "is one of the inputs" in capsys.readouterr().err
+    assert "is the same file as --input" in capsys.readouterr().err
     existing = tmp_path / "e.npy"
     existing.write_bytes(b"old")
     assert cli.main(["embed", "--input", str(records), "--output", str(existing)]) == 2

@@ -201,7 +201,7 @@ def check_magnitude(m: Matrix, name: str, func: str, *, terms: float, what: str,
     >>> check_magnitude(m, "X", "f", terms=16, what="squared distances")
     Traceback (most recent call last):
     ...
-    ValueError: The 'X' parameter of f must be small enough that squared distances fit in float32 (values up to 4.6e+18 in magnitude). Got 'values up to 1e+30' instead. Scale the data (e.g. divide it by its largest absolute value) or pass it as float64.
+    ValueError: The 'X' parameter of f must be small enough that squared distances fit in float32 (values up to 4.6e+18 in magnitude). Got values up to 1e+30 instead. Scale the data (e.g. divide it by its largest absolute value) or pass it as float64.
     """
     compute = compute or ("float64" if m.dtype == "float64" else "float32")
     largest = _device_max_abs(m, name, func) if m.on_cuda else m.max_abs

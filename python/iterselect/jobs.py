@@ -130,7 +130,7 @@ def _bar(progress: bool, total: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="rec", desc="embed", smoothing=0.1)
+    return tqdm(total=total, unit="rec", desc="embedding with MiniLM", smoothing=0.1)
 
 
 def take_across(sources: list, indices) -> Rows:

@@ -58,9 +58,11 @@ def check_outputs(inputs: dict, outputs: dict, *, force: bool = False) -> None:
     Raises
     ------
     OutputError
-        When an output is the same file as an input (compared by resolved path and inode), two
-        outputs are the same file, an output is an existing directory, or an output exists and
-        ``force`` is False. The message names the flags and the path.
+        When an output is the same file as an input (compared by resolved path and inode), lies
+        inside an input folder or holds an input, two outputs are the same file, an output is an
+        existing directory other than a saved ``datasets`` folder (which a selection in that
+        format replaces), or an output exists and ``force`` is False. The message names the
+        flags and the path.
 
     Examples
     --------
@@ -82,15 +84,32 @@ def check_outputs(inputs: dict, outputs: dict, *, force: bool = False) -> None:
             if same_file(out, src):
                 raise OutputError(f"{out_label} {out} is the same file as {in_label}; choose another "
                                   "output path")
+            if _inside(out, src) or _inside(src, out):
+                raise OutputError(f"{out_label} {out} and {in_label} {src} lie one inside the other; "
+                                  "choose an output path outside the input")
         for other_label, other in outs[:i]:
             if same_file(out, other):
                 raise OutputError(f"{out_label} {out} is the same file as {other_label}; give them "
                                   "different paths")
-        if out.is_dir():
-            raise OutputError(f"{out_label} {out} is a directory; give a file path")
+        if out.is_dir() and not _saved_dataset(out):
+            raise OutputError(f"{out_label} {out} is a directory (not a saved datasets folder); "
+                              "give a file path")
         if out.exists() and not force:
             raise OutputError(f"{out_label} {out} exists; pass --force to replace it, or choose "
                               "another path")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """``path`` lies strictly inside the directory ``folder`` (after resolving links)."""
+    if not folder.is_dir():
+        return False
+    a, b = path.resolve(), folder.resolve()
+    return a != b and b in a.parents
+
+
+def _saved_dataset(folder: Path) -> bool:
+    """A folder written by ``datasets``' ``save_to_disk`` (a Dataset or a DatasetDict)."""
+    return (folder / "dataset_info.json").exists() or (folder / "dataset_dict.json").exists()
 
 
 def _flatten(named: dict):

@@ -213,7 +213,8 @@ def embed_to_npy(source, output, *, model=None, model_name=None, dtype="float16"
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n, initial=done, unit="rec", desc="embed", smoothing=0.1)
+        label = "MiniLM" if model_name == "minilm" else Path(model_name).name
+        bar = tqdm(total=n, initial=done, unit="rec", desc=f"embedding with {label}", smoothing=0.1)
     out = None
     t0 = time.perf_counter()
     try:
