@@ -52,8 +52,9 @@ def atomic_file(path, mode: str = "w"):
 def atomic_directory(path):
     """Yield an empty temporary folder beside ``path`` to fill; when the block ends without
     error it replaces ``path`` (an old folder or file there is moved aside, then removed); on
-    any error it is removed and ``path`` is left as it was. The folder gets the permissions of
-    any folder the user creates (0777 less the umask), not the temporary folder's 0700.
+    any error it is removed and ``path`` is left as it was (an error writing into it names
+    ``path``, never the temporary name). The folder gets the permissions of any folder the user
+    creates (0777 less the umask), not the temporary folder's 0700.
 
     Examples
     --------
@@ -73,8 +74,10 @@ def atomic_directory(path):
     try:
         os.chmod(tmp, user_mode(directory=True))
         yield tmp
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno is not None:  # name the folder, not tmp
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
     old = None
     if path.exists() or path.is_symlink():

@@ -23,15 +23,13 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 import weakref
 from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_file, user_mode
+from ._files import atomic_directory, atomic_file
 from ._fingerprint import describe_changes
 from ._lock import LockedError, lock_directory
 from .exceptions import RunError
@@ -177,21 +175,11 @@ class RunDirectory:
         """Save a checkpoint (``save_pretrained``) under ``models/round_NNN`` atomically: written
         to a temporary folder, then renamed. Returns its path."""
         target = self.model_path(round_index)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            os.chmod(tmp, user_mode(directory=True))
+        # a folder left there by a crash after the rename but before state.json is replaced
+        with atomic_directory(target) as tmp:
             model.save_pretrained(tmp)
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
-            if target.exists():  # left by a crash after the rename but before state.json
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        except BaseException as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(exc, OSError) and exc.errno is not None:  # name the checkpoint, not tmp
-                raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
-            raise
         return target
 
     def commit(self, report: dict, state: dict) -> None:
