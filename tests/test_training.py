@@ -164,8 +164,7 @@ def test_truncation_skips_are_counted(model_dirs, tok):
 
 def test_training_args_override_and_errors(model_dirs, tok, train_records):
     model = fresh(model_dirs, "gpt2")
-    r = finetune(model, tok, train_records[:16], batch_tokens=256, progress=False,
-                 training_args={"max_steps": 2})
+    r = finetune(model, tok, train_records[:16], batch_tokens=256, progress=False, max_steps=2)
     assert r.steps.tolist() == [1, 2]
     with pytest.raises(ValueError, match=r"^The 'epochs' parameter of finetune must be an int in "
                                          r"the range \[1, inf\]. Got 0 instead.$"):
@@ -175,8 +174,10 @@ def test_training_args_override_and_errors(model_dirs, tok, train_records):
     with pytest.raises(ValueError, match=r"Record 1 of the 'examples' parameter of finetune: "
                                          r"field 'output' is empty|response is empty"):
         finetune(model, tok, [train_records[0], {"instruction": "x", "output": ""}])
-    with pytest.raises(TypeError, match="'training_args' parameter of finetune"):
-        finetune(model, tok, train_records[:2], training_args=["max_steps"])
+    with pytest.raises(ValueError, match="'scheduler' parameter of finetune"):
+        finetune(model, tok, train_records[:2], scheduler="cyclic")
+    with pytest.raises(ValueError, match="'batch_size' parameter of finetune"):
+        finetune(model, tok, train_records[:2], batch_size=0)
     with pytest.raises(TypeError, match="'model' parameter of finetune"):
         finetune("gpt2", tok, train_records[:2])
 

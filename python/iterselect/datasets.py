@@ -51,9 +51,10 @@ def load_dolly(*, raw: bool = False):
     return records if raw else records.records
 
 
-def embedding_text(record: dict) -> str:
-    """The text embedded for a record: instruction, input and output joined by newlines, cut to
-    its first 2,000 characters (the recipe of ../shared/data/embeddings).
+def embedding_text(record) -> str:
+    """The text embedded with MiniLM for a record: instruction, input and output joined by
+    newlines (a conversation: its turns; a (prompt, response) pair: both), cut to its first
+    2,000 characters (see :func:`iterselect.scoring.record_text`, ``use="embedding"``).
 
     Examples
     --------
@@ -63,8 +64,9 @@ def embedding_text(record: dict) -> str:
     2+2
     4
     """
-    text = f"{record.get('instruction', '')}\n{record.get('input', '')}\n{record.get('output', '')}"
-    return text[:EMBEDDING_TEXT_CHARS]
+    from .scoring.formatting import record_text
+
+    return record_text(record, "embedding")[:EMBEDDING_TEXT_CHARS]
 
 
 def cache_dir() -> Path:

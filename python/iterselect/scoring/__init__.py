@@ -5,8 +5,10 @@ Needs the ``torch`` extra (``pip install 'iterselect[torch]'``); :func:`embed_se
 with its bundled MiniLM needs the ``embed`` extra.
 """
 from ._common import ScoringWarning
+from .confidence import ConfidenceResult, token_confidence
 from .embeddings import Embeddings, embed, embed_sentences
-from .formatting import FormattedExample, FormattedExamples, format_examples, format_prompts
+from .formatting import (FormattedExample, FormattedExamples, format_examples, format_prompts,
+                         record_text, with_response)
 from .generation import GenerationResult, generate
 from .ifd import IFDResult, ifd_scores
 from .models import load_model, load_tokenizer
@@ -14,6 +16,7 @@ from .perplexity import PerplexityResult, perplexity
 from .reward import RewardResult, reward_scores
 
 __all__ = [
+    "ConfidenceResult",
     "Embeddings",
     "FormattedExample",
     "FormattedExamples",
@@ -31,5 +34,8 @@ __all__ = [
     "load_model",
     "load_tokenizer",
     "perplexity",
+    "record_text",
     "reward_scores",
+    "token_confidence",
+    "with_response",
 ]
