@@ -309,10 +309,13 @@ class IterativeKMQ:
             raise param_error(func, "budget", f"at most the number of records ({n})", self.budget)
         if quality is not None:
             qv = host_vector(quality, "quality", func, kind="floats")
-            quality = check_float_vector(qv, "quality", func, n,
-                                         nonnegative=self.within == "multinomial",
-                                         what="one quality score per record (negative scores "
-                                              "need within='softmax')")
+            quality = check_float_vector(qv, "quality", func, n, nonnegative=False,
+                                         what="one quality score per record")
+            if self.within == "multinomial" and quality.min() < 0:
+                bad = int(np.argmin(quality))
+                raise param_error(func, "quality", "non-negative for within='multinomial' "
+                                  "(negative scores need within='softmax')",
+                                  f"{quality[bad]:.6g} at position {bad}")
         base = BaseModel(model, func)
         tokenizer = tokenizer if tokenizer is not None else load_tokenizer(base.path)
         reward = None
