@@ -58,7 +58,7 @@ def _resume_matches(make, records, toy_dir, tmp_path, reference):
 # the toy tokenizer spends 58-94 tokens on the Alpaca preamble, which every record shares
 def _de_train():
     from iterselect.methods.diverse_evol import DiverseEvol
-    return DiverseEvol.PAPER_RECIPE.with_(epochs=1, lr=1e-3, max_length=160, batch_size=8)
+    return DiverseEvol.PAPER_RECIPE.with_(epochs=1, lr=1e-3, max_length=128, batch_size=8)
 
 
 def _diverse_evol():
@@ -105,7 +105,8 @@ def test_diverse_evol_errors(records, toy_dir, tmp_path):
 
 def _iterit():
     from iterselect.methods.iterit import IterIT
-    return IterIT(20, 2, seed=1, train=TRAIN, progress=False)
+    train = IterIT.PAPER_RECIPE.with_(lr=1e-3, max_length=64, batch_size=5)
+    return IterIT(20, 2, seed=1, train=train, progress=False)
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +130,10 @@ def test_iterit_run(iterit_run, records, toy_dir):
     # the last epoch's IFD was recomputed with the trained model (checkpoint of epoch 1)
     assert not np.allclose(state["candidate_ifd"], ifd[cand])
     assert r.model_path.endswith("round_002")
+    # one model trained continuously: one schedule over both epochs, steps counted across them
+    trains = [rep["train"] for rep in r.reports[1:]]
+    assert trains[0]["total_steps"] == trains[1]["total_steps"] == 2 * trains[0]["steps_done"]
+    assert trains[1]["steps_done"] == trains[1]["total_steps"] and trains[1]["epochs_done"] == 2
 
 
 def test_iterit_resume_and_seed(iterit_run, records, toy_dir, tmp_path):
@@ -154,7 +159,7 @@ def test_cli_run_killed_after_round_1_resumes(diverse_evol_run, tmp_path):
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "iterselect.cli", "run", "diverse-evol", "--model", "toy",
             "--run-dir", str(run_dir), "--limit", "300", "--budget", "10", "--initial-size", "20",
-            "--rounds", "2", "--seed", "3", "--lr", "1e-3", "--max-length", "160",
+            "--rounds", "2", "--seed", "3", "--lr", "1e-3", "--max-length", "128",
             "--epochs", "1", "--batch-size", "8", "--no-progress"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
