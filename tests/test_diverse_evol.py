@@ -12,28 +12,8 @@ from iterselect import kcenter_greedy, vendi_score  # noqa: E402
 from iterselect.methods import DiverseEvol  # noqa: E402
 from iterselect.methods import diverse_evol as de_module  # noqa: E402
 
+from fake_model import FakeFit, FakeModel, FakeTokenizer  # noqa: E402
 from torch_support import hf_offline, one_thread  # noqa: E402,F401
-
-
-class FakeModel:
-    def parameters(self):
-        return iter(())
-
-    def save_pretrained(self, path):
-        with open(f"{path}/weights.txt", "w") as f:
-            f.write("fake")
-
-
-class FakeTokenizer:
-    eos_token = "</s>"
-
-    def save_pretrained(self, path):
-        pass
-
-
-class Fit:
-    train_loss = 1.0
-    recipe = {"epochs": 3}
 
 
 def test_alg1_trains_on_the_pool_embeds_everything_and_picks_kcenter(monkeypatch, tmp_path):
@@ -44,7 +24,7 @@ def test_alg1_trains_on_the_pool_embeds_everything_and_picks_kcenter(monkeypatch
 
     def fake_finetune(model, tok, recs, train, *, seed, progress, epochs=None):
         calls.append(("train", [r["id"] for r in recs]))
-        return Fit()
+        return FakeFit()
 
     def fake_embed(model, tok, texts, **kwargs):
         calls.append(("embed", len(texts), kwargs["pooling"]))

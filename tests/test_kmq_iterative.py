@@ -13,33 +13,8 @@ torch = pytest.importorskip("torch")
 from iterselect.cluster import cluster_weights_update, kmq_sample  # noqa: E402
 from iterselect.methods.kmq import IterativeKMQ  # noqa: E402
 
+from fake_model import FakeFit, FakeModel, FakeTokenizer  # noqa: E402
 from torch_support import hf_offline, one_thread  # noqa: E402,F401
-
-
-class FakeModel:
-    """Stands in for a transformers model: copied for every round, saved as a small file."""
-
-    def __init__(self):
-        self.copies = 0
-
-    def parameters(self):
-        return iter(())
-
-    def save_pretrained(self, path):
-        with open(f"{path}/weights.txt", "w") as f:
-            f.write("fake")
-
-
-class FakeTokenizer:
-    chat_template = None
-
-    def save_pretrained(self, path):
-        pass
-
-
-class FakeFit:
-    train_loss = 0.5
-    recipe = {"epochs": 3}
 
 
 class Recording(IterativeKMQ):
@@ -297,3 +272,34 @@ def test_train_from_previous_continues_the_last_model(toy, tmp_path):
     assert torch.equal(starts[0], model.transformer.wte.weight)  # iteration 1: the base
     assert torch.equal(starts[1], first.transformer.wte.weight)  # iteration 2: the last model
     assert run.model_path.endswith("round_001")
+
+
+def test_cli_kmq_with_a_quality_model_and_a_reward_model(reward_model, tmp_path, capsys):
+    from iterselect import cli
+    from iterselect.datasets import load_dolly
+    from iterselect.scoring import quality_scores, reward_scores
+
+    rm, rtok = reward_model
+    rm_dir = tmp_path / "rm"
+    rm.save_pretrained(rm_dir)
+    rtok.save_pretrained(rm_dir)
+    records = load_dolly()[:30]
+    q = quality_scores(rm, rtok, records, progress=False)
+    np.testing.assert_allclose(q, reward_scores(rm, rtok, records, template="chat",
+                                                progress=False).scores)
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    emb = tmp_path / "e.npy"
+    np.save(emb, np.random.default_rng(0).normal(size=(30, 8)))
+    argv = ["run", "kmq", "--model", "toy", "--input", str(data), "--embeddings", str(emb),
+            "--run-dir", str(tmp_path / "run"), "--budget", "8", "--rounds", "2", "--clusters",
+            "3", "--epochs", "1", "--lr", "1e-3", "--warmup-steps", "0", "--batch-size", "4",
+            "--max-length", "96", "--max-new-tokens", "4", "--quality-model", str(rm_dir),
+            "--within", "softmax", "--reward-model", str(rm_dir), "--no-progress"]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["variant"] == "kMQ" and report["title"] == "iterative kMQ"
+    assert all("Eq. 4" in r["objective_name"] for r in report["rounds"])
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["config"]["reward_model"] and state["config"]["quality_sha256"]
+    assert "kM-Random" not in capsys.readouterr().err

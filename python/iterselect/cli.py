@@ -183,9 +183,10 @@ def _add_run_parsers(sub):
     run = sub.add_parser("run", help="run a model-in-the-loop method")
     methods = run.add_subparsers(dest="method", required=True, parser_class=_Parser)
     for name, help_ in _RUN_HELP.items():
-        recipe = _method_class(name).PAPER_RECIPE
+        cls = _method_class(name)
         p = methods.add_parser(name, help=help_,
-                               description=f"{help_}. Paper's training recipe: {recipe.describe()}.")
+                               description=f"{help_}. The paper's training recipe: "
+                                           f"{cls.PAPER_RECIPE.describe()} ({cls.RECIPE_SOURCE}).")
         p.add_argument("--model", required=True,
                        help="causal LM directory or hub name; 'toy' builds a tiny local model")
         p.add_argument("--run-dir", type=Path, required=True, help="where state, reports and plot go")
@@ -550,16 +551,12 @@ def _kmq_quality(args, records, n, progress):
     in the model's own chat template (None: the run is kM-Random)."""
     if not args.quality_model:
         return _quality(args, records, n)
-    from .scoring import load_model, load_tokenizer, reward_scores
+    from .scoring import load_model, load_tokenizer
+    from .scoring.reward import quality_scores
 
     qm = load_model(args.quality_model, task="sequence-classification")
-    qtok = load_tokenizer(args.quality_model)
-    template = "chat" if getattr(qtok, "chat_template", None) else "alpaca"
-    scores = reward_scores(qm, qtok, records.records, template=template, progress=progress).scores
-    if scores.ndim != 1:
-        raise CliError(f"--quality-model {args.quality_model}: gives {scores.shape[1]} scores per "
-                       "record; a quality model needs a single-output head")
-    return scores
+    return quality_scores(qm, load_tokenizer(args.quality_model), records.records,
+                          progress=progress)
 
 
 def _run_method(args) -> int:

@@ -77,6 +77,15 @@ def cluster_embeddings(X, n_clusters, *, seed=KMEANS_SEED, candidates=None, prog
     return kmeans(X, n_clusters, seed=seed), None
 
 
+def _k_and_quality(X, k, quality, func):
+    """``k`` checked against the rows of X, and ``quality`` as one finite float per row."""
+    n = as_matrix(X, "X", func).shape[0]
+    k = check_int(k, "k", func, 1, n)
+    q = check_float_vector(host_vector(quality, "quality", func, kind="floats"), "quality", func,
+                           n, nonnegative=False, what="one quality score per row of X")
+    return k, q
+
+
 def _labels_and_budgets(X, k, n_clusters, seed, allocation, func):
     from ..cluster import allocate
 
@@ -195,11 +204,7 @@ def kmq_select(X, k, *, quality, n_clusters="auto", seed=KMEANS_SEED, allocation
     from ..cluster import kmq_sample
 
     func = "kmq_select"
-    m = as_matrix(X, "X", func)
-    n = m.shape[0]
-    k = check_int(k, "k", func, 1, n)
-    q = check_float_vector(host_vector(quality, "quality", func, kind="floats"), "quality", func,
-                           n, nonnegative=False, what="one quality score per row of X")
+    k, q = _k_and_quality(X, k, quality, func)
     _, labels, _ = _labels_and_budgets(X, k, n_clusters, seed, "proportional", func)
     res = kmq_sample(labels, k, quality=q, allocation=allocation, within=within, replace=replace,
                      seed=seed)
@@ -255,11 +260,7 @@ def qdit_select(X, k, *, quality, quality_weight=0.5, n_neighbors=100, metric="c
         ``scores``: each pick's marginal gain of F.
     """
     func = "qdit_select"
-    m = as_matrix(X, "X", func)
-    n = m.shape[0]
-    k = check_int(k, "k", func, 1, n)
-    q = check_float_vector(host_vector(quality, "quality", func, kind="floats"), "quality", func,
-                           n, nonnegative=False, what="one quality score per row of X")
+    k, q = _k_and_quality(X, k, quality, func)
     run = selector if selector is not None else _facility_location
     res = run(X, k, n_neighbors=n_neighbors, metric=metric, quality=q,
               quality_weight=quality_weight, selected=selected, progress=progress)

@@ -103,6 +103,8 @@ class DiverseEvol:
     #: published configuration's, as the paper does not state one.
     PAPER_RECIPE = TrainConfig(epochs=3, lr=2e-5, batch_size=128, warmup_ratio=0.03,
                                scheduler="cosine")
+    RECIPE_SOURCE = ("§4.1; the paper gives no warm-up or schedule, so they are the published "
+                     "configuration's (warm-up ratio 0.03, cosine)")
 
     def __init__(self, initial_size=100, round_size=100, rounds=10, *, strategy="kcenter",
                  metric="euclidean", embedding_text="alpaca", final_model=True, seed=0,
@@ -137,7 +139,10 @@ class DiverseEvol:
         return rng.permutation(n)[:self.initial_size].astype(np.int64)
 
     def texts(self, records, tokenizer) -> list:
-        """The text embedded for each record (see ``embedding_text``)."""
+        """The text embedded for each record (see ``embedding_text``): "The Alpaca-style
+        template (Taori et al., 2023) is adopted to prepare input from the instruction data"
+        (§4.1), and Delta "is computed based on the output hidden states of M_t after average
+        pooling over all token positions" (§3.2)."""
         from ..scoring.formatting import record_text
 
         if self.embedding_text == "plain":
@@ -147,8 +152,9 @@ class DiverseEvol:
         return [record_text(r, "example", template="alpaca") for r in records]
 
     def select_round(self, embeddings, selected):
-        """Eq. 2 / Alg. 1's inner loop: ``round_size`` k-center picks warm-started from
-        ``selected``. Returns the :class:`~iterselect.kcenter.KCenterResult`."""
+        """Eq. 2, "argmax_{i in Q_t} min_{j in P_t} Delta(s_i, p_j)", repeated "until |S_t| = k"
+        (Alg. 1): ``round_size`` k-center picks warm-started from ``selected``. Returns the
+        :class:`~iterselect.kcenter.KCenterResult`."""
         from ..kcenter import kcenter_greedy
 
         n = int(embeddings.shape[0])

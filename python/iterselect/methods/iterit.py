@@ -64,6 +64,8 @@ class IterIT:
     #: training script (the paper does not state them).
     PAPER_RECIPE = TrainConfig(epochs=3, lr=2e-5, batch_size=32, warmup_ratio=0.03,
                                scheduler="cosine")
+    RECIPE_SOURCE = ("§3.4; the paper gives no warm-up or schedule, so they are the published script's "
+                     "(warm-up ratio 0.03, cosine)")
 
     def __init__(self, budget, epochs=3, *, candidate_factor=3.0, decay=0.1, seed=0, train=None,
                  progress=True):

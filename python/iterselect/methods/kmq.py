@@ -128,6 +128,8 @@ class IterativeKMQ:
     #: (the schedule after the warm-up is not stated; the published scripts use linear).
     PAPER_RECIPE = TrainConfig(epochs=3, lr=1e-5, batch_size=64, warmup_steps=1000,
                                scheduler="linear")
+    RECIPE_SOURCE = ("Appendix A and §3.1; the paper gives no schedule after the warm-up, so it is the "
+                     "published scripts' linear one")
     #: The published scripts: lr 2e-5, warm-up ratio 0.03, linear, batch 64, 3 epochs.
     PUBLISHED_RECIPE = TrainConfig(epochs=3, lr=2e-5, batch_size=64, warmup_ratio=0.03,
                                    scheduler="linear")
@@ -199,9 +201,11 @@ class IterativeKMQ:
                           dtype=np.int64)
 
     def select_round(self, labels, size, weights, *, quality=None, selected=None, round_index=0):
-        """Alg. 1 line 5: draw ``size`` samples not in ``selected`` with
-        :func:`~iterselect.cluster.kmq_sample` under cluster ``weights`` (uniform inside a
-        cluster when ``quality`` is None: kM-Random)."""
+        """Alg. 1 line 5, "D' = D' U Pick b_it from D \\ D' with w^(it-1)": draw ``size``
+        samples not in ``selected`` with :func:`~iterselect.cluster.kmq_sample` under cluster
+        ``weights``, "a budget proportional to its size ... and draw samples within each cluster
+        based on the probability weighted by the quality score" (§2.1, Eq. 3); uniform inside a
+        cluster when ``quality`` is None (kM-Random)."""
         from ..cluster import kmq_sample
 
         pool = None if selected is None else np.unique(np.asarray(selected, dtype=np.int64))
@@ -212,20 +216,25 @@ class IterativeKMQ:
 
     # -- the model steps (override to use another trainer; tests record them) ---------------
     def train_step(self, model, tokenizer, records, round_index):
-        """Alg. 1 line 6: fine-tune ``model`` (a fresh copy of the base, or the previous
-        iteration's model) on ``records`` (all of D'). Returns the :class:`FinetuneResult`."""
+        """Alg. 1 line 6, "F^n = Finetune(F, D')": fine-tune ``model`` (a fresh copy of the base
+        F, or with ``train_from="previous"`` the last iteration's model) on ``records``, all of
+        D', with the recipe ``train``. Returns the :class:`FinetuneResult`."""
         return finetune_on(model, tokenizer, records, self.train, seed=self.seed + round_index,
                            progress=self.progress)
 
     def generate_step(self, model, tokenizer, records):
-        """Alg. 1 line 7: the trained model's answer to every record's prompt (greedy)."""
+        """Alg. 1 line 7, "{(x_i, y_gen, y_gold)}_n = Inference(F^i, D')": the trained model's
+        answer to every record's prompt (greedy), "given the prompt x_i ... we generate a new
+        completion" (§2.2, step 2)."""
         from ..scoring import generate
 
         return list(generate(model, tokenizer, records, max_new_tokens=self.max_new_tokens,
                              template=self.train.template, progress=self.progress).texts)
 
     def score_step(self, model, tokenizer, records, generated, reward=None):
-        """Eq. 4 / Eq. 7: ``S = score(x + y_gold) - score(x + y_gen)`` for every record.
+        """Eq. 4, "S(x_i, y_gen, y_gold) = score(x_i + y_gold) - score(x_i + y_gen)", for every
+        record; with perplexity, Eq. 7 (Appendix C), "S = -log(PPL(x_i + y_gen) /
+        PPL(x_i + y_gold))".
 
         With ``reward = (reward_model, reward_tokenizer)``: reward-model scores. Without: log
         perplexities under ``model`` (Eq. 7: ``-log(PPL(x+gen) / PPL(x+gold)) = log

@@ -13,7 +13,7 @@ from .generation import GenerationResult, generate
 from .ifd import IFDResult, ifd_scores
 from .models import load_model, load_tokenizer
 from .perplexity import PerplexityResult, perplexity
-from .reward import RewardResult, reward_scores
+from .reward import RewardResult, quality_scores, reward_scores
 
 __all__ = [
     "ConfidenceResult",
@@ -34,6 +34,7 @@ __all__ = [
     "load_model",
     "load_tokenizer",
     "perplexity",
+    "quality_scores",
     "record_text",
     "reward_scores",
     "token_confidence",
