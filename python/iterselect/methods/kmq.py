@@ -369,7 +369,7 @@ class IterativeKMQ:
                 "objective_name": self._objective_name(reward is not None),
                 "n_scored": int(scored.sum()), "n_unscored": int((~scored).sum()),
                 "diversity": _cluster_entropy(labels, selected),
-                "diversity_name": "cluster entropy of the selection (nats)",
+                "diversity_name": "cluster entropy (nats)",
                 "train": fit.recipe, "train_loss": fit.train_loss,
                 "silhouettes": self.silhouettes if it == 0 else None,
                 "model_path": previous if last else None}
@@ -383,10 +383,10 @@ class IterativeKMQ:
 
     def _objective_name(self, with_reward):
         if with_reward:
-            return "mean S = r(x+y_gold) - r(x+y_gen) (Eq. 4, reward model)"
+            return "mean S (Eq. 4, reward)"
         if self.perplexity_of == "sequence":
-            return "mean S = log PPL(x+y_gold) - log PPL(x+y_gen) (Eq. 7)"
-        return "mean S = log PPL(y_gold|x) - log PPL(y_gen|x) (response-only perplexity)"
+            return "mean S (Eq. 7, perplexity)"
+        return "mean S (response perplexity)"
 
 
 def _published_reward_pair(record):
