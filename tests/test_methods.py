@@ -56,9 +56,15 @@ def _resume_matches(make, records, toy_dir, tmp_path, reference):
 
 # --- DiverseEvol ---------------------------------------------------------------------------
 
+# the toy tokenizer spends 58-94 tokens on the Alpaca preamble, which every record shares
+def _de_train():
+    from iterselect.methods.diverse_evol import DiverseEvol
+    return DiverseEvol.PAPER_RECIPE.with_(epochs=1, lr=1e-3, max_length=128, batch_size=8)
+
+
 def _diverse_evol():
     from iterselect.methods.diverse_evol import DiverseEvol
-    return DiverseEvol(20, 10, 2, train=TRAIN, seed=3, progress=False)
+    return DiverseEvol(20, 10, 2, train=_de_train(), seed=3, progress=False)
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +106,8 @@ def test_diverse_evol_errors(records, toy_dir, tmp_path):
 
 def _iterit():
     from iterselect.methods.iterit import IterIT
-    return IterIT(20, 2, seed=1, train=TRAIN, progress=False)
+    train = IterIT.PAPER_RECIPE.with_(lr=1e-3, max_length=64, batch_size=5)
+    return IterIT(20, 2, seed=1, train=train, progress=False)
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +131,10 @@ def test_iterit_run(iterit_run, records, toy_dir):
     # the last epoch's IFD was recomputed with the trained model (checkpoint of epoch 1)
     assert not np.allclose(state["candidate_ifd"], ifd[cand])
     assert r.model_path.endswith("round_002")
+    # one model trained continuously: one schedule over both epochs, steps counted across them
+    trains = [rep["train"] for rep in r.reports[1:]]
+    assert trains[0]["total_steps"] == trains[1]["total_steps"] == 2 * trains[0]["steps_done"]
+    assert trains[1]["steps_done"] == trains[1]["total_steps"] and trains[1]["epochs_done"] == 2
 
 
 def test_iterit_resume_and_seed(iterit_run, records, toy_dir, tmp_path):
@@ -149,8 +160,8 @@ def test_cli_run_killed_after_round_1_resumes(diverse_evol_run, tmp_path):
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "iterselect.cli", "run", "diverse-evol", "--model", "toy",
             "--run-dir", str(run_dir), "--limit", "300", "--budget", "10", "--initial-size", "20",
-            "--rounds", "2", "--seed", "3", "--lr", "1e-3", "--max-length", "64",
-            "--batch-tokens", "2048", "--no-progress"]
+            "--rounds", "2", "--seed", "3", "--lr", "1e-3", "--max-length", "128",
+            "--epochs", "1", "--batch-size", "8", "--no-progress"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = run_dir / "state.json"
@@ -180,7 +191,9 @@ def test_cli_run_killed_after_round_1_resumes(diverse_evol_run, tmp_path):
 
 def _kmq():
     from iterselect.methods.kmq import IterativeKMQ
-    return IterativeKMQ(30, 3, 5, max_new_tokens=8, seed=2, train=TRAIN, progress=False)
+    train = IterativeKMQ.PAPER_RECIPE.with_(epochs=1, lr=1e-3, max_length=64, batch_size=16,
+                                            warmup_steps=0)
+    return IterativeKMQ(30, 3, 5, max_new_tokens=8, seed=2, train=train, progress=False)
 
 
 @pytest.fixture(scope="session")
@@ -193,9 +206,14 @@ def test_kmq_run(kmq_run):
     r = kmq_run
     assert r.selected.size == 30 and len(set(r.selected.tolist())) == 30
     assert [x["selected_size"] for x in r.reports] == [10, 20, 30]
+    assert r.variant == "kM-Random" and all(x["variant"] == "kM-Random" for x in r.reports)
     w = r.reports[-1]["weights"]
-    assert len(w) == 5 and min(w) >= 0
-    assert r.reports[1]["objective"] is not None or r.reports[1]["n_unscored"] == 10
+    assert len(w) == 5 and min(w) >= 0 and abs(sum(w) - 1) < 1e-9
+    for x in r.reports:  # every iteration scores all of D' (Alg. 1 line 7)
+        assert x["n_scored"] + x["n_unscored"] == x["selected_size"]
+        assert x["train"]["epochs"] == 1 and x["train"]["batch_size"] == 16
+    # the N-th model is returned (Alg. 1 line 11)
+    assert r.model_path.endswith("round_002") and r.reports[-1]["model_path"] == r.model_path
 
 
 def test_kmq_resume_and_seed(kmq_run, records, toy_dir, dolly_embeddings, tmp_path):
@@ -209,7 +227,7 @@ def test_kmq_resume_and_seed(kmq_run, records, toy_dir, dolly_embeddings, tmp_pa
         IterativeKMQ(3, 1, 2).run(toy_dir, None, records, dolly_embeddings[:10], tmp_path / "x")
 
 
-def test_cli_run_kmq_equals_the_method(kmq_run, dolly_embeddings, tmp_path):
+def test_cli_run_kmq_equals_the_method(kmq_run, dolly_embeddings, tmp_path, capsys):
     from iterselect import cli
 
     emb = tmp_path / "emb.npy"
@@ -217,10 +235,15 @@ def test_cli_run_kmq_equals_the_method(kmq_run, dolly_embeddings, tmp_path):
     run_dir = tmp_path / "run"
     argv = ["run", "kmq", "--model", "toy", "--run-dir", str(run_dir), "--limit", "300", "--budget", "30",
             "--rounds", "3", "--clusters", "5", "--max-new-tokens", "8", "--seed", "2", "--lr", "1e-3",
-            "--max-length", "64", "--batch-tokens", "2048", "--embeddings", str(emb), "--no-progress"]
+            "--max-length", "64", "--epochs", "1", "--batch-size", "16", "--warmup-steps", "0",
+            "--embeddings", str(emb), "--no-progress"]
     assert cli.main(argv) == 0
     report = json.loads((run_dir / "report.json").read_text())
     assert report["selected"] == kmq_run.selected.tolist()
+    assert report["variant"] == "kM-Random" and report["title"] == "iterative kM-Random"
+    err = capsys.readouterr().err  # the log names what runs: kM-Random, not kMQ
+    assert "iterative kM-Random: no quality scores" in err
+    assert "iterative kM-Random: round 2:" in err and "kMQ:" not in err
     assert (run_dir / "plot.png").read_bytes()[:4] == b"\x89PNG"
     np.save(emb, dolly_embeddings[:200])
     assert cli.main(argv[:-3] + ["--run-dir", str(tmp_path / "run2"), "--embeddings", str(emb)]) == 2

@@ -17,6 +17,10 @@ Ties go to the lowest index. Randomised baselines take ``seed``.
 * :func:`kcenter_select` -- static k-center greedy on fixed embeddings (no model in the loop).
 * :func:`ifd_topk` -- the highest IFD first (Cherry LLM, Li et al., 2024), IFD >= 1 and NaN
   dropped and counted.
+
+The baselines of the kMQ paper (kM-Closest, kM-Random, kMQ, QDIT) are in
+:mod:`iterselect.methods.cluster_baselines`; DiverseEvol's Least-Confidence and Margin-Sampling
+in :mod:`iterselect.methods.uncertainty`.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._arrays import as_matrix, host_rows
-from .._validation import check_float, check_int, param_error
+from .._validation import check_choice, check_float, check_int, param_error
 
 
 @dataclass(frozen=True)
@@ -88,20 +92,11 @@ def random_select(X: int | Sequence, k: int, *, seed: int = 0) -> BaselineResult
 
 
 def response_text(record) -> str:
-    """A record's response: ``output`` (Alpaca/Dolly), ``response``, or its assistant turns."""
-    if isinstance(record, str):
-        return record
-    if isinstance(record, (tuple, list)) and len(record) == 2:
-        return str(record[1])
-    if isinstance(record, dict):
-        for key in ("output", "response"):
-            if key in record:
-                return str(record[key])
-        turns = record.get("conversations") or record.get("messages")
-        if turns:
-            return "\n".join(str(t.get("value", t.get("content", ""))) for t in turns
-                             if t.get("from", t.get("role")) in ("gpt", "assistant"))
-    return ""
+    """A record's response text (Alpaca output, every assistant turn of a conversation, a
+    pair's response): :func:`iterselect.scoring.record_text` with ``use="response"``."""
+    from ..scoring.formatting import record_text
+
+    return record_text(record, "response")
 
 
 def longest_response(records: Sequence, k: int) -> BaselineResult:
@@ -198,19 +193,26 @@ def knn_memory(block_size: int, n: int, d: int) -> int:
 
 
 def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float = 0.9,
-                 allow_fewer: bool = False) -> BaselineResult:
-    """DEITA's score-first diversity filter: by decreasing ``quality``, keep a sample when its
-    cosine similarity to every kept sample is below ``threshold``, until ``k`` are kept.
+                 metric: str = "cosine", allow_fewer: bool = False) -> BaselineResult:
+    """DEITA's score-first diversity filter: by decreasing ``quality``, keep a sample when it is
+    not too close to any kept sample, until ``k`` are kept.
+
+    | | DEITA (Liu et al., 2024) | kMQ's published code (``KCenterGreedyDeita``) | here |
+    |---|---|---|---|
+    | closeness | cosine similarity to the nearest kept sample, kept when below tau = 0.9 | faiss ``IndexFlatL2``: squared L2 distance to the nearest kept sample, kept when at least 0.9 | ``metric="cosine"`` (default); ``"sqeuclidean"`` is the published code |
 
     Parameters
     ----------
     X : (N, d) array
-        Embeddings (any norm; cosine similarity is used).
+        Embeddings (any norm under ``"cosine"``; used as they are under ``"sqeuclidean"``).
     k : int
     quality : (N,) array
         Higher is better (DEITA: complexity x quality scores); ties by lowest index.
-    threshold : float in (0, 1], default=0.9
-        DEITA's tau for cosine similarity.
+    threshold : float, default=0.9
+        ``"cosine"``: a sample is skipped when its cosine similarity to a kept one is at least
+        this (in (0, 1]). ``"sqeuclidean"``: skipped when its squared distance to a kept one is
+        below this (> 0).
+    metric : {"cosine", "sqeuclidean"}, default="cosine"
     allow_fewer : bool, default=False
         Return fewer than ``k`` when the filter runs out instead of raising.
 
@@ -220,23 +222,36 @@ def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float =
     >>> X = np.array([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0]])
     >>> deita_select(X, 2, quality=[3.0, 2.0, 1.0]).indices.tolist()
     [0, 2]
+    >>> deita_select(X, 2, quality=[3.0, 2.0, 1.0], metric="sqeuclidean").indices.tolist()
+    [0, 2]
     """
     func = "deita_select"
     m = as_matrix(X, "X", func)
+    metric = check_choice(metric, "metric", func, ("cosine", "sqeuclidean"))
     n, d = m.shape
     q = np.asarray(quality, dtype=np.float64)
     if q.shape != (n,) or not np.all(np.isfinite(q)):
         raise param_error(func, "quality", f"a finite array of shape ({n},)",
                           f"shape {q.shape}" if q.shape != (n,) else "non-finite values")
     k = _check_k(k, n, func)
-    threshold = check_float(threshold, "threshold", func, low=0, high=1, low_open=True)
+    if metric == "cosine":
+        threshold = check_float(threshold, "threshold", func, low=0, high=1, low_open=True)
+    else:
+        threshold = check_float(threshold, "threshold", func, low=0, low_open=True)
     order = _top(q, n)
     kept = np.empty((k, d))
     picks = []
     for i in order:
-        x = _unit_rows(host_rows(m, slice(i, i + 1), np.float64))[0]  # one row, not a copy of X
-        if picks and float(np.max(kept[:len(picks)] @ x)) >= threshold:
-            continue
+        x = host_rows(m, slice(i, i + 1), np.float64)  # one row, not a copy of X
+        x = (_unit_rows(x) if metric == "cosine" else x)[0]
+        if picks:
+            if metric == "cosine":
+                too_close = float(np.max(kept[:len(picks)] @ x)) >= threshold
+            else:
+                diff = kept[:len(picks)] - x
+                too_close = float(np.min(np.einsum("ij,ij->i", diff, diff))) < threshold
+            if too_close:
+                continue
         kept[len(picks)] = x
         picks.append(int(i))
         if len(picks) == k:
