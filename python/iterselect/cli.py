@@ -7,6 +7,8 @@
     iterselect run insbank --input A.jsonl --input B.jsonl ... --bank-size M --run-dir DIR
                    [--embeddings A.npy --embeddings B.npy ...] [--quality-field quality]
                    [--combine multiply|add] [--gamma G] [--no-history] [--resume]
+                   [--history-convention paper|published] [--normalize paper|published]
+                   [--preference 0|median] [--batch-size B] [--mode auto|dense|sparse]
 
     iterselect select kcenter --budget N [--input FILE.jsonl] [--embeddings FILE.npy]
                               [--output FILE.jsonl] [--metric euclidean|cosine] [--seed-index I]
@@ -122,11 +124,22 @@ def _add_run_parsers(sub):
     p.add_argument("--bank-size", type=int, required=True, help="records kept in the bank")
     p.add_argument("--run-dir", type=Path, required=True, help="where state, reports and plot go")
     p.add_argument("--quality-field", default="quality", help="the records' quality field")
-    p.add_argument("--combine", choices=("multiply", "add"), default="multiply")
+    p.add_argument("--combine", choices=("multiply", "add"), default="multiply",
+                   help="Eq. 10 (1+rep)(1+q)^gamma, or Eq. 9 rep + gamma q")
     p.add_argument("--gamma", type=float, default=1.0, help="weight of the quality")
     p.add_argument("--no-history", action="store_true", help="no responsibility history")
-    p.add_argument("--history-weight", type=float, default=0.3)
-    p.add_argument("--history-decay", type=float, default=0.9)
+    p.add_argument("--history-weight", type=float, default=0.5, help="alpha of Eq. 6 (paper: 0.5)")
+    p.add_argument("--history-decay", type=float, default=0.99, help="lambda of Eq. 6 (paper: 0.99)")
+    p.add_argument("--history-convention", choices=("paper", "published"), default="paper",
+                   help="history matrix of Eq. 4-5 as the paper or as its published code builds it")
+    p.add_argument("--preference", default="0", help="diagonal of S: a number (paper: 0) or 'median'")
+    p.add_argument("--normalize", choices=("paper", "published"), default="paper",
+                   help="representation min-max as the paper (Eq. 8) or its published code")
+    p.add_argument("--batch-size", type=int, help="split each dataset into rounds of this size "
+                   "(published code: 27000)")
+    p.add_argument("--mode", choices=("auto", "dense", "sparse"), default="auto",
+                   help="affinity propagation: dense, on a kNN graph, or dense when it fits")
+    p.add_argument("--n-neighbors", type=int, default=64, help="sparse mode: neighbours per candidate")
     p.add_argument("--resume", action="store_true", help="continue a crashed run")
     p.add_argument("--output", type=Path, help="final bank as JSONL (default: RUN_DIR/selection.jsonl)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -200,6 +213,13 @@ def _records(args):
     if len(records) == 0:
         raise CliError(f"{args.input}: holds no records")
     return records
+
+
+def _number(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise CliError(f"{flag} must be a number or 'median', got {text!r}") from None
 
 
 def _check_budget(budget, n):
@@ -310,9 +330,14 @@ def _run_insbank(args) -> int:
         sets.append(item)
         raws.extend(recs.raw)
     try:
+        preference = args.preference if args.preference == "median" else _number(args.preference,
+                                                                                   "--preference")
         method = InsBank(args.bank_size, combine=args.combine, gamma=args.gamma,
                          use_history=not args.no_history, history_weight=args.history_weight,
-                         history_decay=args.history_decay, progress=not args.no_progress)
+                         history_decay=args.history_decay,
+                         history_convention=args.history_convention, preference=preference,
+                         normalize=args.normalize, batch_size=args.batch_size, mode=args.mode,
+                         n_neighbors=args.n_neighbors, progress=not args.no_progress)
 
         def report_arrival(t, rep):
             print(json.dumps(rep), flush=True)

@@ -11,6 +11,12 @@ class ConvergenceWarning(UserWarning):
     """
 
 
+class MemoryModeWarning(UserWarning):
+    """A default chose another mode than usual to fit the memory available, e.g. InsBank's
+    sparse affinity propagation for a round too large for the dense one. The message names the
+    setting that makes the choice explicit."""
+
+
 def param_error(func: str, name: str, expected: str, got, exc=ValueError) -> Exception:
     """Build the standard error for parameter ``name`` of ``func``."""
     return exc(f"The '{name}' parameter of {func} must be {expected}. Got {got!r} instead.")
