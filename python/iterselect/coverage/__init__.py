@@ -504,9 +504,11 @@ def iterit_select(texts, k, ifd, *, decay=0.1, ngram_range=(1, 3), weighting="pa
     ...          "Water boils at 100 degrees.", "Sorry, I cannot help.", "Yes."]
     >>> r = iterit_select(texts, 2, [0.9, 0.8, 0.7, float("nan"), 1.3], progress=False)
     >>> r.indices.tolist(), r.n_dropped_nan, r.n_dropped_high_ifd
-    ([0, 2], 1, 1)
+    ([2, 0], 1, 1)
 
-    The paraphrase (text 1) scores 0.8 at first but loses its shared n-grams' weight to text 0.
+    Text 2 shares no n-gram with the other candidates, so its diversity is the largest Eq. 5
+    allows, ln(N') = ln 3, and 0.7 ln 3 beats text 0's 0.9 x 0.59; the paraphrase (text 1)
+    shares most of its n-grams with text 0 and comes after it.
     """
     func = "iterit_select"
     texts = _check_texts(texts, "texts", func)

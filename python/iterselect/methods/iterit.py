@@ -1,41 +1,79 @@
-"""IterIT (Jia et al., 2024, "Boosting LLM via Learning from Data Iteratively and
-Selectively")."""
+"""IterIT (Jia et al., "Boosting LLM via Learning from Data Iteratively and Selectively")."""
 from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_float, check_int
+from .._validation import check_choice, check_float, check_int
 from ._method_run import MethodRun, TrainConfig, finetune_on, open_run
-from .baselines import ifd_topk, response_text
+from .baselines import response_text
+
+POOLS = ("paper", "published")
 
 
 class IterIT:
     """IterIT: re-score difficulty with the model being trained, select for difficulty and
-    diversity every epoch.
+    diversity before every epoch (Jia et al., §2, Algorithm 1).
 
-    Algorithm (the paper, followed here). Round 0: the IFD of every record under the base model;
-    the ``a * M`` records of highest IFD below 1 are the candidates (NaN and IFD >= 1, which
-    the instruction does not help, are dropped first and counted, as IFD selection does). Each
-    epoch ``e = 1..epochs``: recompute the candidates' IFD with the current model (epoch 1 uses
-    round 0's scores, computed with the same model); drop IFD >= 1 and NaN; pick ``M`` by
-    weighted coverage greedy over the responses' TF-IDF 1-3-grams with the IFD as weights and
-    decay ``b`` (:func:`iterselect.coverage.iterit_select`); train one epoch on them, continuing
-    the same model. The model is checkpointed after every epoch, so a resumed run continues from
-    the saved weights.
+    The paper's algorithm, followed by default:
 
-    The published code was not re-read for this implementation (written without network access),
-    so no difference from it is claimed; its TF-IDF convention (idf over the candidates) is the
-    one :func:`~iterselect.coverage.iterit_select` uses.
+    - Complexity, Eq. 1-3: ``S_COM = PPL(Y | X) / PPL(Y)``, the IFD of each record under the
+      current model (:func:`iterselect.scoring.ifd_scores`).
+    - Alg. 1 lines 3-7, before the first epoch: the IFD of every record under the base model;
+      "Sort samples in D based on S_COM; D = D[: a x M]": the ``a * M`` records of highest IFD
+      form the candidate pool D (NaN IFDs, which cannot be ranked, are left out and counted).
+    - Line 8, before every epoch: "D' = {(X_i, Y_i) in D, S_COM < 1}", the candidates whose IFD
+      under the current model is below 1. A candidate with IFD >= 1 under the base model stays in
+      D and may come back once training lowers its IFD.
+    - Lines 9-15, Eq. 5-8: pick M of D' greedily by ``S = S_COM x S_DIV``, ``S_DIV = sum_g
+      alpha_g TF-IDF(g, Y_i)`` over the response's 1-3-grams, with ``alpha_g <- b alpha_g`` for
+      the n-grams of each pick (:func:`iterselect.coverage.iterit_select`); TF-IDF as Eq. 5,
+      ``f_g / sum_k f_k x ln(N' / N_g)``, N' = |D'|.
+    - Lines 16-20: train one epoch on the M picks, continuing the same model; the candidates'
+      IFD is recomputed with it before the next epoch (line 3, with D the pool).
+    - §3.4: T = 3 epochs, M = 5% of the data, a = 3, b = 0.1 (0.0 for Alpaca-GPT4).
+
+    Where the paper and the published code (JiaQiSJTU/IterIT, ``src/``) differ:
+
+    ===============  =================================  ==================================  ===================
+    step             paper                              published code                      here
+    ===============  =================================  ==================================  ===================
+    candidate pool   sort all by IFD, keep the top      drop IFD >= 1 first; the first      ``pool="paper"``
+    (Alg. 1 l. 5-8)  ``a x M``, then drop IFD >= 1      epoch's greedy runs over every      (default) or
+                     among them, every epoch            record with IFD < 1; the pool of    ``"published"``
+                                                        later epochs is the first ``a x M``
+                                                        of [that epoch's picks, the records
+                                                        with IFD >= 1, the other IFD < 1
+                                                        records by IFD, highest first]
+    TF-IDF (Eq. 5)   f_g / sum_k f_k x ln(N'/N_g),      scikit-learn's TfidfVectorizer      ``weighting="paper"``
+                     no normalization                   (smooth idf, l2-normalized rows)    (default) or
+                                                        of the response + EOS text          ``"sklearn"``
+    re-picks         each sample at most once           once every gain is 0 the argmax     each at most once
+                                                        can return a picked row
+    training         one model over T epochs            one Trainer: AdamW, cosine          one model; each
+                                                        schedule with 3% warm-up over all   epoch is a call to
+                                                        epochs, batch 32, lr 2e-5           ``finetune`` (its
+                                                                                            own optimizer and
+                                                                                            schedule)
+    ===============  =================================  ==================================  ===================
+
+    The training row is a known gap: each epoch here is one :func:`iterselect.training.finetune`
+    call, so the optimizer state and the learning-rate schedule restart every epoch, where the
+    paper and its code train continuously under one schedule.
 
     Parameters
     ----------
     budget : int
         ``M``, records trained on per epoch.
-    epochs : int
-    candidate_factor : float, default=3
-        ``a``: candidates kept after round 0 are ``a * M``.
+    epochs : int, default=3
+        ``T``.
+    candidate_factor : float >= 1, default=3
+        ``a``: the pool holds ``a * M`` records.
     decay : float in [0, 1], default=0.1
-        ``b``.
+        ``b`` of Eq. 7.
+    weighting : {"paper", "sklearn"}, default="paper"
+        The TF-IDF of Eq. 5, or the published code's scikit-learn weighting.
+    pool : {"paper", "published"}, default="paper"
+        How the candidate pool is formed (see the table).
     seed : int, default=0
         Seeds the training; the same seed gives the same selection.
     train : TrainConfig, optional
@@ -44,47 +82,77 @@ class IterIT:
 
     Examples
     --------
-    >>> it = IterIT(budget=2, epochs=1)
+    >>> it = IterIT(budget=2, progress=False)
     >>> texts = ["Paris is the capital of France.", "The capital of France is Paris.",
     ...          "Water boils at 100 degrees.", "Yes."]
     >>> it.select_round(texts, [0.9, 0.8, 0.7, 1.3]).indices.tolist()
+    [2, 0]
+    >>> IterIT(budget=2, weighting="sklearn", progress=False).select_round(
+    ...     texts, [0.9, 0.8, 0.7, 1.3]).indices.tolist()
     [0, 2]
+    >>> it.candidates([0.5, 1.2, 0.9, float("nan"), 0.7, 0.1]).tolist()  # a * M = 6: IFD >= 1 kept
+    [1, 2, 4, 0, 5]
     """
 
     name = "iterit"
 
-    def __init__(self, budget, epochs, *, candidate_factor=3.0, decay=0.1, seed=0, train=None,
-                 progress=True):
+    def __init__(self, budget, epochs=3, *, candidate_factor=3.0, decay=0.1, weighting="paper",
+                 pool="paper", seed=0, train=None, progress=True):
+        from ..coverage import WEIGHTINGS
+
         func = "IterIT"
         self.budget = check_int(budget, "budget", func, low=1)
         self.epochs = check_int(epochs, "epochs", func, low=1)
         self.candidate_factor = check_float(candidate_factor, "candidate_factor", func, low=1)
         self.decay = check_float(decay, "decay", func, low=0, high=1)
+        self.weighting = check_choice(weighting, "weighting", func, WEIGHTINGS)
+        self.pool = check_choice(pool, "pool", func, POOLS)
         self.seed = check_int(seed, "seed", func, low=0)
         self.train = (train or TrainConfig()).check(func)
         self.progress = progress
 
+    @property
+    def pool_size(self) -> int:
+        """``a * M``, rounded."""
+        return int(round(self.candidate_factor * self.budget))
+
     def config(self, n, model_ref):
         return {"budget": self.budget, "epochs": self.epochs,
                 "candidate_factor": self.candidate_factor, "decay": self.decay,
-                "seed": self.seed, "train": self.train.as_dict(), "n_records": n,
-                "model": model_ref}
+                "weighting": self.weighting, "pool": self.pool, "seed": self.seed,
+                "train": self.train.as_dict(), "n_records": n, "model": model_ref}
 
     def select_round(self, responses, ifd):
-        """One epoch's selection: coverage greedy of ``budget`` responses weighted by ``ifd``
-        (IFD >= 1 and NaN dropped; fewer than ``budget`` when fewer remain).
+        """One epoch's selection (Alg. 1 lines 8-15): IFD >= 1 and NaN dropped, then the coverage
+        greedy of ``budget`` responses weighted by ``ifd`` (fewer when fewer remain).
 
         Returns the :class:`~iterselect.coverage.IterITResult` (indices into ``responses``).
         """
         from ..coverage import iterit_select
 
         return iterit_select(list(responses), min(self.budget, len(responses)), ifd,
-                             decay=self.decay, allow_fewer=True, progress=self.progress)
+                             decay=self.decay, weighting=self.weighting, allow_fewer=True,
+                             progress=self.progress)
 
     def candidates(self, ifd) -> np.ndarray:
-        """The ``a * M`` records of highest IFD below 1 (NaN dropped), best first."""
-        n_cand = min(int(round(self.candidate_factor * self.budget)), len(ifd))
-        return ifd_topk(ifd, n_cand, drop_above_one=True, allow_fewer=True).indices
+        """The pool D of Alg. 1 lines 5-6: the ``a * M`` records of highest IFD, best first
+        (IFD >= 1 included; NaN left out); ties by lowest index."""
+        s = np.asarray(ifd, dtype=np.float64)
+        ok = np.flatnonzero(~np.isnan(s))
+        order = ok[np.lexsort((ok, -s[ok]))]
+        return order[:self.pool_size].astype(np.int64)
+
+    def published_pool(self, cand, ifd, picked) -> np.ndarray:
+        """The published code's pool after an epoch's selection: the first ``a * M`` of [the
+        picks in pick order, the candidates with IFD >= 1 in their current order, the other
+        candidates with IFD < 1 by IFD, highest first]; NaN left out. Positions into ``cand``."""
+        s = np.asarray(ifd, dtype=np.float64)
+        picked = np.asarray(picked, dtype=np.int64)
+        high = np.flatnonzero(s >= 1)
+        rest = np.setdiff1d(np.flatnonzero(s < 1), picked)
+        rest = rest[np.lexsort((rest, -s[rest]))]
+        order = np.concatenate([picked, high, rest])[:self.pool_size]
+        return np.asarray(cand, dtype=np.int64)[order]
 
     def _ifd(self, model, tokenizer, records):
         from ..scoring import ifd_scores
@@ -95,18 +163,24 @@ class IterIT:
     def run(self, model, tokenizer, records, run_dir, *, resume=False, on_round_end=None):
         """Score, then select and train for ``epochs`` epochs, saving state and a checkpoint
         after each (see :meth:`DiverseEvol.run <iterselect.methods.DiverseEvol.run>` for the
-        parameters). ``MethodRun.selected`` is the last epoch's selection."""
+        parameters). Round 0 scores every record with the base model and forms the pool; round
+        ``e`` selects and trains epoch ``e``. ``MethodRun.selected`` is the last epoch's
+        selection."""
         records, base, tokenizer, run = open_run(self, model, tokenizer, records, run_dir, resume, "IterIT.run")
         responses = [response_text(r) for r in records]
         if run.rounds_done == 0:
             current = base.fresh()
             ifd = self._ifd(current, tokenizer, records)
-            cand = self.candidates(ifd)
-            if cand.size == 0:
+            if self.pool == "paper":
+                cand = self.candidates(ifd)
+            else:  # the first epoch's greedy runs over every record with an IFD
+                cand = np.flatnonzero(~np.isnan(ifd)).astype(np.int64)
+            if not np.any(ifd[cand] < 1):
                 raise ValueError("IterIT: every record has an IFD >= 1 or NaN under the base "
                                  "model; there are no candidates")
             run.commit({"candidates": cand.size, "n_nan": int(np.isnan(ifd).sum()),
-                        "objective": float(np.nanmean(ifd[cand])), "objective_name":
+                        "n_high_ifd": int(np.sum(ifd[cand] >= 1)),
+                        "objective": float(np.mean(ifd[cand])), "objective_name":
                         "mean IFD of the candidates", "diversity": None},
                        {"candidates": cand, "candidate_ifd": ifd[cand], "selected": [],
                         "model": None})
@@ -130,11 +204,14 @@ class IterIT:
                               epochs=1, seed=self.seed + e, progress=self.progress)
             path = run.save_model(current, tokenizer, e)
             report = {"selected_size": chosen.size, "n_dropped": picked.n_dropped,
+                      "n_high_ifd": picked.n_dropped_high_ifd,
                       "objective": float(np.mean(ifd[picked.indices])),
                       "objective_name": "mean IFD of the selection",
                       "diversity": float(np.sum(picked.gains)),
                       "diversity_name": "coverage gain (IFD x TF-IDF, decayed)",
                       "train_loss": fit.train_loss}
+            if self.pool == "published":
+                cand, ifd = self.published_pool(cand, ifd, picked.indices), None
             run.commit(report, {"candidates": cand, "candidate_ifd": ifd, "selected": chosen,
                                 "model": str(path)})
             if on_round_end:

@@ -279,13 +279,13 @@ class InsBank:
     >>> import numpy as np
     >>> ib = InsBank(bank_size=2, progress=False)
     >>> X = np.array([[0.0, 1.0], [0.1, 1.0], [0.2, 1.0], [5.0, 1.0], [5.1, 1.0]])
-    >>> first = ib.select_round(X, [1.0, 1.0, 1.0, 1.0, 1.0])
-    >>> first.indices.tolist()
-    [3, 0]
+    >>> first = ib.select_round(X, [0.2, 0.9, 0.1, 0.5, 0.4])
+    >>> first.representation.round(2).tolist(), first.indices.tolist()
+    ([1.0, 1.0, 1.0, 0.0, 0.0], [1, 0])
     >>> second = ib.select_round(np.array([[9.0, 1.0], [9.1, 1.0]]), [0.0, 1.0], bank=first.bank,
     ...                          bank_history=first.history)
-    >>> second.n_bank, len(second.indices), second.used_history
-    (2, 2, True)
+    >>> second.n_bank, second.indices.tolist(), second.used_history
+    (2, [0, 1], True)
     """
 
     name = "insbank"
