@@ -176,8 +176,11 @@ class IterIT:
             else:  # the first epoch's greedy runs over every record with an IFD
                 cand = np.flatnonzero(~np.isnan(ifd)).astype(np.int64)
             if not np.any(ifd[cand] < 1):
-                raise ValueError("IterIT: every record has an IFD >= 1 or NaN under the base "
-                                 "model; there are no candidates")
+                where = (f"each of the {cand.size} records of highest IFD (a * M)" if self.pool == "paper"
+                         else "every record")
+                raise ValueError(f"IterIT: {where} has an IFD >= 1 or NaN under the base model, so "
+                                 "Alg. 1 line 8 leaves no candidate; raise candidate_factor, or use "
+                                 "pool='published' (IFD >= 1 dropped before the top a * M)")
             run.commit({"candidates": cand.size, "n_nan": int(np.isnan(ifd).sum()),
                         "n_high_ifd": int(np.sum(ifd[cand] >= 1)),
                         "objective": float(np.mean(ifd[cand])), "objective_name":
