@@ -25,6 +25,8 @@ blocks; no correction. Its median is torch's (the lower middle value), here nump
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .. import _backends
@@ -154,16 +156,8 @@ def history_on_graph(R_old, X_old, X_new, neighbors, *, keep, convention="paper"
     bank_bank = (rows < P) & (indices < P)
     if bank_bank.any():
         values[bank_bank] = np.asarray(R[kept[rows[bank_bank]], kept[indices[bank_bank]]]).ravel()
-    for p in range(P):
-        e0, e1 = int(indptr[p]), int(indptr[p + 1])
-        new = np.flatnonzero(indices[e0:e1] >= P) + e0
-        if new.size == 0:
-            continue
-        k = indices[new] - P
-        for block in range(0, k.size, _BLOCK):
-            ks, es = k[block:block + _BLOCK], new[block:block + _BLOCK]
-            values[es] = _weighted(R, kept[p], U, V, ks, colsum, convention)          # top-right, Eq. 4
-            values[transpose[es]] = _weighted(Rt, kept[p], U, V, ks, colsum, convention)  # bottom-left, Eq. 5
+    with _single_blas_thread():
+        _fill_bank_rows(values, R, Rt, kept, U, V, colsum, indptr, indices, transpose, convention)
     right = indices >= P
     if convention == "paper":
         values[right] += min(_median_stored(R), 0.0)
@@ -173,15 +167,54 @@ def history_on_graph(R_old, X_old, X_new, neighbors, *, keep, convention="paper"
     return sp.csr_matrix((values, indices, indptr), shape=(n, n))
 
 
-def _weighted(R, row, U, V, ks, colsum, convention):
-    """sum_j w_jk R[row, j] for every new k in ks, over the entries j stored in row ``row``."""
-    lo, hi = R.indptr[row], R.indptr[row + 1]
-    js, r = R.indices[lo:hi], R.data[lo:hi]
-    if js.size == 0:
-        return np.zeros(ks.size)
-    cos = U[js] @ V[ks].T  # (|js|, |ks|)
-    sim = cos * cos if convention == "paper" else 1.0 - cos
-    return (r @ sim) / colsum[ks]
+def _fill_bank_rows(values, R, Rt, kept, U, V, colsum, indptr, indices, transpose, convention):
+    """The top-right (Eq. 4) and bottom-left (Eq. 5) entries of the graph, bank member by member."""
+    P = kept.size
+    for p in range(P):
+        e0, e1 = int(indptr[p]), int(indptr[p + 1])
+        new = np.flatnonzero(indices[e0:e1] >= P) + e0
+        if new.size == 0:
+            continue
+        k = indices[new] - P
+        row, col = _stored(R, kept[p]), _stored(Rt, kept[p])  # R_t[keep[p], :] and R_t[:, keep[p]]
+        for block in range(0, k.size, _BLOCK):
+            ks, es = k[block:block + _BLOCK], new[block:block + _BLOCK]
+            top_right, bottom_left = _weighted(row, col, U, V, ks, colsum, convention)
+            values[es] = top_right                # Eq. 4
+            values[transpose[es]] = bottom_left   # Eq. 5
+
+
+def _single_blas_thread():
+    """The products here are small (about 100 x 100): BLAS threads cost more than they save,
+    many times over on a busy machine, so they run on one (when threadpoolctl is there)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _stored(M, i):
+    """(column ids, values) stored in row ``i`` of the CSR matrix ``M``."""
+    lo, hi = M.indptr[i], M.indptr[i + 1]
+    return M.indices[lo:hi], M.data[lo:hi]
+
+
+def _weighted(row, col, U, V, ks, colsum, convention):
+    """``sum_j w_jk r_j`` for every new k in ks, for the stored row and column of R_t (a sum
+    over the entries each stores). The weights are computed once when both store the same j
+    (a symmetric pattern, as the sparse mode's graph)."""
+    out = []
+    sim = None
+    for js, r in (row, col):
+        if js.size == 0:
+            out.append(np.zeros(ks.size))
+            continue
+        if sim is None or not np.array_equal(js, row[0]):
+            cos = U[js] @ V[ks].T  # (|js|, |ks|)
+            sim = cos * cos if convention == "paper" else 1.0 - cos
+        out.append((r @ sim) / colsum[ks])
+    return out
 
 
 def _dense_on_neighbors(R, neighbors):
