@@ -1,6 +1,6 @@
 """The ``iterselect`` command.
 
-    iterselect select {random,longest,knn,deita,ifd} --budget N [--input FILE] [--output FILE]
+    iterselect select {random,longest,knn,deita,ifd,graphfilter} --budget N [--input FILE] [--output FILE]
                       [--report FILE.json] [--embeddings FILE.npy] [--scores FILE.npy]
     iterselect run {diverse-evol,iterit,kmq} --model PATH|toy --run-dir DIR --budget N
                    [--rounds R] [--input FILE] [--limit N] [--resume] ...
@@ -81,6 +81,11 @@ def _add_baseline_parsers(methods):
     p.add_argument("--threshold", type=float, default=0.9)
     _common_select(methods.add_parser("ifd", help="highest IFD below 1 first"),
                    scores="(N,) .npy IFD scores (NaN allowed, dropped)")
+    p = methods.add_parser("graphfilter", help="GraphFilter: IFD x TF-IDF of the instructions, greedy, "
+                           "covered n-grams removed")
+    _common_select(p, scores="(N,) .npy IFD scores (NaN allowed, dropped)")
+    p.add_argument("--weighting", choices=("sklearn", "paper"), default="sklearn",
+                   help="TF-IDF weighting of the instructions")
 
 
 def _add_run_parsers(sub):
@@ -97,7 +102,8 @@ def _add_run_parsers(sub):
         p.add_argument("--limit", type=int, help="use only the first N records")
         p.add_argument("--budget", type=int, required=True,
                        help="records added per round (diverse-evol) or trained on per epoch (iterit)")
-        p.add_argument("--rounds", type=int, default=2, help="rounds (diverse-evol) or epochs (iterit)")
+        p.add_argument("--rounds", type=int, default=3 if name == "iterit" else 2,
+                       help="rounds (diverse-evol, kmq; default 2) or epochs T (iterit; default 3)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--lr", type=float, default=2e-5)
         p.add_argument("--max-length", type=int, help="longest training/scoring sequence in tokens")
@@ -113,8 +119,12 @@ def _add_run_parsers(sub):
                            help="(N, d) .npy embeddings for clustering (default: MiniLM)")
             p.add_argument("--max-new-tokens", type=int, default=32, help="generated answer length")
         else:
-            p.add_argument("--candidate-factor", type=float, default=3.0)
-            p.add_argument("--decay", type=float, default=0.1)
+            p.add_argument("--candidate-factor", type=float, default=3.0, help="a: the pool holds a x M records")
+            p.add_argument("--decay", type=float, default=0.1, help="b of Eq. 7")
+            p.add_argument("--weighting", choices=("paper", "sklearn"), default="paper",
+                           help="TF-IDF of Eq. 5, or the published code's scikit-learn weighting")
+            p.add_argument("--pool", choices=("paper", "published"), default="paper",
+                           help="top a x M then IFD < 1 (Alg. 1), or the published code's order")
     p = methods.add_parser("insbank", help="InsBank/PIBE: evolve a bank as datasets arrive")
     p.add_argument("--input", type=Path, action="append", required=True,
                    help="an arriving dataset (records with a quality field); repeat, in order")
@@ -269,6 +279,10 @@ def _select_baseline(args) -> int:
         elif args.method == "deita":
             result = baselines.deita_select(emb, _vector(args.scores, n, "--scores"), args.budget,
                                             threshold=args.threshold)
+        elif args.method == "graphfilter":
+            result = baselines.graphfilter_select(records.records, args.budget,
+                                                  ifd=_vector(args.scores, n, "--scores"),
+                                                  weighting=args.weighting, progress=progress)
         else:
             result = baselines.ifd_topk(_vector(args.scores, n, "--scores"), args.budget)
     except (ValueError, TypeError) as exc:
@@ -413,7 +427,8 @@ def _run_method(args) -> int:
                                   seed=args.seed, train=train, progress=progress)
         else:
             method = IterIT(args.budget, args.rounds, candidate_factor=args.candidate_factor,
-                            decay=args.decay, seed=args.seed, train=train, progress=progress)
+                            decay=args.decay, weighting=args.weighting, pool=args.pool, seed=args.seed,
+                            train=train, progress=progress)
         if tokenizer is None:
             from .scoring import load_tokenizer
 

@@ -7,7 +7,8 @@ run directory (:mod:`iterselect.runs`) after every round. Needs the ``torch`` ex
 (InsBank's ``run`` trains nothing; it needs torch only to compute MiniLM embeddings).
 """
 from ._method_run import MethodRun, TrainConfig
-from .baselines import (BaselineResult, deita_select, ifd_topk, kcenter_select, knn_distance,
+from .baselines import (BaselineResult, deita_select, graphfilter_select, ifd_topk,
+                        kcenter_quality_select, kcenter_select, knn_distance, knn_quality_select,
                         longest_response, random_select)
 from .diverse_evol import DiverseEvol
 from .insbank import Bank, BankHistory, InsBank, InsBankRound
@@ -16,6 +17,7 @@ from .kmq import IterativeKMQ
 
 __all__ = [
     "Bank", "BankHistory", "BaselineResult", "DiverseEvol", "InsBank", "InsBankRound", "IterIT",
-    "IterativeKMQ", "MethodRun", "TrainConfig", "deita_select",
-    "ifd_topk", "kcenter_select", "knn_distance", "longest_response", "random_select",
+    "IterativeKMQ", "MethodRun", "TrainConfig", "deita_select", "graphfilter_select",
+    "ifd_topk", "kcenter_quality_select", "kcenter_select", "knn_distance", "knn_quality_select",
+    "longest_response", "random_select",
 ]

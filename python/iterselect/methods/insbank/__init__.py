@@ -15,6 +15,7 @@ from ..._files import atomic_file
 from ..._validation import check_choice, check_float, check_int, param_error
 from ...runs import RunDirectory, RunError
 from .._method_run import MethodRun
+from ..baselines import instruction_text
 
 COMBINES = ("multiply", "add")
 NORMALIZATIONS = ("paper", "published")
@@ -622,31 +623,6 @@ def _arrival(item, t, quality_field, func):
                               f"{m.shape[0]} rows")
         emb = _host(m)
     return {"records": records, "embeddings": emb, "quality": q, "fingerprint": _fingerprint(records, q)}
-
-
-def instruction_text(record) -> str:
-    """What InsBank embeds for a record: its instruction, and its input when there is one (the
-    paper encodes instructions, not responses); for a conversation, its human turns. Cut to the
-    first 2,000 characters, as :func:`iterselect.datasets.embedding_text`.
-
-    Examples
-    --------
-    >>> instruction_text({"instruction": "Add.", "input": "2+2", "output": "4"})
-    'Add.\\n2+2'
-    """
-    from ...datasets import EMBEDDING_TEXT_CHARS
-
-    if isinstance(record, dict) and "instruction" in record:
-        text = str(record["instruction"])
-        if record.get("input"):
-            text += "\n" + str(record["input"])
-    elif isinstance(record, dict) and (record.get("conversations") or record.get("messages")):
-        turns = record.get("conversations") or record.get("messages")
-        text = "\n".join(str(t.get("value", t.get("content", ""))) for t in turns
-                         if t.get("from", t.get("role")) in ("human", "user"))
-    else:
-        text = str(record.get("prompt", "")) if isinstance(record, dict) else str(record)
-    return text[:EMBEDDING_TEXT_CHARS]
 
 
 def _batches(arrivals, batch_size):
