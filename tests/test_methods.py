@@ -10,6 +10,9 @@ torch = pytest.importorskip("torch")
 from iterselect.methods._method_run import TrainConfig  # noqa: E402
 
 TRAIN = TrainConfig(lr=1e-3, max_length=64, batch_tokens=2048)
+# IterIT's schedule spans its epochs; one step an epoch here, so no warm-up (its first step would
+# have a learning rate of 0)
+ITERIT_TRAIN = TrainConfig(lr=1e-3, max_length=64, batch_tokens=2048, extra={"warmup_ratio": 0.0})
 
 
 class Crash(Exception):
@@ -101,7 +104,7 @@ def _iterit():
     from iterselect.methods.iterit import IterIT
     # the toy model's IFDs: 114 of 300 below 1, none among the 186 highest; a pool of a * M =
     # 200 holds 14 records below 1
-    return IterIT(20, 2, candidate_factor=10, seed=1, train=TRAIN, progress=False)
+    return IterIT(20, 2, candidate_factor=10, seed=1, train=ITERIT_TRAIN, progress=False)
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +130,10 @@ def test_iterit_run(iterit_run, records, toy_dir):
     # the last epoch's IFD was recomputed with the trained model (checkpoint of epoch 1)
     assert not np.allclose(state["candidate_ifd"], ifd[cand])
     assert r.model_path.endswith("round_002")
+    # one optimizer and one schedule over both epochs: the steps add up, the checkpoint holds them
+    assert [x["optimizer_steps"] for x in r.reports[1:]] == [1, 2]
+    assert r.reports[1]["learning_rate_first"] == 1e-3 > r.reports[2]["learning_rate_first"]
+    assert (r.run_dir / "models" / "round_002" / "trainer.pt").exists()
 
 
 def test_iterit_resume_and_seed(iterit_run, records, toy_dir, tmp_path):
@@ -150,7 +157,7 @@ def test_iterit_pool_paper_and_published():
 
 def test_iterit_published_pool_run(records, toy_dir, tmp_path):
     from iterselect.methods.iterit import IterIT
-    r = IterIT(20, 1, pool="published", weighting="sklearn", seed=1, train=TRAIN,
+    r = IterIT(20, 1, pool="published", weighting="sklearn", seed=1, train=ITERIT_TRAIN,
                progress=False).run(toy_dir, None, records, tmp_path / "pub")
     # round 0 keeps every record with an IFD; epoch 1 picks among those below 1, then the pool
     # shrinks to a * M
