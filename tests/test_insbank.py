@@ -278,14 +278,6 @@ def test_quality_field_and_minilm_embeddings(data, tmp_path):
     assert given.reports[0]["n_candidates"] == 12
 
 
-def test_instruction_text():
-    assert instruction_text({"instruction": "Sum.", "input": "", "output": "x"}) == "Sum."
-    assert instruction_text({"instruction": "Sum.", "input": "1 2", "output": "3"}) == "Sum.\n1 2"
-    conv = {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"},
-                              {"from": "human", "value": "bye"}]}
-    assert instruction_text(conv) == "hi\nbye"
-
-
 def test_batch_size_splits_arrivals_into_rounds(data, tmp_path):
     """The published code's batches: each dataset split into rounds of at most batch_size."""
     r = _ib(batch_size=50).run(data[:2], tmp_path / "run")
