@@ -392,6 +392,10 @@ def test_history_matrix_formula(convention):
         assert np.all(H[3:, 3:] == np.median(known))
     assert history_matrix(R.astype(np.float32), S).shape == (13, 13)
     assert history_matrix(R.astype(np.float32), S).dtype == np.float32
+    # a sparse R_t (the sparse mode's) storing every entry gives the same matrix
+    import scipy.sparse as sp
+    np.testing.assert_allclose(history_matrix(sp.csr_matrix(R), S, keep=keep, convention=convention), H,
+                               rtol=1e-12, atol=1e-12)
 
 
 def _graph_reference(R, U, V, keep, pattern, convention):

@@ -90,3 +90,17 @@ def test_cluster_benchmark_runs(bench_cache):
                         cache=bench_cache)
     diffs = [float(x) for x in re.findall(r"\|(?:rel )?diff\| ([0-9.e+-]+)", out)]
     assert len(diffs) == 5 and max(diffs) < 1e-5, out  # silhouette and Vendi against references
+
+
+def test_insbank_benchmark_runs(bench_cache, tmp_path):
+    import json
+
+    shared_file("..", "bench", "synth.py")
+    out = run_benchmark("insbank.py", "--n", "600", "--second", "300", "--bank", "100",
+                        "--reference", "300", "--neighbors", "16", "--json", str(tmp_path / "r.json"),
+                        cache=bench_cache)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [r["mode"] for r in report["reference"]] == ["dense", "sparse"], out
+    assert [r["n_candidates"] for r in report["rounds"]] == [600, 400], out
+    assert [r["used_history"] for r in report["rounds"]] == [False, True], out
+    assert all(r["converged"] for r in report["rounds"]), out

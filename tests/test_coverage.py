@@ -323,7 +323,7 @@ def test_tfidf_stops_when_progress_callback_raises(dolly):
         raise Stop
 
     with pytest.raises(Stop):
-        _backends.core.coverage_tfidf([t.lower() for t in dolly[:3000]], word_ranges(), 1, 3, False, 2, callback)
+        _backends.core.coverage_tfidf([t.lower() for t in dolly[:3000]], word_ranges(), 1, 3, False, False, 2, callback)
     assert len(calls) == 1
 
 
@@ -529,7 +529,7 @@ def test_kernel_errors_from_cpp_name_values():
     with pytest.raises(ValueError, match=r"decay \(2\) must be in \[0, 1\]"):
         core.coverage_decay_row(X.indptr, X.indices, X.data, 2, 2, 0, 2.0, np.ones(2))
     with pytest.raises(ValueError, match=r"ngram_range \(2, 1\)"):
-        core.coverage_tfidf(["ab"], word_ranges(), 2, 1, False, 1, None)
+        core.coverage_tfidf(["ab"], word_ranges(), 2, 1, False, False, 1, None)
 
 
 def test_gain_and_decay_kernels():

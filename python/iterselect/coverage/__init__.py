@@ -463,6 +463,7 @@ def iterit_select(texts, k, ifd, *, decay=0.1, ngram_range=(1, 3), weighting="pa
               no normalization                      (smooth idf, l2-normalized rows) of   (default);
                                                     the response followed by the EOS      ``"sklearn"``: the
                                                     token's text                          published weighting
+                                                                                          (of the text given)
     re-picks  each sample at most once              once every gain is 0 the argmax can   each at most once
                                                     return a picked row
     ========  ====================================  ====================================  ======================

@@ -58,7 +58,8 @@ class IterIT:
                                                         records by IFD, highest first]
     TF-IDF (Eq. 5)   f_g / sum_k f_k x ln(N'/N_g),      scikit-learn's TfidfVectorizer      ``weighting="paper"``
                      no normalization                   (smooth idf, l2-normalized rows)    (default) or
-                                                        of the response + EOS text          ``"sklearn"``
+                                                        of the response + EOS text          ``"sklearn"`` (of the
+                                                                                            response alone)
     re-picks         each sample at most once           once every gain is 0 the argmax     each at most once
                                                         can return a picked row
     ===============  =================================  ==================================  ===================
