@@ -148,7 +148,7 @@ def history_on_graph(R_old, X_old, X_new, neighbors, *, keep, convention="paper"
     indptr, indices, transpose, _ = core.affinity_knn_graph(np.ascontiguousarray(neighbors, dtype=np.int64),
                                                            0 if threads is None else int(threads))
     values = np.zeros(int(indptr[-1]), dtype=np.float64)
-    U, V = _unit(X_old), _unit(X_new)
+    U, V = unit_rows(X_old), unit_rows(X_new)
     usum = U.sum(axis=0)
     colsum = V @ usum if convention == "paper" else n_old - V @ usum  # sum_l Sim[l, k] per new k
     Rt = sp.csr_matrix(R.T)  # row q of Rt: column q of R_t
@@ -232,7 +232,8 @@ def _dense_on_neighbors(R, neighbors):
     return M
 
 
-def _unit(X) -> np.ndarray:
+def unit_rows(X) -> np.ndarray:
+    """Rows scaled to unit length (a zero row stays zero), float64."""
     X = np.asarray(X, dtype=np.float64)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     return X / np.where(norms == 0, 1.0, norms)

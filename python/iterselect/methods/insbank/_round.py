@@ -37,15 +37,10 @@ def choose_mode(mode: str, n_cand: int, n_old: int, n_new: int, itemsize: int, h
     return "sparse"
 
 
-def unit_rows(X) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.where(norms == 0, 1.0, norms)
-
-
 def dense_history(R_old, old, new, keep, convention):
     """H_t over the whole new candidate set (history_matrix with the convention's Sim)."""
     from ...affinity import history_matrix
+    from ...affinity._history import unit_rows
 
     cos = unit_rows(old) @ unit_rows(new).T
     return history_matrix(R_old, cos if convention == "paper" else 1.0 - cos, keep=keep,
