@@ -100,3 +100,28 @@ def sklearn_tfidf(texts, ngram_range=(1, 3), lowercase=True, dtype=np.float64):
     Y = sp.csr_array(Y)
     Y.sort_indices()
     return Y, vec.get_feature_names_out().tolist(), vec.idf_
+
+
+def paper_tfidf(texts, ngram_range=(1, 3), lowercase=True):
+    """IterIT's Eq. 5 on scikit-learn's tokens: count / (the text's n-gram total) x ln(n / df),
+    unnormalized, no stored zeros; returns (matrix, vocabulary, idf) or None for an empty
+    vocabulary."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vec = CountVectorizer(ngram_range=ngram_range, lowercase=lowercase)
+    try:
+        C = sp.csr_array(vec.fit_transform(texts)).astype(np.float64)
+    except ValueError as exc:
+        if "empty vocabulary" in str(exc):
+            return None
+        raise
+    C.sort_indices()
+    n = C.shape[0]
+    df = np.bincount(C.indices, minlength=C.shape[1])
+    idf = np.log(n / df)
+    totals = np.asarray(C.sum(axis=1)).ravel()
+    rows = np.repeat(np.arange(n), np.diff(C.indptr))
+    X = C.copy()
+    X.data = C.data / totals[rows] * idf[C.indices]
+    X.eliminate_zeros()
+    return X, vec.get_feature_names_out().tolist(), idf

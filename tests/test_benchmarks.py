@@ -102,3 +102,13 @@ def test_facility_benchmark_same_objective_picks_identical(bench_cache):
     assert 0.9 < knn["dense_objective"] / apricot["dense_objective"] < 1.1, res  # close to apricot's
     naive = next(r for r in res["same_objective"] if r.get("optimizer") == "naive")
     assert naive["picks"] == "identical (10)", res  # same objective: the same picks
+
+
+def test_insbank_benchmark_runs(bench_cache):
+    shared_file("..", "bench", "synth.py")
+    res = run_benchmark("insbank.py", "--n", "600", "--second", "300", "--bank", "100",
+                        "--reference", "300", "--neighbors", "16", cache=bench_cache)
+    assert [r["mode"] for r in res["reference"]] == ["dense", "sparse"], res
+    assert [r["n_candidates"] for r in res["rounds"]] == [600, 400], res
+    assert [r["used_history"] for r in res["rounds"]] == [False, True], res
+    assert all(r["converged"] for r in res["rounds"]), res

@@ -12,7 +12,7 @@ from conftest import require_module
 
 from iterselect import cli
 from iterselect.datasets import embedding_text
-from iterselect.methods.baselines import response_text
+from iterselect.methods.baselines import instruction_text, response_text
 from iterselect.scoring import record_text
 
 ALPACA = {"instruction": "Add.", "input": "2+2", "output": "4"}
@@ -70,23 +70,30 @@ def _conversation_file(tmp_path, n=40, quality=False, name="chat.jsonl"):
 
 @pytest.fixture()
 def seen_texts(monkeypatch):
-    """MiniLM stand-in: records what is embedded (a hash-seeded vector per text)."""
+    """MiniLM stand-in: records what is embedded (a hash-seeded vector per text), wherever the
+    command embeds (the sentence model under iterselect.jobs and iterselect.datasets)."""
+    from iterselect.scoring.embeddings import EmbeddingsResult
+
     seen = []
 
-    def fake(texts, *, batch_size=64, progress=True):
+    def fake(model_or_path=None, texts=None, *, batch_size=64, progress=True, **kwargs):
         texts = list(texts)
         seen.extend(texts)
         out = np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=16) for t in texts])
-        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+        out = (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+        n = len(texts)
+        return EmbeddingsResult(out, np.ones(n, np.int64), np.zeros(n, bool), "sentence")
 
-    monkeypatch.setattr("iterselect.datasets.minilm_embeddings", fake)
+    monkeypatch.setattr("iterselect.scoring.embeddings.embed_sentences", fake)
+    monkeypatch.setattr("iterselect.scoring.embeddings.embedding_dimension", lambda model: 16)
+    monkeypatch.setattr("iterselect.jobs._minilm", lambda: None)
     return seen
 
 
-def _embedded_conversations(seen, rows):
+def _embedded_conversations(seen, rows, text=record_text):
     assert len(seen) >= len(rows)
     for row in rows:
-        assert record_text(row) in seen  # every turn's text, not an empty string
+        assert text(row) in seen  # the turns' text, not an empty string
     assert all(t.strip() for t in seen)
 
 
@@ -130,8 +137,9 @@ def test_every_method_runs_on_a_conversation_file(tmp_path, seen_texts):
     _run(["run", "diverse-evol", "--run-dir", str(tmp_path / "de"), "--budget", "5",
           "--rounds", "1"] + common)
     assert len(json.loads((tmp_path / "de" / "report.json").read_text())["selected"]) == 10
+    # a pool of every record: under the toy model few IFDs are below 1, none among the highest
     _run(["run", "iterit", "--run-dir", str(tmp_path / "it"), "--budget", "6", "--rounds", "1",
-          "--candidate-factor", "2"] + common)
+          "--candidate-factor", "7"] + common)
     assert 0 < len(json.loads((tmp_path / "it" / "report.json").read_text())["selected"]) <= 6
     for sel in (["least-confidence"], ["margin"]):
         _run(["select"] + sel + ["--model", "toy", "--budget", "3", "--input", str(path),
@@ -143,5 +151,5 @@ def test_insbank_runs_on_conversation_files(tmp_path, seen_texts):
     b, rows_b = _conversation_file(tmp_path, n=20, quality=True, name="b.jsonl")
     _run(["run", "insbank", "--input", str(a), "--input", str(b), "--bank-size", "8",
           "--run-dir", str(tmp_path / "bank"), "--no-progress"])
-    _embedded_conversations(seen_texts, rows_a)
+    _embedded_conversations(seen_texts, rows_a, instruction_text)  # InsBank embeds the prompts
     assert len((tmp_path / "bank" / "selection.jsonl").read_text().splitlines()) == 8

@@ -23,7 +23,7 @@ from iterselect.coverage import (
     tfidf_matrix,
 )
 from conftest import require_module, shared_file
-from reference_coverage import assert_same_greedy, naive_coverage_greedy, sklearn_tfidf
+from reference_coverage import assert_same_greedy, naive_coverage_greedy, paper_tfidf, sklearn_tfidf
 
 require_module("sklearn", "test", module_level=True)
 
@@ -106,6 +106,97 @@ def test_tfidf_edge_texts_match_sklearn():
              "\U0001F600\U0001F600", "ΣΑΣ Σ ΑΣ. ΌΣΟΣ", "İİ", "ab", "a" * 70000 + " b" * 5000]
     assert_matches_sklearn(tfidf_matrix(texts, progress=False), texts)
     assert_matches_sklearn(tfidf_matrix(texts, (1, 8), progress=False), texts, (1, 8))
+
+
+# ----------------------------------------------------------------------------- TF-IDF, IterIT's Eq. 5
+
+def assert_matches_paper(result: TfidfResult, texts, ngram_range=(1, 3), lowercase=True):
+    ref = paper_tfidf(texts, ngram_range, lowercase)
+    if ref is None:
+        assert result.matrix.shape == (len(texts), 0)
+        return
+    Y, vocabulary, idf = ref
+    X = result.matrix
+    assert result.weighting == "paper" and result.vocabulary.tolist() == vocabulary
+    np.testing.assert_allclose(result.idf, idf, rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(X.indptr, Y.indptr)
+    np.testing.assert_array_equal(X.indices, Y.indices)
+    np.testing.assert_allclose(X.data, Y.data, rtol=1e-14, atol=0)
+
+
+def test_tfidf_paper_two_documents_by_hand():
+    """Eq. 5 on "The cat sat." and "the dog": TF = f_g / sum_k f_k over every n-gram of the
+    text, IDF = ln(N'/N_g) with N' = 2, no normalization."""
+    r = tfidf_matrix(["The cat sat.", "the dog"], ngram_range=(1, 1), weighting="paper", progress=False)
+    assert r.vocabulary.tolist() == ["cat", "dog", "sat", "the"]
+    ln2 = np.log(2.0)
+    assert r.idf.tolist() == [ln2, ln2, ln2, 0.0]  # "the" is in both texts: ln(2/2) = 0
+    # text 0 has 3 unigrams (the, cat, sat): cat and sat are 1/3 x ln 2; "the" counts in the total
+    # but its value is 0 and it is not stored
+    assert r.matrix.toarray().tolist() == [[1 / 3 * ln2, 0.0, 1 / 3 * ln2, 0.0],
+                                           [0.0, 1 / 2 * ln2, 0.0, 0.0]]
+    assert r.matrix.nnz == 3
+    # with bigrams, text 0 has 5 n-grams (3 unigrams + 2 bigrams), text 1 has 3
+    r2 = tfidf_matrix(["The cat sat.", "the dog"], ngram_range=(1, 2), weighting="paper", progress=False)
+    assert r2.vocabulary.tolist() == ["cat", "cat sat", "dog", "sat", "the", "the cat", "the dog"]
+    assert r2.matrix.toarray().tolist() == [[ln2 / 5, ln2 / 5, 0.0, ln2 / 5, 0.0, ln2 / 5, 0.0],
+                                            [0.0, 0.0, ln2 / 3, 0.0, 0.0, 0.0, ln2 / 3]]
+    # scikit-learn's weighting of the same texts: smooth idf, l2 rows
+    s = tfidf_matrix(["The cat sat.", "the dog"], ngram_range=(1, 1), progress=False)
+    assert s.weighting == "sklearn" and np.allclose(np.linalg.norm(s.matrix.toarray(), axis=1), 1.0)
+
+
+def test_tfidf_paper_matches_reference_on_dolly(dolly_responses):
+    texts = dolly_responses[:4000]
+    assert_matches_paper(tfidf_matrix(texts, weighting="paper", progress=False), texts)
+    f32 = tfidf_matrix(texts, weighting="paper", dtype=np.float32, progress=False)
+    assert f32.matrix.dtype == np.float32
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=texts_strategy, ngram_range=ngram_ranges, lowercase=st.booleans())
+def test_tfidf_paper_matches_reference_on_generated_texts(texts, ngram_range, lowercase):
+    result = tfidf_matrix(texts, ngram_range, lowercase, weighting="paper", progress=False)
+    assert_matches_paper(result, texts, ngram_range, lowercase)
+
+
+VOCABULARY = [f"w{i}" for i in range(400)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(others=st.lists(st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=30), min_size=1,
+                       max_size=8),
+       words=st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=20),
+       repeats=st.integers(2, 20))
+def test_paper_diversity_does_not_grow_with_response_length(others, words, repeats):
+    """Under Eq. 5 a response's diversity S_DIV = sum_g TF-IDF(g) is an average of idfs weighted
+    by the n-grams' shares, at most ln(N'): it cannot grow with the response's length. Unigrams:
+    a response repeated r times keeps its TF, so its S_DIV is unchanged (to rounding), where
+    scikit-learn's l2-normalized row sum is a norm-1 vector's sum and grows with the number of
+    distinct n-grams."""
+    texts = [" ".join(w) for w in others]
+    short, long_ = " ".join(words), " ".join(words * repeats)
+    for ngram_range in ((1, 1), (1, 3)):
+        for response in (short, long_):
+            X = tfidf_matrix(texts + [response], ngram_range, weighting="paper", progress=False).matrix
+            sums = np.asarray(X.sum(axis=1)).ravel()
+            assert np.all(sums <= np.log(len(texts) + 1) * (1 + 1e-12))
+    a = tfidf_matrix(texts + [short], (1, 1), weighting="paper", progress=False).matrix.sum(axis=1)[-1]
+    b = tfidf_matrix(texts + [long_], (1, 1), weighting="paper", progress=False).matrix.sum(axis=1)[-1]
+    assert b == pytest.approx(a, rel=1e-12, abs=1e-15)
+
+
+def test_paper_diversity_of_random_text_barely_grows_with_length():
+    """The issue's measurement: random text of 10 and 640 words among other random texts."""
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(5000)]
+    lengths = [10, 40, 160, 640]
+    texts = [" ".join(rng.choice(words, size=L)) for L in lengths for _ in range(50)]
+    for weighting, lo, hi in (("paper", 0.9, 1.1), ("sklearn", 5.0, np.inf)):
+        sums = np.asarray(tfidf_matrix(texts, weighting=weighting, progress=False).matrix.sum(axis=1)).ravel()
+        by_length = sums.reshape(len(lengths), 50).mean(axis=1)
+        ratio = by_length[-1] / by_length[0]
+        assert lo <= ratio <= hi, (weighting, by_length)
 
 
 def test_greedy_matches_naive_on_edge_texts():
@@ -206,6 +297,8 @@ def test_tfidf_bad_inputs():
         tfidf_matrix(["ab cd"], lowercase="yes", progress=False)
     with pytest.raises(ValueError, match="'threads'"):
         tfidf_matrix(["ab cd"], threads=0, progress=False)
+    with pytest.raises(ValueError, match="'weighting' parameter of tfidf_matrix must be one of"):
+        tfidf_matrix(["ab cd"], weighting="l1", progress=False)
 
 
 def test_tfidf_stops_when_progress_callback_raises(dolly_responses):
@@ -219,7 +312,8 @@ def test_tfidf_stops_when_progress_callback_raises(dolly_responses):
         raise Stop
 
     with pytest.raises(Stop):
-        _backends.core.coverage_tfidf([t.lower() for t in dolly_responses[:3000]], word_ranges(), 1, 3, False, 2, callback)
+        _backends.core.coverage_tfidf([t.lower() for t in dolly_responses[:3000]], word_ranges(), 1, 3,
+                                      False, False, 2, callback)
     assert len(calls) == 1
 
 
@@ -425,7 +519,7 @@ def test_kernel_errors_from_cpp_name_values():
     with pytest.raises(ValueError, match=r"decay \(2\) must be in \[0, 1\]"):
         core.coverage_decay_row(X.indptr, X.indices, X.data, 2, 2, 0, 2.0, np.ones(2))
     with pytest.raises(ValueError, match=r"ngram_range \(2, 1\)"):
-        core.coverage_tfidf(["ab"], word_ranges(), 2, 1, False, 1, None)
+        core.coverage_tfidf(["ab"], word_ranges(), 2, 1, False, False, 1, None)
 
 
 def test_gain_and_decay_kernels():
@@ -466,13 +560,17 @@ def test_iterit_select_drops_and_maps_indices(dolly_responses):
     np.testing.assert_array_equal(r.candidates, keep)
     assert r.n_dropped_nan == 40
     assert r.n_dropped_high_ifd == int(np.sum(ifd >= 1)) and r.n_dropped == len(texts) - keep.size
-    # the same as featurizing the candidates and running the naive greedy with IFD weights
-    X = tfidf_matrix([texts[i] for i in keep], progress=False).matrix
-    assert r.n_ngrams == X.shape[1]
-    ref = naive_coverage_greedy(X, 200, ifd[keep], 0.1)
-    np.testing.assert_array_equal(r.indices, keep[ref.indices])
-    np.testing.assert_array_equal(r.gains, ref.gains)
-    assert np.all(ifd[r.indices] < 1)
+    # the same as featurizing the candidates (Eq. 5 by default) and running the naive greedy with
+    # IFD weights
+    for weighting in ("paper", "sklearn"):
+        if weighting == "sklearn":
+            r = iterit_select(texts, 200, ifd, decay=0.1, weighting="sklearn", progress=False)
+        X = tfidf_matrix([texts[i] for i in keep], weighting=weighting, progress=False).matrix
+        assert r.n_ngrams == X.shape[1]
+        ref = naive_coverage_greedy(X, 200, ifd[keep], 0.1)
+        np.testing.assert_array_equal(r.indices, keep[ref.indices])
+        np.testing.assert_array_equal(r.gains, ref.gains)
+        assert np.all(ifd[r.indices] < 1)
 
 
 def test_iterit_select_too_few_candidates():
@@ -503,3 +601,5 @@ def test_iterit_select_bad_inputs():
         iterit_select(texts, 1, [0.5, 0.5], ngram_range=(0, 3), progress=False)
     with pytest.raises(ValueError, match="'k'"):
         iterit_select(texts, 0, [0.5, 0.5], progress=False)
+    with pytest.raises(ValueError, match="'weighting' parameter of iterit_select"):
+        iterit_select(texts, 1, [0.5, 0.5], weighting="bm25", progress=False)

@@ -104,7 +104,7 @@ def test_finetune_lowers_the_response_loss(arch, model_dirs, tok, train_records)
 
 
 def test_prompt_tokens_are_masked(model_dirs, tok, train_records):
-    """Trainer's first loss (no dropout in Llama) equals the response-only NLL we compute."""
+    """The first training loss (no dropout in Llama) equals the response-only NLL we compute."""
     model = fresh(model_dirs, "llama")
     ref = perplexity(model, tok, train_records[:12], progress=False)
     r = finetune(model, tok, train_records[:12], epochs=1, lr=1e-3, batch_tokens=10**6,
@@ -289,3 +289,65 @@ def test_batch_size_micro_batches_give_the_same_steps(model_dirs, tok, train_rec
     np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-5)
     torch.testing.assert_close(runs[0][1], runs[1][1], rtol=1e-4, atol=1e-6)
     assert len(runs[0][0]) == 2  # 16 sequences, 8 a step
+
+
+DATA = [(f"Q: {a}+{a}?\nA:", f" {2 * a}") for a in range(10)]
+
+
+def test_finetuner_step_by_step_equals_a_plain_loop():
+    """AdamW, the schedule and the mean loss over a step's response tokens, against a plain
+    loop that runs one example at a time (IterIT's training step)."""
+    from transformers import get_scheduler
+
+    from iterselect.scoring.formatting import as_examples
+    from iterselect.scoring.tokenization import scored_mask
+    from iterselect.scoring.toy import toy_model_and_tokenizer
+
+    model, tok = toy_model_and_tokenizer()
+    ref, _ = toy_model_and_tokenizer()
+    ref.load_state_dict(model.state_dict())
+    for m in [*model.modules(), *ref.modules()]:  # dropout masks depend on the batch shapes
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    trainer = Finetuner(model, tok, epochs=1, lr=1e-2, batch_size=4, warmup_ratio=0.2,
+                        scheduler="cosine", max_grad_norm=0.0, seed=5, progress=False)
+    result = trainer.train_epoch(DATA)
+    opt = torch.optim.AdamW(ref.parameters(), lr=1e-2, weight_decay=0.0)
+    sched = get_scheduler("cosine", opt, num_warmup_steps=1, num_training_steps=3)  # ceil(0.2 x 3)
+    enc = encode_examples(tok, as_examples(DATA, "test", tokenizer=tok))
+    order = np.random.default_rng([5, 0]).permutation(len(enc))  # seed, epoch
+    ref.train()
+    losses = []
+    for s in range(0, 10, 4):
+        count = 0
+        opt.zero_grad()
+        nlls = []
+        for i in order[s:s + 4]:
+            ids = torch.as_tensor(enc[i].ids)[None]
+            labels = torch.where(torch.as_tensor(scored_mask(enc[i])), ids[0], -100)
+            logits = ref(input_ids=ids).logits[0, :-1]
+            nlls.append(torch.nn.functional.cross_entropy(logits, labels[1:], ignore_index=-100,
+                                                          reduction="sum"))
+            count += int((labels[1:] != -100).sum())
+        loss = sum(nlls) / count
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+    np.testing.assert_allclose(result.loss_history, losses, rtol=1e-5)
+    # Adam moves every weight by about lr = 1e-2 a step whatever its gradient's size, so the
+    # rounding of a tiny gradient (batched here, one by one there) shows at 1e-5 absolute
+    for p, q in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4)
+
+
+def test_finetuner_errors():
+    from iterselect.scoring.toy import toy_model_and_tokenizer
+
+    model, tok = toy_model_and_tokenizer()
+    with pytest.raises(ValueError, match="'batch_size' parameter of Finetuner"):
+        Finetuner(model, tok, batch_size=0)
+    with pytest.raises(ValueError, match="'warmup_ratio' parameter of Finetuner"):
+        Finetuner(model, tok, warmup_ratio=1.5)
+    with pytest.raises(ValueError, match="'scheduler' parameter of Finetuner"):
+        Finetuner(model, tok, scheduler="cyclic")

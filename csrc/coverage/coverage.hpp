@@ -8,8 +8,11 @@
 // agrees with `(?u)\b\w\w+\b` by construction). An n-gram is a tuple of token ids compared in
 // full (no hash decides identity). Columns are the n-grams in code-point order of the string
 // "tok1 tok2 ..." (a space sorts below every word character, so this is the lexicographic order
-// of the token tuples). Values: raw counts times smooth idf ln((1 + n) / (1 + df)) + 1, each row
-// divided by its l2 norm (summed in column order), all in double.
+// of the token tuples). Values, all in double, under one of two weightings:
+//   sklearn: raw counts times smooth idf ln((1 + n) / (1 + df)) + 1, each row divided by its l2
+//            norm (summed in column order);
+//   paper:   IterIT's Eq. 5, (count / total) * ln(n / df), where total is the number of n-gram
+//            occurrences of the text over every length in [min_n, max_n]; no normalization.
 //
 // Coverage greedy. Given a nonnegative CSR matrix X (n x m), row weights w and a decay b in
 // [0, 1], every column has a weight alpha (1 at the start). Each step picks the unpicked row
@@ -45,6 +48,7 @@ struct TfidfOptions {
   const int32_t* word_ranges = nullptr;  // n_word_ranges pairs [first, last] of word code points
   int64_t n_word_ranges = 0;
   bool float32 = false;              // output values as float32 (computed in double either way)
+  bool paper_weighting = false;      // IterIT's Eq. 5 instead of scikit-learn's weighting
   int threads = 0;                   // <= 0: all hardware threads
 };
 
@@ -82,7 +86,7 @@ struct TfidfMatrix {
   OutputVector<double> data64;       // values (float32 = false)
   OutputVector<float> data32;        // values (float32 = true)
   std::vector<int64_t> df;           // n_cols: documents containing each n-gram
-  std::vector<double> idf;           // n_cols: ln((1 + n_rows) / (1 + df)) + 1
+  std::vector<double> idf;           // n_cols: ln((1 + n_rows) / (1 + df)) + 1, or ln(n_rows / df)
   std::vector<char> vocabulary;      // UTF-8 terms in column order, each followed by '\n'
   std::vector<int64_t> vocabulary_offsets;  // n_cols + 1: term j is [off[j], off[j+1] - 1)
 };

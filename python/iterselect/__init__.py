@@ -13,16 +13,19 @@ from .cluster import (ChooseKResult, ClusterWeights, ClusterWeightsResult, KMean
                       KMQSampleResult, choose_k, cluster_weights_update, kmeans, kmq_sample)
 from .coverage import (CoverageResult, IterITResult, NgramVocabulary, TfidfResult, coverage_decay,
                        coverage_gains, coverage_greedy, iterit_select, tfidf_matrix)
-from .exceptions import ConvergenceWarning, DataError, RecordError, RunError, ScoringWarning
+from .exceptions import (ConvergenceWarning, DataError, MemoryModeWarning, RecordError, RunError,
+                         ScoringWarning)
 from .facility import (FacilityLocationResult, facility_gains, facility_location,
                        facility_location_graph, facility_objective, facility_update,
                        knn_similarity_graph)
 from .kcenter import KCenterResult, kcenter_greedy
 from .methods import (Bank, BankHistory, BaselineResult, DiverseEvol, InsBank, InsBankRound,
                       InsBankRoundResult, IterativeKMQ, IterIT, MethodRun, MethodRunResult,
-                      TrainConfig, deita_select, ifd_topk, kcenter_select, kmeans_closest_select,
-                      kmeans_random_select, kmq_select, knn_distance, least_confidence_select,
-                      longest_response, margin_select, qdit_select, random_select)
+                      TrainConfig, deita_select, graphfilter_select, ifd_topk,
+                      kcenter_quality_select, kcenter_select, kmeans_closest_select,
+                      kmeans_random_select, kmq_select, knn_distance, knn_quality_select,
+                      least_confidence_select, longest_response, margin_select, qdit_select,
+                      random_select)
 from .metrics import SilhouetteResult, VendiResult, silhouette, vendi_score
 from .runs import RunDirectory
 from .scoring import (ConfidenceResult, Embeddings, EmbeddingsResult, FormattedExample,
@@ -50,9 +53,10 @@ __all__ = [
     # methods and baselines
     "Bank", "BankHistory", "BaselineResult", "DiverseEvol", "InsBank", "InsBankRoundResult",
     "IterIT", "IterativeKMQ", "MethodRunResult", "RunDirectory", "TrainConfig", "deita_select",
-    "ifd_topk", "kcenter_select", "kmeans_closest_select", "kmeans_random_select", "kmq_select",
-    "knn_distance", "least_confidence_select", "longest_response", "margin_select", "qdit_select",
-    "random_select",
+    "graphfilter_select", "ifd_topk", "kcenter_quality_select", "kcenter_select",
+    "kmeans_closest_select", "kmeans_random_select", "kmq_select", "knn_distance",
+    "knn_quality_select", "least_confidence_select", "longest_response", "margin_select",
+    "qdit_select", "random_select",
     # scoring and training
     "ConfidenceResult", "EmbeddingsResult", "FinetuneResult", "Finetuner", "FormattedExample",
     "FormattedExamples", "GenerationResult", "IFDResult", "PerplexityResult", "RewardResult",
@@ -60,5 +64,6 @@ __all__ = [
     "ifd_scores", "load_model", "load_tokenizer", "perplexity", "record_text", "reward_scores",
     "token_confidence",
     # warnings and errors
-    "ConvergenceWarning", "DataError", "RecordError", "RunError", "ScoringWarning",
+    "ConvergenceWarning", "DataError", "MemoryModeWarning", "RecordError", "RunError",
+    "ScoringWarning",
 ]

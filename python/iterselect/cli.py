@@ -1,7 +1,7 @@
 """The ``iterselect`` command.
 
-    iterselect select {random,longest,knn,deita,ifd,kmclosest,kmrandom,kmq,qdit} --budget N
-                      [--input FILE] [--output FILE] [--report FILE.json]
+    iterselect select {random,longest,knn,deita,ifd,graphfilter,kmclosest,kmrandom,kmq,qdit}
+                      --budget N [--input FILE] [--output FILE] [--report FILE.json]
                       [--embeddings FILE.npy] [--scores FILE.npy | --quality-field NAME]
     iterselect select {least-confidence,margin} --model PATH|toy --budget N ...
     iterselect run {diverse-evol,iterit,kmq} --model PATH|toy --run-dir DIR [--budget N]
@@ -10,6 +10,8 @@
     iterselect run insbank --input A.jsonl --input B.jsonl ... --bank-size M --run-dir DIR
                    [--embeddings A.npy --embeddings B.npy ...] [--quality-field quality]
                    [--combine multiply|add] [--gamma G] [--no-history] [--resume]
+                   [--history-convention paper|published] [--normalize paper|published]
+                   [--preference 0|median] [--batch-size B] [--mode auto|dense|sparse]
 
     iterselect select kcenter --budget N [--input FILE] [--embeddings FILE.npy]
                               [--output FILE] [--metric euclidean|cosine] [--seed-index I]
@@ -162,6 +164,11 @@ def _add_baseline_parsers(methods):
                         "published code)")
     _common_select(methods.add_parser("ifd", help="highest IFD below 1 first"),
                    scores="(N,) .npy IFD scores (NaN allowed, dropped)")
+    p = methods.add_parser("graphfilter", help="GraphFilter: IFD x TF-IDF of the instructions, "
+                           "greedy, covered n-grams removed")
+    _common_select(p, scores="(N,) .npy IFD scores (NaN allowed, dropped)")
+    p.add_argument("--weighting", choices=("sklearn", "paper"), default="sklearn",
+                   help="TF-IDF weighting of the instructions")
     p = methods.add_parser("kmclosest", help="kM-Closest: k-means, per-cluster budgets, closest "
                            "to each centroid")
     _common_select(p, embeddings=True)
@@ -297,8 +304,13 @@ def _add_run_parsers(sub):
             p.add_argument("--budget", type=int, required=True,
                            help="records trained on per epoch, M")
             p.add_argument("--rounds", type=int, help="epochs T (same as --epochs; paper: 3)")
-            p.add_argument("--candidate-factor", type=float, default=3.0)
-            p.add_argument("--decay", type=float, default=0.1)
+            p.add_argument("--candidate-factor", type=float, default=3.0,
+                           help="a: the pool holds a x M records")
+            p.add_argument("--decay", type=float, default=0.1, help="b of Eq. 7")
+            p.add_argument("--weighting", choices=("paper", "sklearn"), default="paper",
+                           help="TF-IDF of Eq. 5, or the published code's scikit-learn weighting")
+            p.add_argument("--pool", choices=("paper", "published"), default="paper",
+                           help="top a x M then IFD < 1 (Alg. 1), or the published code's order")
     p = methods.add_parser("insbank", help="InsBank/PIBE: evolve a bank as datasets arrive")
     p.add_argument("--input", type=Path, action="append", required=True,
                    help="an arriving dataset (records with a quality field); repeat, in order")
@@ -308,11 +320,22 @@ def _add_run_parsers(sub):
     p.add_argument("--bank-size", type=int, required=True, help="records kept in the bank")
     p.add_argument("--run-dir", type=Path, required=True, help="where state, reports and plot go")
     p.add_argument("--quality-field", default="quality", help="the records' quality field")
-    p.add_argument("--combine", choices=("multiply", "add"), default="multiply")
+    p.add_argument("--combine", choices=("multiply", "add"), default="multiply",
+                   help="Eq. 10 (1+rep)(1+q)^gamma, or Eq. 9 rep + gamma q")
     p.add_argument("--gamma", type=float, default=1.0, help="weight of the quality")
     p.add_argument("--no-history", action="store_true", help="no responsibility history")
-    p.add_argument("--history-weight", type=float, default=0.3)
-    p.add_argument("--history-decay", type=float, default=0.9)
+    p.add_argument("--history-weight", type=float, default=0.5, help="alpha of Eq. 6 (paper: 0.5)")
+    p.add_argument("--history-decay", type=float, default=0.99, help="lambda of Eq. 6 (paper: 0.99)")
+    p.add_argument("--history-convention", choices=("paper", "published"), default="paper",
+                   help="history matrix of Eq. 4-5 as the paper or as its published code builds it")
+    p.add_argument("--preference", default="0", help="diagonal of S: a number (paper: 0) or 'median'")
+    p.add_argument("--normalize", choices=("paper", "published"), default="paper",
+                   help="representation min-max as the paper (Eq. 8) or its published code")
+    p.add_argument("--batch-size", type=int, help="split each dataset into rounds of this size "
+                   "(published code: 27000)")
+    p.add_argument("--mode", choices=("auto", "dense", "sparse"), default="auto",
+                   help="affinity propagation: dense, on a kNN graph, or dense when it fits")
+    p.add_argument("--n-neighbors", type=int, default=64, help="sparse mode: neighbours per candidate")
     p.add_argument("--resume", action="store_true", help="continue a crashed run")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="affinity propagation's messages (float32 halves their memory)")
@@ -342,12 +365,12 @@ def _source(args, path, *, required=(), numeric=(), limit=None):
         raise CliError(str(exc)) from None
 
 
-def _embeddings(args, source, plan, path, *, more_rows=False):
+def _embeddings(args, source, plan, path, *, more_rows=False, text=None):
     from .jobs import JobError, plan_embeddings
 
     try:
         return plan_embeddings(source, path, bundled=args.input is None, plan=plan,
-                               progress=not args.no_progress, more_rows=more_rows)
+                               progress=not args.no_progress, more_rows=more_rows, text=text)
     except JobError as exc:
         raise CliError(str(exc)) from None
 
@@ -434,6 +457,20 @@ def _writing(output=None):
         raise CliError(f"{output}: {exc}") from None
 
 
+def _number(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise CliError(f"{flag} must be a number or 'median', got {text!r}") from None
+
+
+def _round_sizes(n: int, batch_size) -> list:
+    """The rounds an arrival of ``n`` records makes: one, or batches of ``batch_size``."""
+    if batch_size is None:
+        return [n]
+    return [min(batch_size, n - s) for s in range(0, n, batch_size)]
+
+
 def _check_budget(budget, n):
     if not 1 <= budget <= n:
         raise CliError(f"--budget must be between 1 and the number of records ({n}), got {budget}")
@@ -467,7 +504,9 @@ def _quality(args, source, n):
     field = getattr(args, "quality_field", None)
     if field:
         return np.fromiter((float(r[field]) for r in source), dtype=np.float64, count=n)
-    path = getattr(args, "scores", None) or getattr(args, "quality_scores", None)
+    if getattr(args, "scores", None):
+        return _vector(args.scores, n, "--scores")
+    path = getattr(args, "quality_scores", None)
     return None if path is None else _vector(path, n, "--quality-scores")
 
 
@@ -500,6 +539,9 @@ def _baseline_result(args, source, emb, scores, n, progress):
                                       metric=args.distance)
     if args.method == "ifd":
         return baselines.ifd_topk(scores, k)
+    if args.method == "graphfilter":
+        return baselines.graphfilter_select(list(source), k, ifd=scores, weighting=args.weighting,
+                                            progress=progress)
     if args.method == "kmclosest":
         return cluster_baselines.kmeans_closest_select(emb.get(), k,
                                                        n_clusters=_clusters(args.clusters),
@@ -609,39 +651,59 @@ def _embed(args) -> int:
 def _run_insbank(args) -> int:
     import json
 
-    from .estimates import Plan, dense_ap_fits, dense_ap_step
-    from .methods.insbank import InsBank
+    from .estimates import (Plan, dense_ap_fits, dense_ap_memory, dense_ap_step,
+                            sparse_ap_step)
+    from .methods.insbank import InsBank, instruction_text
+    from .methods.insbank._round import DENSE_SHARE
 
     if args.embeddings and len(args.embeddings) != len(args.input):
         raise CliError(f"--embeddings must be given once per --input ({len(args.input)}), got "
                        f"{len(args.embeddings)}")
+    for flag, value in (("--batch-size", args.batch_size), ("--n-neighbors", args.n_neighbors)):
+        if value is not None and value < 1:
+            raise CliError(f"{flag} must be at least 1, got {value}")
     plan = Plan()
     sources, sets = [], []
     for k, path in enumerate(args.input):
         source = _source(args, path, required=(args.quality_field,),
                          numeric=(args.quality_field,))
-        emb = _embeddings(args, source, plan, args.embeddings[k] if args.embeddings else None)
+        emb = _embeddings(args, source, plan, args.embeddings[k] if args.embeddings else None,
+                          text=instruction_text)  # the paper embeds the instructions
         sources.append(source)
         sets.append((source, emb))
     dtype = np.dtype(args.dtype)
     history = not args.no_history
     largest, bank = 0, 0
     for source in sources:
-        largest, bank = max(largest, bank + len(source)), min(args.bank_size, bank + len(source))
-    step = dense_ap_step(largest, sets[0][1].dim, dtype=dtype, history=history,
-                         what="affinity propagation of the largest arrival with the bank")
-    fits = dense_ap_fits(plan.memory_available, dtype.itemsize, history)
-    options = ["--dtype float32 (half the memory)"] if dtype == np.float64 else []
-    options.append(f"arrivals and --bank-size that add up to at most {fits:,} records")
-    plan.add(replace(step, instead=", or ".join(options)))
+        for size in _round_sizes(len(source), args.batch_size):
+            largest, bank = max(largest, bank + size), min(args.bank_size, bank + size)
+    what = "affinity propagation of the largest arrival with the bank"
+    dense_fits = (dense_ap_memory(largest, dtype.itemsize, history)
+                  <= DENSE_SHARE * plan.memory_available)
+    if args.mode == "sparse" or (args.mode == "auto" and not dense_fits):
+        plan.add(sparse_ap_step(largest, args.n_neighbors, dtype=dtype, history=history,
+                                what=what))
+    else:
+        step = dense_ap_step(largest, sets[0][1].dim, dtype=dtype, history=history, what=what)
+        fits = dense_ap_fits(plan.memory_available, dtype.itemsize, history)
+        options = ["--mode sparse (affinity propagation on a kNN graph)"]
+        if dtype == np.float64:
+            options.append("--dtype float32 (half the memory)")
+        options.append(f"arrivals and --bank-size that add up to at most {fits:,} records")
+        plan.add(replace(step, instead=", or ".join(options)))
     if _gate(plan, args):
         return 0
     n_total = sum(len(s) for s in sources)
     try:
         data = [{"records": list(source), "embeddings": emb.get()} for source, emb in sets]
+        preference = args.preference if args.preference == "median" else _number(args.preference,
+                                                                                   "--preference")
         method = InsBank(args.bank_size, combine=args.combine, gamma=args.gamma,
                          use_history=history, history_weight=args.history_weight,
-                         history_decay=args.history_decay, dtype=dtype.type,
+                         history_decay=args.history_decay,
+                         history_convention=args.history_convention, preference=preference,
+                         normalize=args.normalize, batch_size=args.batch_size, mode=args.mode,
+                         n_neighbors=args.n_neighbors, dtype=dtype.type,
                          progress=not args.no_progress)
 
         def report_arrival(t, rep):
@@ -725,7 +787,8 @@ def _run_method(args) -> int:
                          seed=args.seed, train=train, progress=progress)
         else:
             method = cls(args.budget, rounds, candidate_factor=args.candidate_factor,
-                         decay=args.decay, seed=args.seed, train=train, progress=progress)
+                         decay=args.decay, weighting=args.weighting, pool=args.pool,
+                         seed=args.seed, train=train, progress=progress)
         model, tokenizer = _causal_lm(args.model)
         title = method.name
 

@@ -10,7 +10,8 @@ Baselines share one shape, ``(X or records, k, *, ...)`` returning a :class:`Bas
 with ``indices`` in selection order.
 """
 from ._method_run import MethodRun, MethodRunResult, TrainConfig
-from .baselines import (BaselineResult, deita_select, ifd_topk, kcenter_select, knn_distance,
+from .baselines import (BaselineResult, deita_select, graphfilter_select, ifd_topk,
+                        kcenter_quality_select, kcenter_select, knn_distance, knn_quality_select,
                         longest_response, random_select)
 from .cluster_baselines import (kmeans_closest_select, kmeans_random_select, kmq_select,
                                 qdit_select)
@@ -23,7 +24,8 @@ from .uncertainty import least_confidence_select, margin_select
 __all__ = [
     "Bank", "BankHistory", "BaselineResult", "DiverseEvol", "InsBank", "InsBankRoundResult",
     "IterIT", "IterativeKMQ", "MethodRunResult", "TrainConfig", "deita_select",
-    "ifd_topk", "kcenter_select", "kmeans_closest_select", "kmeans_random_select", "kmq_select",
-    "knn_distance", "least_confidence_select", "longest_response", "margin_select",
+    "graphfilter_select", "ifd_topk", "kcenter_quality_select", "kcenter_select",
+    "kmeans_closest_select", "kmeans_random_select", "kmq_select", "knn_distance",
+    "knn_quality_select", "least_confidence_select", "longest_response", "margin_select",
     "qdit_select", "random_select",
 ]
