@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_choice, check_float, check_int
+from ..training.finetune import n_steps
 from ..training.recipe import TrainConfig
 from ._method_run import MethodRunResult, open_run
 from .baselines import response_text
@@ -34,8 +35,9 @@ class IterIT:
     - Lines 16-20: train one epoch on the M picks, continuing the same model; the candidates'
       IFD is recomputed with it before the next epoch (line 3, with D the pool). One model is
       trained over the T epochs with one AdamW optimizer and one learning-rate schedule
-      (:class:`iterselect.training.Finetuner`, the schedule planned from the first epoch's
-      ``M``, as the published trainer plans ``max_steps``). The model, the optimizer and the
+      (:class:`iterselect.training.Finetuner`, the schedule planned for T epochs of ``M``
+      samples, as the published trainer plans ``max_steps``; an epoch that line 8 leaves
+      smaller trains fewer steps). The model, the optimizer and the
       schedule are checkpointed after every epoch, so a resumed run continues exactly.
     - Training recipe (:attr:`PAPER_RECIPE`, §3.4): "batch size equaling 32 for 3 epochs. The
       learning rate is set to 2e-5 following the training configuration in the Alpaca
@@ -123,6 +125,15 @@ class IterIT:
         self.train = (train or self.PAPER_RECIPE).check(func)
         self.progress = progress
 
+    def _schedule_steps(self):
+        """The schedule's length: T epochs of M samples. An epoch may train fewer (line 8 drops
+        IFD >= 1), never more, so the cosine never reaches zero before the last step. With a
+        token budget per batch instead of a batch size the count is unknown in advance, and the
+        schedule spans T times the first epoch's steps (Finetuner's default)."""
+        if self.train.batch_size is None:
+            return None
+        return self.epochs * n_steps(self.budget, self.train.batch_size)
+
     @property
     def pool_size(self) -> int:
         """``a * M``, rounded."""
@@ -208,7 +219,7 @@ class IterIT:
             current = base.fresh() if saved is None else base.load(saved)
         trainer = Finetuner(current, tokenizer, epochs=self.epochs, seed=self.seed,
                             progress=self.progress, func="IterIT.run",
-                            **self.train.finetune_kwargs())
+                            total_steps=self._schedule_steps(), **self.train.finetune_kwargs())
         if run.state.get("model"):
             trainer.load_state_dict(_load_trainer_state(run.state["model"]))
         cand = np.asarray(run.state["candidates"], dtype=np.int64)
