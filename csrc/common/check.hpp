@@ -21,4 +21,10 @@ inline void require(bool ok, const Parts&... parts) {
   if (!ok) fail(parts...);
 }
 
+// The one message for a zero row under the cosine metric, on every path (CPU and CUDA); callers
+// report the lowest such row.
+[[noreturn]] inline void fail_zero_norm(long long row) {
+  fail("row ", row, " of X has zero norm; the cosine metric is undefined for it");
+}
+
 }  // namespace isel

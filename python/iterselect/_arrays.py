@@ -1,8 +1,8 @@
 """Validation and conversion of numpy / torch / cupy inputs.
 
-The C++ kernels read raw host buffers; the CUDA kernels read raw device pointers. This module
-turns whatever the user passed into one of those without copying (DLPack for torch and cupy),
-remembers what it was, and turns results back into the input's kind and device.
+The C++ kernels read raw host buffers; the CUDA kernels read arrays through DLPack. This module
+turns whatever the user passed into one of those without copying, remembers what it was, and
+turns results back into the input's kind and device.
 
 Half precision stays half: float16 is passed as numpy float16, bfloat16 (torch, or numpy with
 ``ml_dtypes``) is passed as its raw ``uint16`` bits with the dtype tag ``"bfloat16"``.
@@ -21,10 +21,11 @@ _BLOCK_ROWS = 65536  # finiteness is checked a block at a time so no N x d tempo
 
 @dataclass(frozen=True)
 class Matrix:
-    """A validated 2-D float input: a host view (``host``) or a device pointer (``ptr``).
+    """A validated 2-D float input: a host view (``host``) or a C-contiguous device array (``obj``).
 
     ``host`` is a C-contiguous numpy array (uint16 bits for bfloat16) when the data lives on the
-    CPU, else ``None``; ``ptr`` is the device address for CUDA inputs.
+    CPU, else ``None``; CUDA inputs are made C-contiguous in ``obj`` and reach the kernels through
+    DLPack.
     """
 
     obj: object
@@ -33,7 +34,6 @@ class Matrix:
     dtype: str  # one of FLOAT_DTYPES
     shape: tuple
     host: np.ndarray | None
-    ptr: int = 0
 
     @property
     def on_cuda(self) -> bool:
@@ -84,20 +84,15 @@ def as_matrix(X, name: str, func: str, *, check_finite: bool = True, min_rows: i
         raise param_error(func, name, f"a non-empty 2-D array with at least {min_rows} row(s)",
                           f"an array of shape {shape}")
     host = None
-    ptr = 0
     if device == "cpu":
         host = _host_view(X, kind, dtype)
         if check_finite:
             check_finite_rows(host, dtype, name, func)
     elif kind == "torch":
         X = X.contiguous() if not X.is_contiguous() else X
-        ptr = X.data_ptr()
     else:
-        import cupy  # noqa: F401  (cupy input means cupy is importable)
-
         X = X if X.flags.c_contiguous else X.copy()
-        ptr = X.data.ptr
-    return Matrix(obj=X, kind=kind, device=device, dtype=dtype, shape=tuple(shape), host=host, ptr=ptr)
+    return Matrix(obj=X, kind=kind, device=device, dtype=dtype, shape=tuple(shape), host=host)
 
 
 def _host_view(X, kind: str, dtype: str) -> np.ndarray:
@@ -159,3 +154,19 @@ def like_input(values: np.ndarray, m: Matrix):
 
         return cupy.asarray(values)
     return values
+
+
+def host_dlpack(m: Matrix, func: str):
+    """A host matrix as an object the emulated CUDA module reads through DLPack, without a copy.
+
+    numpy arrays export themselves; bfloat16 (held as uint16 bits) is exported as a torch bfloat16
+    view of the same memory, since numpy cannot describe bfloat16 to DLPack.
+    """
+    if m.dtype != "bfloat16":
+        return m.host
+    try:
+        import torch
+    except ImportError:
+        raise RuntimeError(f"{func}: backend='cuda-emulation' with bfloat16 input needs torch "
+                           "(to describe bfloat16 through DLPack)") from None
+    return torch.from_numpy(m.host.view(np.int16)).view(torch.bfloat16)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _backends
-from ._arrays import Matrix, as_matrix, like_input
+from ._arrays import Matrix, as_matrix, host_dlpack, like_input
 from ._progress import progress_callback
 from ._validation import check_choice, check_int, check_selection_budget, param_error
 
@@ -67,7 +67,8 @@ def kcenter_greedy(X, k, *, selected=None, metric="euclidean", seed_index=0, thr
         from the pool; without a pool it is ``seed_index``.
     metric : {"euclidean", "cosine"}
         "cosine" is 1 - cos(x, y), computed as 0.5 * ||x/|x| - y/|y|||^2 (exactly 0 for
-        duplicates). Rows of zero norm are rejected for "cosine".
+        duplicates). Rows of zero norm are rejected for "cosine", on every backend with the
+        same message, naming the lowest such row.
     seed_index : int
         The first pick when ``selected`` is empty.
     threads : int, optional
@@ -130,41 +131,23 @@ def _reported(sq, metric):
     return sq * 0.5 if metric == "cosine" else sq ** 0.5
 
 
-def _check_cosine_norms(m: Matrix) -> None:
-    if m.on_cuda:
-        norms = (m.obj.float() if m.kind == "torch" else m.obj.astype("float32"))
-        zero = (norms * norms).sum(axis=1) == 0 if m.kind == "cupy" else (norms * norms).sum(dim=1) == 0
-        rows = np.flatnonzero(zero.cpu().numpy() if m.kind == "torch" else zero.get())
-    else:
-        from ._arrays import to_float32
-
-        rows = np.flatnonzero(~np.any(to_float32(m) != 0, axis=1))
-    if rows.size:
-        raise param_error(_FUNC, "X", "rows of non-zero norm for metric='cosine'",
-                          f"a zero row at index {int(rows[0])}")
-
-
 def _run_cuda(m: Matrix, k, pool, metric, seed_index, progress, which, block_threads=None,
               max_blocks=0) -> KCenterResult:
-    if metric == "cosine":
-        _check_cosine_norms(m)
     module = _backends.cuda_module(which)
-    n, d = m.shape
+    n = m.shape[0]
     acc = "float64" if m.dtype == "float64" else "float32"
     if which == "cuda":
         xp = _device_namespace(m)
         indices, values, min_sq = xp.empty(k, "int64"), xp.empty(k, acc), xp.empty(n, acc)
-        ptr = (lambda a: a.data_ptr()) if m.kind == "torch" else (lambda a: a.data.ptr)
-        x_ptr, stream = m.ptr, _backends.stream_of(m.obj)
+        X, stream = m.obj, _backends.stream_of(m.obj)
         threads_per_block = block_threads or 256
     else:
         indices, values, min_sq = np.empty(k, np.int64), np.empty(k, acc), np.empty(n, acc)
-        ptr = lambda a: a.ctypes.data  # noqa: E731
-        x_ptr, stream = m.host.ctypes.data, 0
-        threads_per_block = block_threads or 64  # emulated threads are OS threads: keep blocks small
+        X, stream = host_dlpack(m, _FUNC), None
+        threads_per_block = block_threads or 64  # emulated threads are fibers: keep blocks small
     with progress_callback(progress, k, "k-center") as callback:
-        module.kcenter_greedy(x_ptr, m.dtype, n, d, k, pool, metric, seed_index, stream, ptr(indices),
-                              ptr(values), ptr(min_sq), threads_per_block, max_blocks, callback)
+        module.kcenter_greedy(X, k, pool, metric, seed_index, indices, values, min_sq, stream=stream,
+                              block_threads=threads_per_block, max_blocks=max_blocks, progress=callback)
     if which == "cuda":
         return KCenterResult(indices=indices, radii=_reported(values, metric),
                              min_distances=_reported(min_sq, metric), distance_evaluations=None, backend=which)
