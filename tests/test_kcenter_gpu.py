@@ -37,3 +37,24 @@ def test_cupy_input_comes_back_as_cupy(dolly_embeddings):
     r = kcenter_greedy(X, 50, progress=False)
     assert isinstance(r.indices, cupy.ndarray)
     np.testing.assert_array_equal(r.indices.get(), kcenter_greedy(X.get(), 50, progress=False).indices)
+
+
+def test_cuda_pool_pass_equals_cpu_for_a_large_pool(dolly_embeddings):
+    torch = pytest.importorskip("torch")
+    X = torch.from_numpy(dolly_embeddings.astype(np.float32)).to(torch.bfloat16)
+    pool = np.random.default_rng(1).choice(len(X), 10000, replace=False)  # two batches of the blocked pass
+    for metric in ("euclidean", "cosine"):
+        gpu = kcenter_greedy(X.cuda(), 100, selected=pool, metric=metric, progress=False)
+        cpu = kcenter_greedy(X, 100, selected=pool, metric=metric, progress=False)
+        np.testing.assert_array_equal(gpu.indices.cpu().numpy(), cpu.indices.numpy())
+        np.testing.assert_array_equal(gpu.min_distances.cpu().numpy(), cpu.min_distances.numpy())
+
+
+def test_cuda_zero_row_message_is_the_cpu_message():
+    torch = pytest.importorskip("torch")
+    X = torch.randn(5000, 16)
+    X[[4000, 1234]] = 0
+    for device in ("cpu", "cuda"):
+        with pytest.raises(ValueError, match="^row 1234 of X has zero norm; the cosine metric is undefined for it$"):
+            kcenter_greedy(X.to(device), 3, metric="cosine", progress=False)
+

@@ -9,6 +9,7 @@ caller gives on the host (weights, alpha), and a few scalars.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,12 +164,14 @@ def torch_parts(X, func: str) -> Parts:
         raise param_error(func, "X", "a 2-D sparse matrix or array", f"a tensor of shape {tuple(X.shape)}")
     if X.is_complex():
         raise param_error(func, "X", "a matrix of real numbers", f"dtype {X.dtype}", TypeError)
-    if X.layout == torch.sparse_coo:
-        X = X.coalesce().to_sparse_csr()
-    elif X.layout == torch.strided:
-        X = (X if X.dtype in (torch.float32, torch.float64) else X.to(torch.float64)).to_sparse_csr()
-    elif X.layout != torch.sparse_csr:
-        X = X.to_sparse_csr()
+    with warnings.catch_warnings():  # torch's note that its CSR support is in beta: not actionable here
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        if X.layout == torch.sparse_coo:
+            X = X.coalesce().to_sparse_csr()
+        elif X.layout == torch.strided:
+            X = (X if X.dtype in (torch.float32, torch.float64) else X.to(torch.float64)).to_sparse_csr()
+        elif X.layout != torch.sparse_csr:
+            X = X.to_sparse_csr()
     data = X.values()
     if data.dtype not in (torch.float32, torch.float64):
         data = data.to(torch.float64)
