@@ -90,3 +90,13 @@ def test_cluster_benchmark_runs(bench_cache):
                         cache=bench_cache)
     diffs = [float(x) for x in re.findall(r"\|(?:rel )?diff\| ([0-9.e+-]+)", out)]
     assert len(diffs) == 5 and max(diffs) < 1e-5, out  # silhouette and Vendi against references
+
+
+@pytest.mark.parametrize("script, args", [("kcenter_gpu.py", ("--n", "20000", "--d", "64", "--k", "50", "--pool", "3000")),
+                                          ("coverage_gpu.py", ("--k", "100"))])
+def test_gpu_benchmarks_say_not_run_or_agree(bench_cache, script, args):
+    out = run_benchmark(script, *args, cache=bench_cache)
+    if not iterselect.has_cuda():
+        assert "not run (" in out, out
+    else:
+        assert "True" in out and "False" not in out, out  # the identity checks they print

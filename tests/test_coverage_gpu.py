@@ -84,11 +84,3 @@ def test_cupy_matrices(dolly_matrix):
     r = coverage_greedy(csp.csr_matrix(X), 100, progress=False)
     assert isinstance(r.indices, cupy.ndarray)
     np.testing.assert_array_equal(r.indices.get(), coverage_greedy(X, 100, progress=False).indices)
-
-
-def test_bindings_refuse_host_arrays():
-    mod = iterselect._backends.cuda_module("cuda")
-    X = np.ones((4, 2), np.float32)
-    with pytest.raises(ValueError, match=r"^X must be on a CUDA device \(got an array on the CPU\)$"):
-        mod.kcenter_greedy(X, 1, np.empty(0, np.int64), "euclidean", 0, np.empty(1, np.int64), np.empty(1, np.float32),
-                           np.empty(4, np.float32))

@@ -129,3 +129,19 @@ def test_coverage_arrays_are_checked(mod):
         mod.coverage_row_gains(indptr, np.array([0, 5], np.int32), data, 2, np.ones(2), None, out)
     with pytest.raises(ValueError, match=r"X.indptr\[-1\] \(1\) must equal the number of stored entries \(2\)"):
         mod.coverage_row_gains(np.array([0, 1, 1], np.int32), indices, data, 2, np.ones(2), None, out)
+
+
+def test_the_cuda_module_refuses_host_arrays():
+    """The real module (built wherever nvcc is; no GPU needed to reach its checks)."""
+    module, reason = _backends._cuda_state()
+    if module is None:
+        pytest.skip(f"iterselect._cuda: {reason}")
+    X = np.ones((4, 2), np.float32)
+    with pytest.raises(ValueError, match=r"^X must be on a CUDA device \(got an array on the CPU\)$"):
+        module.kcenter_greedy(X, 1, np.empty(0, np.int64), "euclidean", 0, np.empty(1, np.int64),
+                              np.empty(1, np.float32), np.empty(4, np.float32))
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match=r"^indptr must be on a CUDA device \(got an array on the CPU\)$"):
+        module.coverage_row_gains(torch.zeros(3, dtype=torch.int32), torch.zeros(0, dtype=torch.int32),
+                                  torch.zeros(0, dtype=torch.float64), 2, np.ones(2), None, np.ones(2))
+

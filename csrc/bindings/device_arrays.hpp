@@ -162,7 +162,7 @@ class Arrays {
     if (PyCapsule_CheckExact(obj.ptr())) {
       read_capsule(a, py::reinterpret_borrow<py::object>(obj));
     } else if (py::hasattr(obj, "__dlpack__")) {
-      read_capsule(a, export_dlpack(obj));
+      read_capsule(a, export_dlpack(obj, name));
     } else if (py::hasattr(obj, "__cuda_array_interface__")) {
       if (kEmulation)
         fail(name, " must be a host array for the emulated device (got an object with only __cuda_array_interface__, "
@@ -179,18 +179,29 @@ class Arrays {
   static constexpr bool kEmulation = ISEL_EMULATION != 0;
 
   // __dlpack__, versioned when the producer can (it then says whether the array is read-only).
-  py::object export_dlpack(const py::handle& obj) {
+  // The producer is told our stream only for CUDA memory (host producers refuse any stream), and
+  // memory in the wrong place is refused before anything is exported.
+  py::object export_dlpack(const py::handle& obj, const char* name) {
+    bool cuda_memory = !kEmulation;
+    if (py::hasattr(obj, "__dlpack_device__")) {
+      py::tuple where = obj.attr("__dlpack_device__")();
+      const dlpack::Device d{py::int_(where[0]).cast<int32_t>(), py::int_(where[1]).cast<int32_t>()};
+      cuda_memory = d.device_type == dlpack::kCUDA || d.device_type == dlpack::kCUDAManaged;
+      Array probe;
+      probe.name = name;
+      probe.where = detail::device_text(d);
+      place(probe, d);
+    }
     py::object fn = obj.attr("__dlpack__");
     py::dict kwargs;
-    if (!kEmulation) kwargs["stream"] = stream_ == 0 ? int64_t{1} : stream_;  // 1: the legacy default stream
+    if (cuda_memory) kwargs["stream"] = stream_ == 0 ? int64_t{1} : stream_;  // 1: the legacy default stream
     kwargs["max_version"] = py::make_tuple(1, 0);
     try {
       return fn(**kwargs);
     } catch (py::error_already_set& e) {
       if (!e.matches(PyExc_TypeError)) throw;
     }
-    kwargs = py::dict();
-    if (!kEmulation) kwargs["stream"] = stream_ == 0 ? int64_t{1} : stream_;
+    kwargs.attr("pop")("max_version");
     return fn(**kwargs);
   }
 

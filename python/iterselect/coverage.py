@@ -167,7 +167,11 @@ class CoverageResult:
     alpha : float64 array (n_columns,)
         Column weights after the last pick (``decay ** times_covered``), for a warm restart.
     refreshes : int
-        Stale gains the lazy greedy recomputed (a naive loop recomputes n per pick).
+        Stale gains the lazy greedy recomputed (a naive loop recomputes n per pick); each backend
+        counts its own lazy scheme's work.
+
+    The arrays are numpy for numpy/scipy input, torch tensors for torch input, cupy arrays for
+    cupy input, on the input's device.
     """
 
     indices: np.ndarray
