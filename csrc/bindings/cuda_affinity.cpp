@@ -15,14 +15,6 @@ namespace {
 using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using U8 = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
 
-affinity::cuda::Device device(const Arrays& arrays, int block_threads, int max_blocks) {
-  affinity::cuda::Device dev;
-  dev.stream = arrays.stream();
-  dev.block_threads = block_threads;
-  dev.max_blocks = max_blocks;
-  return dev;
-}
-
 // A square message matrix (n x n, float32 or float64).
 Array square(Arrays& arrays, const py::handle& obj, const char* name, int64_t n = -1) {
   Array a = arrays.get(obj, name);
@@ -40,7 +32,7 @@ void similarity_matrix(const py::object& X_obj, const std::string& metric, const
   expect_shape(X, {-1, -1});
   Array S = square(arrays, S_obj, "S", X.shape[0]);
   expect_writable(S);
-  auto dev = device(arrays, block_threads, max_blocks);
+  auto dev = launch_on(arrays, block_threads, max_blocks);
   py::gil_scoped_release release;
   device::DeviceGuard on(arrays.device());
   affinity::cuda::similarity_matrix(X.data, X.float_dtype(), X.shape[0], X.shape[1], affinity::parse_metric(metric),
@@ -51,7 +43,7 @@ double median(const py::object& values_obj, const py::object& stream, int block_
   Arrays arrays(stream);
   Array v = arrays.get(values_obj, "values");
   expect_dtype(v, kMessageElems);
-  auto dev = device(arrays, block_threads, max_blocks);
+  auto dev = launch_on(arrays, block_threads, max_blocks);
   py::gil_scoped_release release;
   device::DeviceGuard on(arrays.device());
   return affinity::cuda::median(v.data, v.float_dtype(), v.size(), dev);
@@ -65,7 +57,7 @@ void place_preference(const py::object& S_obj, const F64& preference, const py::
   const int64_t n = S.shape[0];
   require(preference.size() == 1 || preference.size() == n, "preference must have 1 or ", n, " values (got ",
           preference.size(), ")");
-  auto dev = device(arrays, block_threads, max_blocks);
+  auto dev = launch_on(arrays, block_threads, max_blocks);
   py::gil_scoped_release release;
   device::DeviceGuard on(arrays.device());
   affinity::cuda::place_preference(S.data, S.float_dtype(), n, preference.data(), preference.size() == n && n != 1, dev);
@@ -77,7 +69,7 @@ void add_noise(const py::object& S_obj, const F64& z, const py::object& stream, 
   expect_dtype(S, kMessageElems);
   expect_writable(S);
   require(z.size() == S.size(), "z must have one draw per entry of S (", S.size(), "; got ", z.size(), ")");
-  auto dev = device(arrays, block_threads, max_blocks);
+  auto dev = launch_on(arrays, block_threads, max_blocks);
   py::gil_scoped_release release;
   device::DeviceGuard on(arrays.device());
   affinity::cuda::add_noise(S.data, S.float_dtype(), z.size(), z.data(), dev);
@@ -86,7 +78,7 @@ void add_noise(const py::object& S_obj, const F64& z, const py::object& stream, 
 py::tuple offdiag_range(const py::object& S_obj, const py::object& stream, int block_threads, int max_blocks) {
   Arrays arrays(stream);
   Array S = square(arrays, S_obj, "S");
-  auto dev = device(arrays, block_threads, max_blocks);
+  auto dev = launch_on(arrays, block_threads, max_blocks);
   double lo = 0, hi = 0;
   {
     py::gil_scoped_release release;
@@ -121,7 +113,7 @@ py::tuple dense_run(const py::object& S_obj, const py::object& R_obj, const py::
   p.dtype = S.float_dtype();
   p.n = n;
   static_cast<affinity::Iteration&>(p) = {damping, max_iter, convergence_iter, history_weight, history_decay};
-  auto dev = device(arrays, block_threads, max_blocks);
+  auto dev = launch_on(arrays, block_threads, max_blocks);
   py::array_t<uint8_t> exemplar(n);
   uint8_t* e = exemplar.mutable_data();
   auto res = call_kernel(progress, [&](const Hooks& hooks) {
@@ -137,7 +129,7 @@ py::tuple dense_assign(const py::object& S_obj, const U8& exemplar, const py::ob
   Array S = square(arrays, S_obj, "S");
   const int64_t n = S.shape[0];
   require(exemplar.size() == n, "exemplar must have ", n, " entries (got ", exemplar.size(), ")");
-  auto dev = device(arrays, block_threads, max_blocks);
+  auto dev = launch_on(arrays, block_threads, max_blocks);
   py::array_t<int64_t> exemplars(n), labels(n);
   int64_t* ex = exemplars.mutable_data();
   int64_t* lab = labels.mutable_data();
@@ -161,7 +153,7 @@ void representation_scores(const py::object& R_obj, const py::object& A_obj, con
   expect_dtype(out, {Elem::float64});
   expect_shape(out, {n});
   expect_writable(out);
-  auto dev = device(arrays, block_threads, max_blocks);
+  auto dev = launch_on(arrays, block_threads, max_blocks);
   py::gil_scoped_release release;
   device::DeviceGuard on(arrays.device());
   affinity::cuda::representation_scores(R.data, A.data, R.float_dtype(), n, out.as<double>(), dev);

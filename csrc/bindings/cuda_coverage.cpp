@@ -47,14 +47,6 @@ Array vector(Arrays& arrays, const py::handle& obj, const char* name, int64_t n,
   return a;
 }
 
-coverage::cuda::Device device(const Arrays& arrays, int block_threads, int max_blocks) {
-  coverage::cuda::Device dev;
-  dev.stream = arrays.stream();
-  dev.block_threads = block_threads;
-  dev.max_blocks = max_blocks;
-  return dev;
-}
-
 int64_t greedy(const py::object& indptr, const py::object& indices, const py::object& data, int64_t n_cols,
                const py::object& weights_obj, double decay, int64_t k,
                const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& selected,
@@ -84,7 +76,7 @@ int64_t greedy(const py::object& indptr, const py::object& indices, const py::ob
   out.indices = out_indices.as<int64_t>();
   out.gains = out_gains.as<double>();
   out.alpha = out_alpha.as<double>();
-  auto dev = device(arrays, block_threads, max_blocks);
+  auto dev = launch_on(arrays, block_threads, max_blocks);
   call_kernel(progress, [&](const Hooks& hooks) {
     device::DeviceGuard on(arrays.device());
     coverage::cuda::greedy(p, out, dev, hooks);
@@ -103,7 +95,7 @@ void row_gains(const py::object& indptr, const py::object& indices, const py::ob
   Array weights;
   if (!weights_obj.is_none()) weights = vector(arrays, weights_obj, "weights", n, false);
   Array out = vector(arrays, out_obj, "out", n, true);
-  auto dev = device(arrays, block_threads, max_blocks);
+  auto dev = launch_on(arrays, block_threads, max_blocks);
   py::gil_scoped_release release;
   device::DeviceGuard on(arrays.device());
   coverage::cuda::row_gains(x.view, alpha.as<double>(), weights_obj.is_none() ? nullptr : weights.as<double>(),
@@ -116,7 +108,7 @@ int64_t decay_row(const py::object& indptr, const py::object& indices, const py:
   Arrays arrays(stream);
   Csr x = csr(arrays, indptr, indices, data, n_cols);
   Array alpha = vector(arrays, alpha_obj, "alpha", n_cols, true);
-  auto dev = device(arrays, block_threads, max_blocks);
+  auto dev = launch_on(arrays, block_threads, max_blocks);
   py::gil_scoped_release release;
   device::DeviceGuard on(arrays.device());
   return coverage::cuda::decay_row(x.view, row, decay, alpha.as<double>(), dev);

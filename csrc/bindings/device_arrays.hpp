@@ -20,6 +20,7 @@
 #include "bindings/dlpack.hpp"
 #include "common/check.hpp"
 #include "common/device_runtime.hpp"
+#include "common/launch.hpp"
 #include "common/dtype.hpp"
 
 #ifndef ISEL_EMULATION
@@ -287,6 +288,15 @@ class Arrays {
   int device_ = -1;
   const char* first_ = "";
 };
+
+// The launch shape of a call on `arrays`' stream.
+inline device::Launch launch_on(const Arrays& arrays, int block_threads, int max_blocks) {
+  device::Launch launch;
+  launch.stream = arrays.stream();
+  launch.block_threads = block_threads;
+  launch.max_blocks = max_blocks;
+  return launch;
+}
 
 // ---- what an argument must be
 

@@ -1027,6 +1027,18 @@ uint64_t warp_call(WarpOp op, unsigned mask, T v, int arg, int width) {
 inline void set_schedule(Schedule s) { Runner::get().set_schedule(s); }
 inline Schedule schedule() { return Runner::get().schedule(); }
 
+// A schedule for the launches made in a scope (the previous one comes back, also on a throw).
+class ScheduleScope {
+ public:
+  explicit ScheduleScope(Schedule s) : saved_(schedule()) { set_schedule(s); }
+  ~ScheduleScope() { set_schedule(saved_); }
+  ScheduleScope(const ScheduleScope&) = delete;
+  ScheduleScope& operator=(const ScheduleScope&) = delete;
+
+ private:
+  Schedule saved_;
+};
+
 // ---- atomics: CUDA's overload set (so code that would not compile for the GPU does not
 // compile here either), relaxed as CUDA's are.
 template <class T>

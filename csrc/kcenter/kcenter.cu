@@ -81,6 +81,19 @@ __device__ __forceinline__ bool better(A v, int64_t i, A bv, int64_t bi) {
   return bi < 0 || (i >= 0 && (v > bv || (v == bv && i < bi)));
 }
 
+// Warp-wide argmax of (value, index) pairs: the result in lane 0.
+template <class A>
+__device__ void warp_argmax(A& v, int64_t& i) {
+  for (int w = 16; w >= 1; w >>= 1) {
+    A ov = __shfl_down_sync(0xffffffffu, v, w);
+    int64_t oi = __shfl_down_sync(0xffffffffu, i, w);
+    if (better(ov, oi, v, i)) {
+      v = ov;
+      i = oi;
+    }
+  }
+}
+
 // Block-wide argmax of (value, index) pairs held by lane 0 of each warp; result in thread 0.
 template <class A>
 __device__ void block_argmax(A& v, int64_t& i, A* sv, int64_t* si) {
@@ -142,14 +155,7 @@ __global__ void reduce_kernel(const A* block_val, const int64_t* block_idx, int 
       best = block_val[b];
       best_i = block_idx[b];
     }
-  for (int w = 16; w >= 1; w >>= 1) {
-    A ov = __shfl_down_sync(0xffffffffu, best, w);
-    int64_t oi = __shfl_down_sync(0xffffffffu, best_i, w);
-    if (better(ov, oi, best, best_i)) {
-      best = ov;
-      best_i = oi;
-    }
-  }
+  warp_argmax(best, best_i);
   block_argmax(best, best_i, sv, si);
   if (threadIdx.x == 0) {
     *next = best_i;
@@ -251,14 +257,7 @@ __global__ void argmax_kernel(const A* min_sq, int64_t n, const uint8_t* chosen,
       best = min_sq[r];
       best_i = r;
     }
-  for (int w = 16; w >= 1; w >>= 1) {
-    A ov = __shfl_down_sync(0xffffffffu, best, w);
-    int64_t oi = __shfl_down_sync(0xffffffffu, best_i, w);
-    if (better(ov, oi, best, best_i)) {
-      best = ov;
-      best_i = oi;
-    }
-  }
+  warp_argmax(best, best_i);
   block_argmax(best, best_i, sv, si);
   if (threadIdx.x == 0) {
     block_val[blockIdx.x] = best;

@@ -108,6 +108,18 @@ Matrix make_matrix(const Spec& s, uint32_t seed) {
 struct Run {
   std::vector<int64_t> indices;
   std::vector<double> gains, alpha;
+
+  // Output arrays sized for p, filled with values no kernel writes.
+  cov::GreedyOutput outputs(const cov::GreedyProblem& p) {
+    indices.assign(p.k, -1);
+    gains.assign(p.k, -1.0);
+    alpha.assign(p.X.n_cols, -1.0);
+    cov::GreedyOutput out;
+    out.indices = indices.data();
+    out.gains = gains.data();
+    out.alpha = alpha.data();
+    return out;
+  }
 };
 
 cov::GreedyProblem problem(const Matrix& x, const std::vector<double>* weights, double decay, int64_t k,
@@ -125,36 +137,18 @@ cov::GreedyProblem problem(const Matrix& x, const std::vector<double>* weights, 
 
 Run run_cpu(const cov::GreedyProblem& p) {
   Run r;
-  r.indices.assign(p.k, -1);
-  r.gains.assign(p.k, -1.0);
-  r.alpha.assign(p.X.n_cols, -1.0);
-  cov::GreedyOutput out;
-  out.indices = r.indices.data();
-  out.gains = r.gains.data();
-  out.alpha = r.alpha.data();
+  cov::GreedyOutput out = r.outputs(p);
   cov::greedy(p, out, isel::Hooks{});
   return r;
 }
 
-struct ScheduleScope {
-  Schedule saved = isel::emu::schedule();
-  explicit ScheduleScope(Schedule s) { isel::emu::set_schedule(s); }
-  ~ScheduleScope() { isel::emu::set_schedule(saved); }
-};
-
 Run run_emulated(const cov::GreedyProblem& p, int block_threads, int max_blocks, Schedule schedule) {
   Run r;
-  r.indices.assign(p.k, -1);
-  r.gains.assign(p.k, -1.0);
-  r.alpha.assign(p.X.n_cols, -1.0);
-  cov::GreedyOutput out;
-  out.indices = r.indices.data();
-  out.gains = r.gains.data();
-  out.alpha = r.alpha.data();
+  cov::GreedyOutput out = r.outputs(p);
   cov::cuda::Device dev;
   dev.block_threads = block_threads;
   dev.max_blocks = max_blocks;
-  ScheduleScope scope(schedule);
+  isel::emu::ScheduleScope scope(schedule);
   cov::cuda::greedy(p, out, dev, isel::Hooks{});
   return r;
 }

@@ -132,15 +132,10 @@ Result run_emulated(const Case& c, const std::vector<unsigned char>& X, Schedule
   o.indices = indices.data();
   o.values = wide ? static_cast<void*>(values_d.data()) : values_f.data();
   o.min_sq = wide ? static_cast<void*>(min_d.data()) : min_f.data();
-  const Schedule saved = isel::emu::schedule();
-  isel::emu::set_schedule(schedule);
-  try {
+  {
+    isel::emu::ScheduleScope scope(schedule);
     kc::cuda::greedy(p, o, isel::Hooks{});
-  } catch (...) {
-    isel::emu::set_schedule(saved);
-    throw;
   }
-  isel::emu::set_schedule(saved);
   // The kernels keep squared (scaled) distances; the CPU reports them through the same function.
   Result r;
   r.indices = indices;
