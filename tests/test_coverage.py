@@ -526,6 +526,7 @@ def test_emulated_cuda_greedy_equals_cpu_and_naive_on_dolly(dolly_tfidf):
 def test_emulated_cuda_takes_torch_matrices(dolly_tfidf):
     torch = pytest.importorskip("torch")
     X = dolly_tfidf.matrix[:300]
+    X = X[:, np.unique(X.indices)]  # the columns these rows use: the dense form stays small
     w = np.random.default_rng(4).uniform(0.2, 1.0, 300)
     cpu = coverage_greedy(X, 30, weights=w, selected=[7], progress=False)
     csr = csr_tensor(X.indptr, X.indices, X.data, X.shape)

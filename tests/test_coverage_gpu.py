@@ -50,6 +50,7 @@ def test_cuda_equals_cpu_on_dolly(dolly_matrix, index_dtype, value_dtype, decay,
 
 def test_cuda_dense_and_coo_tensors(dolly_matrix):
     X = dolly_matrix[:2000]
+    X = X[:, np.unique(X.indices)]  # the columns these rows use: the dense form stays small
     cpu = coverage_greedy(X, 100, progress=False)
     T = on_gpu(X)
     for form in (T.to_sparse_coo(), T.to_dense()):
