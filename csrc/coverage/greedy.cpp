@@ -45,11 +45,15 @@ struct Csr {
   // partials are skipped: adding +0 to a sum of nonnegatives changes no bit.
   double gain(int64_t i, const double* alpha, const double* w) const {
     const int64_t lo = indptr[i], len = static_cast<int64_t>(indptr[i + 1]) - lo;
+    const V* x = data + lo;
+    const I* col = indices + lo;
     double p[32];
     const int used = len < 32 ? static_cast<int>(len) : 32;
     for (int l = 0; l < used; ++l) p[l] = 0.0;
-    for (int64_t e = 0; e < len; ++e)
-      p[e & 31] += static_cast<double>(data[lo + e]) * alpha[indices[lo + e]];
+    int64_t e = 0;
+    for (; e + 32 <= len; e += 32)  // whole rounds: a fixed inner loop the compiler can unroll
+      for (int l = 0; l < 32; ++l) p[l] += static_cast<double>(x[e + l]) * alpha[col[e + l]];
+    for (int l = 0; e + l < len; ++l) p[l] += static_cast<double>(x[e + l]) * alpha[col[e + l]];
     for (int w = 16; w >= 1; w >>= 1)
       for (int l = 0; l < w && l + w < used; ++l) p[l] += p[l + w];
     const double s = used > 0 ? p[0] : 0.0;
