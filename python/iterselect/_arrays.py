@@ -1,14 +1,13 @@
 """The one array layer: numpy / torch / cupy inputs, validated and converted, and results back.
 
-The C++ kernels read raw host buffers; the CUDA kernels read raw device pointers. This module
-turns whatever the user passed into one of those without copying (DLPack for torch and cupy),
-remembers what it was, and turns results back into the input's kind and device
-(:func:`as_matrix`, :func:`like_input`). It also holds what every family needs of arrays:
-the array kind (:func:`array_kind`), bfloat16 widening and host copies (:func:`host_values`,
-:func:`to_float32`, :func:`to_float64`, :func:`copy_host`, :func:`host_float32`), 1-D host
-vectors (:func:`host_vector`), the zero-row check of the cosine metric
-(:func:`check_nonzero_rows`, one message everywhere) and the arrays a CUDA kernel writes to
-(:func:`device_arrays`).
+The C++ kernels read raw host buffers; the CUDA kernels read arrays through DLPack. This module
+turns whatever the user passed into one of those without copying, remembers what it was, and
+turns results back into the input's kind and device (:func:`as_matrix`, :func:`like_input`). It
+also holds what every family needs of arrays: the array kind (:func:`array_kind`), bfloat16
+widening and host copies (:func:`host_values`, :func:`to_float32`, :func:`to_float64`,
+:func:`copy_host`, :func:`host_float32`), 1-D host vectors (:func:`host_vector`), the zero-row
+check of the cosine metric (:func:`check_nonzero_rows`, one message everywhere) and the arrays a
+CUDA kernel reads and writes (:func:`device_arrays`, :func:`host_dlpack`).
 
 Half precision stays half: float16 is passed as numpy float16, bfloat16 (torch, or numpy with
 ``ml_dtypes``) is passed as its raw ``uint16`` bits with the dtype tag ``"bfloat16"``.
@@ -28,10 +27,11 @@ _BLOCK_ROWS = 65536  # finiteness is checked a block at a time so no N x d tempo
 
 @dataclass(frozen=True)
 class Matrix:
-    """A validated 2-D float input: a host view (``host``) or a device pointer (``ptr``).
+    """A validated 2-D float input: a host view (``host``) or a C-contiguous device array (``obj``).
 
     ``host`` is a C-contiguous numpy array (uint16 bits for bfloat16) when the data lives on the
-    CPU, else ``None``; ``ptr`` is the device address for CUDA inputs.
+    CPU, else ``None``; CUDA inputs are made C-contiguous in ``obj`` and reach the kernels through
+    DLPack.
     """
 
     obj: object
@@ -40,7 +40,6 @@ class Matrix:
     dtype: str  # one of FLOAT_DTYPES
     shape: tuple
     host: np.ndarray | None
-    ptr: int = 0
 
     @property
     def on_cuda(self) -> bool:
@@ -91,20 +90,15 @@ def as_matrix(X, name: str, func: str, *, check_finite: bool = True, min_rows: i
         raise param_error(func, name, f"a non-empty 2-D array with at least {min_rows} row(s)",
                           f"an array of shape {shape}")
     host = None
-    ptr = 0
     if device == "cpu":
         host = _host_view(X, kind, dtype)
         if check_finite:
             check_finite_rows(host, dtype, name, func)
     elif kind == "torch":
         X = X.contiguous() if not X.is_contiguous() else X
-        ptr = X.data_ptr()
     else:
-        import cupy  # noqa: F401  (cupy input means cupy is importable)
-
         X = X if X.flags.c_contiguous else X.copy()
-        ptr = X.data.ptr
-    return Matrix(obj=X, kind=kind, device=device, dtype=dtype, shape=tuple(shape), host=host, ptr=ptr)
+    return Matrix(obj=X, kind=kind, device=device, dtype=dtype, shape=tuple(shape), host=host)
 
 
 def _host_view(X, kind: str, dtype: str) -> np.ndarray:
@@ -257,13 +251,14 @@ def host_vector(values, name: str, func: str, *, kind: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Arrays on the device a CUDA kernel writes to: torch or cupy on a GPU, numpy for the emulated
-# grid. One interface, so that each family's driver allocates and passes pointers the same way.
+# Arrays on the device a CUDA kernel reads and writes: torch or cupy on a GPU, numpy for the
+# emulated grid. One interface, so that each family's driver allocates and passes arrays the same
+# way (the bindings read them through DLPack and check their device, dtype and shape).
 
 class _HostArrays:
     """Host numpy arrays for the CPU emulation of the grid."""
 
-    stream = 0
+    stream = None
 
     def __init__(self, m: Matrix):
         self.m = m
@@ -274,12 +269,8 @@ class _HostArrays:
     def zeros(self, shape, dtype):
         return np.zeros(shape, dtype=dtype)
 
-    @staticmethod
-    def ptr(a) -> int:
-        return a.ctypes.data
-
-    def x_ptr(self) -> int:
-        return self.m.host.ctypes.data
+    def x(self, func: str):
+        return host_dlpack(self.m, func)
 
     def copy_matrix(self, mat: Matrix, dtype):
         out = np.empty(mat.shape, dtype=dtype)
@@ -310,12 +301,8 @@ class _TorchArrays:
     def zeros(self, shape, dtype):
         return self.torch.zeros(shape, dtype=self._dt(dtype), device=self.device)
 
-    @staticmethod
-    def ptr(a) -> int:
-        return a.data_ptr()
-
-    def x_ptr(self) -> int:
-        return self.m.ptr
+    def x(self, func: str):
+        return self.m.obj
 
     def copy_matrix(self, mat: Matrix, dtype):
         return mat.obj.to(dtype=self._dt(dtype), copy=True).contiguous()
@@ -341,12 +328,8 @@ class _CupyArrays:
     def zeros(self, shape, dtype):
         return self.cupy.zeros(shape, dtype=dtype)
 
-    @staticmethod
-    def ptr(a) -> int:
-        return a.data.ptr
-
-    def x_ptr(self) -> int:
-        return self.m.ptr
+    def x(self, func: str):
+        return self.m.obj
 
     def copy_matrix(self, mat: Matrix, dtype):
         return self.cupy.array(mat.obj, dtype=dtype, copy=True, order="C")
@@ -357,8 +340,24 @@ class _CupyArrays:
 
 def device_arrays(m: Matrix, backend: str):
     """Where a CUDA kernel run on ``backend`` ("cuda" or "cuda-emulation") for input ``m`` puts
-    its arrays: ``empty``, ``zeros``, ``ptr``, ``x_ptr`` (the input), ``copy_matrix``,
-    ``available`` (bytes free) and ``stream``."""
+    its arrays: ``empty``, ``zeros``, ``x(func)`` (the input, as the module reads it),
+    ``copy_matrix``, ``available`` (bytes free) and ``stream`` (None on the emulated grid)."""
     if backend == "cuda-emulation":
         return _HostArrays(m)
     return _TorchArrays(m) if m.kind == "torch" else _CupyArrays(m)
+
+
+def host_dlpack(m: Matrix, func: str):
+    """A host matrix as an object the emulated CUDA module reads through DLPack, without a copy.
+
+    numpy arrays export themselves; bfloat16 (held as uint16 bits) is exported as a torch bfloat16
+    view of the same memory, since numpy cannot describe bfloat16 to DLPack.
+    """
+    if m.dtype != "bfloat16":
+        return m.host
+    try:
+        import torch
+    except ImportError:
+        raise RuntimeError(f"{func}: backend='cuda-emulation' with bfloat16 input needs torch "
+                           "(to describe bfloat16 through DLPack)") from None
+    return torch.from_numpy(m.host.view(np.int16)).view(torch.bfloat16)
