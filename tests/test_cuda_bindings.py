@@ -147,3 +147,35 @@ def test_the_cuda_module_refuses_host_arrays():
                                   torch.zeros(0, dtype=torch.float64), 2, np.ones(2), None, np.ones(2))
 
 
+
+def test_facility_arrays_are_checked(mod):
+    import scipy.sparse as sp
+
+    G = sp.csr_array(np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 1.0]]))
+    C = sp.csc_array(G)
+    rows = (G.indptr.astype(np.int64), G.indices, G.data)
+    cols = (C.indptr.astype(np.int64), C.indices.astype(G.indices.dtype), C.data)
+
+    def run(rows=rows, cols=cols, quality=None, out=None):
+        out = out or (np.empty(2, np.int64), np.empty(2), np.empty(3))
+        mod.facility_greedy(*rows, *cols, quality, 0.5, 2, np.empty(0, np.int64), *out, block_threads=32)
+        return out
+
+    want = _backends.core.facility_greedy(*rows, 3, 3, None, 0.5, 2, np.empty(0, np.int64), 1, None)
+    for got, expected in zip(run(), want):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match=r"^col_indices must have dtype int32 \(got int64\)$"):
+        run(cols=(cols[0], cols[1].astype(np.int64), cols[2]))
+    with pytest.raises(ValueError, match=r"^col_data must have dtype float64 \(got float32\)$"):
+        run(cols=(cols[0], cols[1], cols[2].astype(np.float32)))
+    with pytest.raises(ValueError, match=r"^out_current must have shape \(3,\) \(got \(2,\)\)$"):
+        run(out=(np.empty(2, np.int64), np.empty(2), np.empty(2)))
+    # The kernel's own checks, on the device: the CPU path's messages.
+    with pytest.raises(ValueError, match=r"^quality\[1\] \(nan\) must be finite$"):
+        run(quality=np.array([0.0, np.nan, 0.0]))
+    negative = G.data.copy()
+    negative[2] = -1.0  # row 1, column 0
+    with pytest.raises(ValueError, match=r"^the graph must hold finite values >= 0 \(row 1, column 0 holds -1\)$"):
+        run(rows=(rows[0], rows[1], negative))
+    with pytest.raises(ValueError, match=r"^the graph row 1 lists column 0 more than once$"):
+        run(cols=(cols[0], np.array([1, 1, 0, 1, 2, 1, 2], G.indices.dtype), cols[2]))  # column 0: points 1, 1

@@ -5,6 +5,7 @@
 // fold), so the device returns the CPU path's picks, gains and column weights bit for bit.
 #include "common/cuda_compat.cuh"
 #include "common/device_buffer.cuh"
+#include "common/device_checks.cuh"
 #include "common/device_math.cuh"
 #include "common/check.hpp"
 #include "common/launch.hpp"
@@ -21,7 +22,6 @@ namespace {
 using namespace isel::device;
 
 constexpr unsigned kFull = 0xffffffffu;
-constexpr unsigned long long kNone = ~0ull;
 
 template <class I, class V>
 struct Csr {
@@ -63,55 +63,15 @@ __device__ double warp_gain(const Csr<I, V>& x, int64_t row, const double* alpha
 
 // ------------------------------------------------------------------ checks
 
-// v >= 0 and finite (inf - inf and NaN - NaN are NaN), without host-only library calls.
-__device__ __forceinline__ bool nonnegative_finite(double v) { return v >= 0.0 && op_sub(v, v) == 0.0; }
-
-// The lowest i where indptr[i] breaks a rule: indptr[0] == 0, nondecreasing, indptr[n] == nnz.
-template <class I>
-__global__ void indptr_check_kernel(const I* indptr, int64_t n, int64_t nnz, unsigned long long* lowest) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i <= n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t v = indptr[i];
-    const bool bad = (i == 0 && v != 0) || (i > 0 && v < static_cast<int64_t>(indptr[i - 1])) || (i == n && v != nnz);
-    if (bad) atomicMin(lowest, static_cast<unsigned long long>(i));
-  }
-}
-
-// The lowest row with a column outside [0, m) or a value that is negative or not finite.
-template <class I, class V>
-__global__ void entries_check_kernel(Csr<I, V> x, int64_t row_lo, int64_t row_hi, unsigned long long* lowest) {
-  const int lane = threadIdx.x & 31;
-  const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x >> 5);
-  for (int64_t r = row_lo + blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); r < row_hi; r += warps) {
-    bool bad = false;
-    for (int64_t e = x.indptr[r] + lane; e < x.indptr[r + 1]; e += 32) {
-      const int64_t j = x.indices[e];
-      bad = bad || j < 0 || j >= x.m || !nonnegative_finite(static_cast<double>(x.data[e]));
-    }
-    if (__any_sync(kFull, bad) && lane == 0) atomicMin(lowest, static_cast<unsigned long long>(r));
-  }
-}
-
-// A small device value read back to the host (waits for the stream).
-template <class T>
-T read_back(const T* device_value, cudaStream_t stream) {
-  T host{};
-  CUDA_CHECK(cudaMemcpyAsync(&host, device_value, sizeof(T), cudaMemcpyDeviceToHost, stream));
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  return host;
-}
-
-// Copies the offending row (or indptr entries) to the host and throws the CPU path's message.
+// Copies the lowest offending row of [row_lo, row_hi) to the host and throws the CPU path's message.
 template <class I, class V>
 void check_rows(const Csr<I, V>& x, int64_t row_lo, int64_t row_hi, const Launch& dev) {
   auto stream = static_cast<cudaStream_t>(dev.stream);
-  Buffer flag(sizeof(unsigned long long), "the check's flag");
-  auto* lowest = flag.as<unsigned long long>();
-  CUDA_CHECK(cudaMemcpyAsync(lowest, &kNone, sizeof kNone, cudaMemcpyHostToDevice, stream));
-  launch(entries_check_kernel<I, V>, dim3(blocks_for(row_hi - row_lo, dev.block_threads / 32, dev)),
-         dim3(dev.block_threads), 0, stream, x, row_lo, row_hi, lowest);
-  const unsigned long long found = read_back(lowest, stream);
-  if (found == kNone) return;
+  LowestIndex lowest(stream);
+  launch(entries_check_kernel<I, I, V>, dim3(blocks_for(row_hi - row_lo, dev.block_threads / 32, dev)),
+         dim3(dev.block_threads), 0, stream, x.indptr, x.indices, x.data, x.m, row_lo, row_hi, false, lowest.flag());
+  const unsigned long long found = lowest.found();
+  if (found == kNoIndex) return;
   const int64_t r = static_cast<int64_t>(found);
   I bounds[2];
   CUDA_CHECK(cudaMemcpyAsync(bounds, x.indptr + r, sizeof bounds, cudaMemcpyDeviceToHost, stream));
@@ -133,13 +93,11 @@ void check_matrix(const Csr<I, V>& x, const Launch& dev) {
   require(x.indptr != nullptr, "X has no indptr");
   require(x.nnz >= 0, "the number of stored entries of X must be given for a device matrix");
   auto stream = static_cast<cudaStream_t>(dev.stream);
-  Buffer flag(sizeof(unsigned long long), "the check's flag");
-  auto* lowest = flag.as<unsigned long long>();
-  CUDA_CHECK(cudaMemcpyAsync(lowest, &kNone, sizeof kNone, cudaMemcpyHostToDevice, stream));
+  LowestIndex lowest(stream);
   launch(indptr_check_kernel<I>, dim3(blocks_for(x.n + 1, dev.block_threads, dev)), dim3(dev.block_threads), 0,
-         stream, x.indptr, x.n, x.nnz, lowest);
-  const unsigned long long found = read_back(lowest, stream);
-  if (found != kNone) {
+         stream, x.indptr, x.n, x.nnz, lowest.flag());
+  const unsigned long long found = lowest.found();
+  if (found != kNoIndex) {
     const int64_t i = static_cast<int64_t>(found);
     I pair[2] = {0, 0};
     CUDA_CHECK(cudaMemcpyAsync(pair, x.indptr + (i > 0 ? i - 1 : 0), sizeof(I) * (i > 0 ? 2 : 1),
@@ -152,23 +110,14 @@ void check_matrix(const Csr<I, V>& x, const Launch& dev) {
   check_rows(x, 0, x.n, dev);
 }
 
-// The lowest i with a weight that is negative or not finite.
-__global__ void weights_check_kernel(const double* w, int64_t n, unsigned long long* lowest) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    if (!nonnegative_finite(w[i])) atomicMin(lowest, static_cast<unsigned long long>(i));
-}
-
 void check_weights(const double* w, int64_t n, const Launch& dev) {
   if (w == nullptr) return;
   auto stream = static_cast<cudaStream_t>(dev.stream);
-  Buffer flag(sizeof(unsigned long long), "the check's flag");
-  auto* lowest = flag.as<unsigned long long>();
-  CUDA_CHECK(cudaMemcpyAsync(lowest, &kNone, sizeof kNone, cudaMemcpyHostToDevice, stream));
-  launch(weights_check_kernel, dim3(blocks_for(n, dev.block_threads, dev)), dim3(dev.block_threads), 0, stream, w, n,
-         lowest);
-  const unsigned long long found = read_back(lowest, stream);
-  if (found != kNone) checks::weight(static_cast<int64_t>(found), read_back(w + found, stream));
+  LowestIndex lowest(stream);
+  launch(values_check_kernel<double>, dim3(blocks_for(n, dev.block_threads, dev)), dim3(dev.block_threads), 0, stream,
+         w, n, true, lowest.flag());
+  const unsigned long long found = lowest.found();
+  if (found != kNoIndex) checks::weight(static_cast<int64_t>(found), read_back(w + found, stream));
 }
 
 // ------------------------------------------------------------------ gains and decay

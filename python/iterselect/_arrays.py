@@ -272,6 +272,14 @@ class _HostArrays:
     def x(self, func: str):
         return host_dlpack(self.m, func)
 
+    @staticmethod
+    def from_host(a: np.ndarray):
+        return a
+
+    @staticmethod
+    def to_host(a) -> np.ndarray:
+        return a
+
     def copy_matrix(self, mat: Matrix, dtype):
         out = np.empty(mat.shape, dtype=dtype)
         copy_host(mat, out)
@@ -282,15 +290,15 @@ class _HostArrays:
 
 
 class _TorchArrays:
-    """torch tensors on the input's CUDA device, on its current stream."""
+    """torch tensors on the input's CUDA device (the current one for host input), on its
+    current stream."""
 
-    def __init__(self, m: Matrix):
+    def __init__(self, m: Matrix | None):
         import torch
 
-        from ._backends import stream_of
-
-        self.torch, self.m, self.device = torch, m, m.obj.device
-        self.stream = stream_of(m.obj)
+        self.torch, self.m = torch, m
+        self.device = m.obj.device if m is not None else torch.device("cuda", torch.cuda.current_device())
+        self.stream = torch.cuda.current_stream(self.device).cuda_stream
 
     def _dt(self, dtype):
         return getattr(self.torch, np.dtype(dtype).name)
@@ -304,6 +312,13 @@ class _TorchArrays:
     def x(self, func: str):
         return self.m.obj
 
+    def from_host(self, a: np.ndarray):
+        return self.torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+
+    @staticmethod
+    def to_host(a) -> np.ndarray:
+        return a.cpu().numpy()
+
     def copy_matrix(self, mat: Matrix, dtype):
         return mat.obj.to(dtype=self._dt(dtype), copy=True).contiguous()
 
@@ -314,13 +329,11 @@ class _TorchArrays:
 class _CupyArrays:
     """cupy arrays on the current device and stream."""
 
-    def __init__(self, m: Matrix):
+    def __init__(self, m: Matrix | None):
         import cupy
 
-        from ._backends import stream_of
-
         self.cupy, self.m = cupy, m
-        self.stream = stream_of(m.obj)
+        self.stream = cupy.cuda.get_current_stream().ptr
 
     def empty(self, shape, dtype):
         return self.cupy.empty(shape, dtype=dtype)
@@ -331,6 +344,13 @@ class _CupyArrays:
     def x(self, func: str):
         return self.m.obj
 
+    def from_host(self, a: np.ndarray):
+        return self.cupy.asarray(a)
+
+    @staticmethod
+    def to_host(a) -> np.ndarray:
+        return a.get()
+
     def copy_matrix(self, mat: Matrix, dtype):
         return self.cupy.array(mat.obj, dtype=dtype, copy=True, order="C")
 
@@ -338,13 +358,25 @@ class _CupyArrays:
         return device_available(self.m.obj)
 
 
-def device_arrays(m: Matrix, backend: str):
+def device_arrays(m: Matrix | None, backend: str):
     """Where a CUDA kernel run on ``backend`` ("cuda" or "cuda-emulation") for input ``m`` puts
     its arrays: ``empty``, ``zeros``, ``x(func)`` (the input, as the module reads it),
-    ``copy_matrix``, ``available`` (bytes free) and ``stream`` (None on the emulated grid)."""
+    ``from_host`` / ``to_host`` (explicit copies of small or requested arrays), ``copy_matrix``,
+    ``available`` (bytes free) and ``stream`` (None on the emulated grid). ``m=None``: the input
+    is on the host and the caller copies what the kernel needs with ``from_host`` (torch when it
+    sees a CUDA device, else cupy)."""
     if backend == "cuda-emulation":
         return _HostArrays(m)
-    return _TorchArrays(m) if m.kind == "torch" else _CupyArrays(m)
+    kind = m.kind if m is not None else ("torch" if _torch_sees_cuda() else "cupy")
+    return _TorchArrays(m) if kind == "torch" else _CupyArrays(m)
+
+
+def _torch_sees_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
 
 
 def host_dlpack(m: Matrix, func: str):
