@@ -38,15 +38,6 @@ Csr csr(Arrays& arrays, const py::object& indptr_obj, const py::object& indices_
   return x;
 }
 
-// A float64 vector of `n` entries (written when `output`).
-Array vector(Arrays& arrays, const py::handle& obj, const char* name, int64_t n, bool output) {
-  Array a = arrays.get(obj, name);
-  expect_dtype(a, {Elem::float64});
-  expect_shape(a, {n});
-  if (output) expect_writable(a);
-  return a;
-}
-
 int64_t greedy(const py::object& indptr, const py::object& indices, const py::object& data, int64_t n_cols,
                const py::object& weights_obj, double decay, int64_t k,
                const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& selected,
@@ -56,13 +47,10 @@ int64_t greedy(const py::object& indptr, const py::object& indices, const py::ob
   Csr x = csr(arrays, indptr, indices, data, n_cols);
   const int64_t n = x.view.n_rows;
   Array weights;
-  if (!weights_obj.is_none()) weights = vector(arrays, weights_obj, "weights", n, false);
-  Array out_indices = arrays.get(out_indices_obj, "out_indices");
-  expect_dtype(out_indices, {Elem::int64});
-  expect_shape(out_indices, {k});
-  expect_writable(out_indices);
-  Array out_gains = vector(arrays, out_gains_obj, "out_gains", k, true);
-  Array out_alpha = vector(arrays, out_alpha_obj, "out_alpha", n_cols, true);
+  if (!weights_obj.is_none()) weights = float64_vector(arrays, weights_obj, "weights", n, false);
+  Array out_indices = int64_output(arrays, out_indices_obj, "out_indices", k);
+  Array out_gains = float64_vector(arrays, out_gains_obj, "out_gains", k, true);
+  Array out_alpha = float64_vector(arrays, out_alpha_obj, "out_alpha", n_cols, true);
   require(selected.ndim() == 1, "selected must be 1-D (got ", selected.ndim(), " dimensions)");
 
   coverage::GreedyProblem p;
@@ -91,10 +79,10 @@ void row_gains(const py::object& indptr, const py::object& indices, const py::ob
   Arrays arrays(stream);
   Csr x = csr(arrays, indptr, indices, data, n_cols);
   const int64_t n = x.view.n_rows;
-  Array alpha = vector(arrays, alpha_obj, "alpha", n_cols, false);
+  Array alpha = float64_vector(arrays, alpha_obj, "alpha", n_cols, false);
   Array weights;
-  if (!weights_obj.is_none()) weights = vector(arrays, weights_obj, "weights", n, false);
-  Array out = vector(arrays, out_obj, "out", n, true);
+  if (!weights_obj.is_none()) weights = float64_vector(arrays, weights_obj, "weights", n, false);
+  Array out = float64_vector(arrays, out_obj, "out", n, true);
   auto dev = launch_on(arrays, block_threads, max_blocks);
   py::gil_scoped_release release;
   device::DeviceGuard on(arrays.device());
@@ -107,7 +95,7 @@ int64_t decay_row(const py::object& indptr, const py::object& indices, const py:
                   int max_blocks) {
   Arrays arrays(stream);
   Csr x = csr(arrays, indptr, indices, data, n_cols);
-  Array alpha = vector(arrays, alpha_obj, "alpha", n_cols, true);
+  Array alpha = float64_vector(arrays, alpha_obj, "alpha", n_cols, true);
   auto dev = launch_on(arrays, block_threads, max_blocks);
   py::gil_scoped_release release;
   device::DeviceGuard on(arrays.device());

@@ -42,15 +42,6 @@ GraphArrays graph(Arrays& arrays, const py::object& indptr, const py::object& in
   return g;
 }
 
-// A float64 vector of `n` entries (written when `output`).
-Array vector(Arrays& arrays, const py::handle& obj, const char* name, int64_t n, bool output) {
-  Array a = arrays.get(obj, name);
-  expect_dtype(a, {Elem::float64});
-  expect_shape(a, {n});
-  if (output) expect_writable(a);
-  return a;
-}
-
 void greedy(const py::object& indptr, const py::object& indices, const py::object& data, const py::object& col_indptr,
             const py::object& col_indices, const py::object& col_data, const py::object& quality_obj,
             double quality_weight, int64_t k, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& selected,
@@ -66,13 +57,10 @@ void greedy(const py::object& indptr, const py::object& indices, const py::objec
   rows.view.n_cols = n_cand;
   cols.view.n_cols = rows.view.n_rows;
   Array quality;
-  if (!quality_obj.is_none()) quality = vector(arrays, quality_obj, "quality", n_cand, false);
-  Array out_indices = arrays.get(out_indices_obj, "out_indices");
-  expect_dtype(out_indices, {Elem::int64});
-  expect_shape(out_indices, {k});
-  expect_writable(out_indices);
-  Array out_gains = vector(arrays, out_gains_obj, "out_gains", k, true);
-  Array out_current = vector(arrays, out_current_obj, "out_current", rows.view.n_rows, true);
+  if (!quality_obj.is_none()) quality = float64_vector(arrays, quality_obj, "quality", n_cand, false);
+  Array out_indices = int64_output(arrays, out_indices_obj, "out_indices", k);
+  Array out_gains = float64_vector(arrays, out_gains_obj, "out_gains", k, true);
+  Array out_current = float64_vector(arrays, out_current_obj, "out_current", rows.view.n_rows, true);
   require(selected.ndim() == 1, "selected must be 1-D (got ", selected.ndim(), " dimensions)");
 
   facility::Problem p;

@@ -328,6 +328,24 @@ inline void expect_writable(const Array& a) {
   require(!a.readonly, a.name, " must be writable (got a read-only array)");
 }
 
+// A 1-D array of `n` float64 values (one the kernel writes when `output`).
+inline Array float64_vector(Arrays& arrays, const py::handle& obj, const char* name, int64_t n, bool output) {
+  Array a = arrays.get(obj, name);
+  expect_dtype(a, {Elem::float64});
+  expect_shape(a, {n});
+  if (output) expect_writable(a);
+  return a;
+}
+
+// A 1-D array of `n` int64 values the kernel writes (picks).
+inline Array int64_output(Arrays& arrays, const py::handle& obj, const char* name, int64_t n) {
+  Array a = arrays.get(obj, name);
+  expect_dtype(a, {Elem::int64});
+  expect_shape(a, {n});
+  expect_writable(a);
+  return a;
+}
+
 constexpr std::initializer_list<Elem> kFloatElems = {Elem::float16, Elem::bfloat16, Elem::float32, Elem::float64};
 constexpr std::initializer_list<Elem> kMessageElems = {Elem::float32, Elem::float64};
 

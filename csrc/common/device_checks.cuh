@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "common/cuda_compat.cuh"
 #include "common/device_buffer.cuh"
@@ -29,6 +31,37 @@ T read_back(const T* device_value, cudaStream_t stream) {
   CUDA_CHECK(cudaMemcpyAsync(&host, device_value, sizeof(T), cudaMemcpyDeviceToHost, stream));
   CUDA_CHECK(cudaStreamSynchronize(stream));
   return host;
+}
+
+// indptr[i - 1] and indptr[i] of CSR offsets in device memory (indptr[0] twice for i == 0).
+template <class P>
+std::pair<int64_t, int64_t> read_offsets(const P* indptr, int64_t i, cudaStream_t stream) {
+  P pair[2] = {0, 0};
+  CUDA_CHECK(cudaMemcpyAsync(pair, indptr + (i > 0 ? i - 1 : 0), sizeof(P) * (i > 0 ? 2 : 1), cudaMemcpyDeviceToHost,
+                             stream), "offset ", i);
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  return {static_cast<int64_t>(pair[0]), static_cast<int64_t>(i > 0 ? pair[1] : pair[0])};
+}
+
+// Row r of a CSR matrix in device memory, copied to the host for a check's message.
+template <class I, class V>
+struct HostRow {
+  std::vector<I> cols;
+  std::vector<V> values;
+  int64_t size() const { return static_cast<int64_t>(cols.size()); }
+};
+
+template <class P, class I, class V>
+HostRow<I, V> read_row(const P* indptr, const I* indices, const V* data, int64_t r, cudaStream_t stream) {
+  const auto [lo, hi] = read_offsets(indptr, r + 1, stream);
+  const int64_t len = hi - lo;
+  HostRow<I, V> row{std::vector<I>(static_cast<size_t>(len)), std::vector<V>(static_cast<size_t>(len))};
+  CUDA_CHECK(cudaMemcpyAsync(row.cols.data(), indices + lo, sizeof(I) * len, cudaMemcpyDeviceToHost, stream), "row ",
+             r, " with ", len, " entries");
+  CUDA_CHECK(cudaMemcpyAsync(row.values.data(), data + lo, sizeof(V) * len, cudaMemcpyDeviceToHost, stream), "row ",
+             r, " with ", len, " entries");
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  return row;
 }
 
 // The lowest index the check kernels of one check noted, kept in device memory.

@@ -4,6 +4,7 @@
 // row's entries l, l+32, ... with explicit round-to-nearest operations, then the shuffle-down
 // fold), so the device returns the CPU path's picks, gains and column weights bit for bit.
 #include "common/cuda_compat.cuh"
+#include "common/device_argmax.cuh"
 #include "common/device_buffer.cuh"
 #include "common/device_checks.cuh"
 #include "common/device_math.cuh"
@@ -14,7 +15,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <vector>
 
 namespace isel::coverage::cuda {
 namespace {
@@ -73,18 +73,8 @@ void check_rows(const Csr<I, V>& x, int64_t row_lo, int64_t row_hi, const Launch
   const unsigned long long found = lowest.found();
   if (found == kNoIndex) return;
   const int64_t r = static_cast<int64_t>(found);
-  I bounds[2];
-  CUDA_CHECK(cudaMemcpyAsync(bounds, x.indptr + r, sizeof bounds, cudaMemcpyDeviceToHost, stream));
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  const int64_t len = static_cast<int64_t>(bounds[1]) - bounds[0];
-  std::vector<I> cols(len);
-  std::vector<V> values(len);
-  CUDA_CHECK(cudaMemcpyAsync(cols.data(), x.indices + bounds[0], sizeof(I) * len, cudaMemcpyDeviceToHost, stream),
-             "row ", r, " with ", len, " entries");
-  CUDA_CHECK(cudaMemcpyAsync(values.data(), x.data + bounds[0], sizeof(V) * len, cudaMemcpyDeviceToHost, stream),
-             "row ", r, " with ", len, " entries");
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  checks::row(r, cols.data(), values.data(), len, x.m);
+  const auto row = read_row(x.indptr, x.indices, x.data, r, stream);
+  checks::row(r, row.cols.data(), row.values.data(), row.size(), x.m);
 }
 
 template <class I, class V>
@@ -99,12 +89,8 @@ void check_matrix(const Csr<I, V>& x, const Launch& dev) {
   const unsigned long long found = lowest.found();
   if (found != kNoIndex) {
     const int64_t i = static_cast<int64_t>(found);
-    I pair[2] = {0, 0};
-    CUDA_CHECK(cudaMemcpyAsync(pair, x.indptr + (i > 0 ? i - 1 : 0), sizeof(I) * (i > 0 ? 2 : 1),
-                               cudaMemcpyDeviceToHost, stream));
-    CUDA_CHECK(cudaStreamSynchronize(stream));
-    const I value = i > 0 ? pair[1] : pair[0];
-    checks::indptr_entry(i, pair[0], value);
+    const auto [before, value] = read_offsets(x.indptr, i, stream);
+    checks::indptr_entry(i, before, value);
     checks::stored_entries(value, x.nnz);
   }
   check_rows(x, 0, x.n, dev);
@@ -166,10 +152,6 @@ struct Top2 {
   double v1, v2;
   int64_t i1, i2;
 };
-
-__device__ __forceinline__ bool better(double v, int64_t i, double bv, int64_t bi) {
-  return bi < 0 || (i >= 0 && (v > bv || (v == bv && i < bi)));
-}
 
 __device__ __forceinline__ void push(Top2& t, double v, int64_t i) {
   if (better(v, i, t.v1, t.i1)) {
@@ -387,12 +369,9 @@ void all_gains(const Csr<I, V>& x, const double* alpha, const double* weights, d
 template <class I, class V>
 int64_t decay_one_row(const Csr<I, V>& x, int64_t row, double decay, double* alpha, const Launch& dev) {
   auto stream = static_cast<cudaStream_t>(dev.stream);
-  I bounds[2];
-  CUDA_CHECK(cudaMemcpyAsync(bounds, x.indptr + row, sizeof bounds, cudaMemcpyDeviceToHost, stream));
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  require(bounds[0] >= 0 && bounds[0] <= bounds[1] && (x.nnz < 0 || bounds[1] <= x.nnz), "X.indptr gives row ", row,
-          " the entries [", static_cast<int64_t>(bounds[0]), ", ", static_cast<int64_t>(bounds[1]), "), outside the ",
-          x.nnz, " stored entries");
+  const auto [lo, hi] = read_offsets(x.indptr, row + 1, stream);
+  require(lo >= 0 && lo <= hi && (x.nnz < 0 || hi <= x.nnz), "X.indptr gives row ", row, " the entries [", lo, ", ", hi,
+          "), outside the ", x.nnz, " stored entries");
   check_rows(x, row, row + 1, dev);
   Buffer row_b(sizeof(int64_t), "the row"), changed_b(sizeof(unsigned long long), "the count");
   CUDA_CHECK(cudaMemcpyAsync(row_b.get(), &row, sizeof row, cudaMemcpyHostToDevice, stream));

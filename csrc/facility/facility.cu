@@ -19,7 +19,6 @@
 #include "facility/facility_cuda.hpp"
 
 #include <algorithm>
-#include <vector>
 
 namespace isel::facility::cuda {
 namespace {
@@ -48,12 +47,7 @@ __global__ void gains_kernel(const int64_t* colptr, const I* rows, const V* vals
       best_j = j;
     }
   }
-  warp_argmax(best, best_j);
-  block_argmax(best, best_j, sv, si);
-  if (threadIdx.x == 0) {
-    block_val[blockIdx.x] = best;
-    block_idx[blockIdx.x] = best_j;
-  }
+  store_block_argmax(best, best_j, sv, si, block_val, block_idx);
 }
 
 // Applies candidate *pick (slot >= 0: records it as pick `slot`). With `mark`, first counts the
@@ -118,12 +112,8 @@ void check_view(const Typed<I, V>& g, int64_t nnz, const char* what, const char*
   unsigned long long found = offsets.found();
   if (found != kNoIndex) {
     const int64_t i = static_cast<int64_t>(found);
-    int64_t pair[2] = {0, 0};
-    CUDA_CHECK(cudaMemcpyAsync(pair, g.indptr + (i > 0 ? i - 1 : 0), sizeof(int64_t) * (i > 0 ? 2 : 1),
-                               cudaMemcpyDeviceToHost, stream));
-    CUDA_CHECK(cudaStreamSynchronize(stream));
-    const int64_t value = i > 0 ? pair[1] : pair[0];
-    check_offset(what, i, pair[0], value);
+    const auto [before, value] = read_offsets(g.indptr, i, stream);
+    check_offset(what, i, before, value);
     check_stored(what, value, nnz);
   }
   LowestIndex rows(stream);
@@ -132,20 +122,10 @@ void check_view(const Typed<I, V>& g, int64_t nnz, const char* what, const char*
   found = rows.found();
   if (found == kNoIndex) return;
   const int64_t r = static_cast<int64_t>(found);
-  int64_t bounds[2];
-  CUDA_CHECK(cudaMemcpyAsync(bounds, g.indptr + r, sizeof bounds, cudaMemcpyDeviceToHost, stream));
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  const int64_t len = bounds[1] - bounds[0];
-  std::vector<I> cols(static_cast<size_t>(len));
-  std::vector<V> vals(static_cast<size_t>(len));
-  CUDA_CHECK(cudaMemcpyAsync(cols.data(), g.indices + bounds[0], sizeof(I) * len, cudaMemcpyDeviceToHost, stream),
-             "row ", r, " with ", len, " entries");
-  CUDA_CHECK(cudaMemcpyAsync(vals.data(), g.data + bounds[0], sizeof(V) * len, cudaMemcpyDeviceToHost, stream),
-             "row ", r, " with ", len, " entries");
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  check_row(what, r, cols.data(), vals.data(), len, g.n_cols);
-  for (int64_t e = 1; e < len && column_view; ++e)
-    check_column_order(graph, r, static_cast<int64_t>(cols[e - 1]), static_cast<int64_t>(cols[e]));
+  const auto row = read_row(g.indptr, g.indices, g.data, r, stream);
+  check_row(what, r, row.cols.data(), row.values.data(), row.size(), g.n_cols);
+  for (int64_t e = 1; e < row.size() && column_view; ++e)
+    check_column_order(graph, r, static_cast<int64_t>(row.cols[e - 1]), static_cast<int64_t>(row.cols[e]));
 }
 
 void check_quality_values(const double* quality, int64_t n, const Device& dev) {

@@ -100,11 +100,8 @@ __global__ void step_kernel(const T* X, int64_t n, int64_t d, const A* center, c
       }
     }
   }
-  block_argmax(best, best_i, sv, si);
-  if (threadIdx.x == 0) {
-    block_val[blockIdx.x] = best;
-    block_idx[blockIdx.x] = best_i;
-  }
+  // Lanes other than 0 hold no candidate (-1), which loses to any, so the warp fold is exact.
+  store_block_argmax(best, best_i, sv, si, block_val, block_idx);
 }
 
 // The pool pass. Pool points (widened, scaled for cosine) are gathered into C, a batch at a time.
@@ -201,12 +198,7 @@ __global__ void argmax_kernel(const A* min_sq, int64_t n, const uint8_t* chosen,
       best = min_sq[r];
       best_i = r;
     }
-  warp_argmax(best, best_i);
-  block_argmax(best, best_i, sv, si);
-  if (threadIdx.x == 0) {
-    block_val[blockIdx.x] = best;
-    block_idx[blockIdx.x] = best_i;
-  }
+  store_block_argmax(best, best_i, sv, si, block_val, block_idx);
 }
 
 // Min-distances of every point to the pool (blocked passes), then the per-block argmax that the
