@@ -11,6 +11,7 @@
 #include "common/cuda_compat.cuh"
 #include "common/device_buffer.cuh"
 #include "common/device_math.cuh"
+#include "common/launch.hpp"
 
 namespace isel::device {
 
@@ -118,6 +119,36 @@ __global__ void values_check_kernel(const T* values, int64_t n, bool nonnegative
     const double v = static_cast<double>(values[i]);
     if (!(nonnegative ? nonnegative_finite(v) : finite(v))) note(lowest, i);
   }
+}
+
+// Host drivers of the checks: each runs its kernel on dev's stream, waits, and returns the lowest
+// offending index, -1 when nothing broke a rule.
+
+template <class Kernel, class... Args>
+int64_t lowest_noted(Kernel kernel, int blocks, const Launch& dev, Args... args) {
+  auto stream = static_cast<cudaStream_t>(dev.stream);
+  LowestIndex lowest(stream);
+  launch(kernel, dim3(blocks), dim3(dev.block_threads), 0, stream, args..., lowest.flag());
+  const unsigned long long found = lowest.found();
+  return found == kNoIndex ? -1 : static_cast<int64_t>(found);
+}
+
+template <class P>
+int64_t first_bad_offset(const P* indptr, int64_t n, int64_t nnz, const Launch& dev) {
+  return lowest_noted(indptr_check_kernel<P>, blocks_for(n + 1, dev.block_threads, dev), dev, indptr, n, nnz);
+}
+
+// Rows of [row_lo, row_hi); the offsets must have passed first_bad_offset.
+template <class P, class I, class V>
+int64_t first_bad_row(const P* indptr, const I* indices, const V* data, int64_t m, int64_t row_lo, int64_t row_hi,
+                      bool ascending, const Launch& dev) {
+  return lowest_noted(entries_check_kernel<P, I, V>, blocks_for(row_hi - row_lo, dev.block_threads / 32, dev), dev,
+                      indptr, indices, data, m, row_lo, row_hi, ascending);
+}
+
+template <class T>
+int64_t first_bad_value(const T* values, int64_t n, bool nonnegative, const Launch& dev) {
+  return lowest_noted(values_check_kernel<T>, blocks_for(n, dev.block_threads, dev), dev, values, n, nonnegative);
 }
 
 }  // namespace isel::device

@@ -66,14 +66,9 @@ __device__ double warp_gain(const Csr<I, V>& x, int64_t row, const double* alpha
 // Copies the lowest offending row of [row_lo, row_hi) to the host and throws the CPU path's message.
 template <class I, class V>
 void check_rows(const Csr<I, V>& x, int64_t row_lo, int64_t row_hi, const Launch& dev) {
-  auto stream = static_cast<cudaStream_t>(dev.stream);
-  LowestIndex lowest(stream);
-  launch(entries_check_kernel<I, I, V>, dim3(blocks_for(row_hi - row_lo, dev.block_threads / 32, dev)),
-         dim3(dev.block_threads), 0, stream, x.indptr, x.indices, x.data, x.m, row_lo, row_hi, false, lowest.flag());
-  const unsigned long long found = lowest.found();
-  if (found == kNoIndex) return;
-  const int64_t r = static_cast<int64_t>(found);
-  const auto row = read_row(x.indptr, x.indices, x.data, r, stream);
+  const int64_t r = first_bad_row(x.indptr, x.indices, x.data, x.m, row_lo, row_hi, false, dev);
+  if (r < 0) return;
+  const auto row = read_row(x.indptr, x.indices, x.data, r, static_cast<cudaStream_t>(dev.stream));
   checks::row(r, row.cols.data(), row.values.data(), row.size(), x.m);
 }
 
@@ -82,14 +77,9 @@ void check_matrix(const Csr<I, V>& x, const Launch& dev) {
   checks::rows(x.n, x.m);
   require(x.indptr != nullptr, "X has no indptr");
   require(x.nnz >= 0, "the number of stored entries of X must be given for a device matrix");
-  auto stream = static_cast<cudaStream_t>(dev.stream);
-  LowestIndex lowest(stream);
-  launch(indptr_check_kernel<I>, dim3(blocks_for(x.n + 1, dev.block_threads, dev)), dim3(dev.block_threads), 0,
-         stream, x.indptr, x.n, x.nnz, lowest.flag());
-  const unsigned long long found = lowest.found();
-  if (found != kNoIndex) {
-    const int64_t i = static_cast<int64_t>(found);
-    const auto [before, value] = read_offsets(x.indptr, i, stream);
+  const int64_t i = first_bad_offset(x.indptr, x.n, x.nnz, dev);
+  if (i >= 0) {
+    const auto [before, value] = read_offsets(x.indptr, i, static_cast<cudaStream_t>(dev.stream));
     checks::indptr_entry(i, before, value);
     checks::stored_entries(value, x.nnz);
   }
@@ -98,12 +88,8 @@ void check_matrix(const Csr<I, V>& x, const Launch& dev) {
 
 void check_weights(const double* w, int64_t n, const Launch& dev) {
   if (w == nullptr) return;
-  auto stream = static_cast<cudaStream_t>(dev.stream);
-  LowestIndex lowest(stream);
-  launch(values_check_kernel<double>, dim3(blocks_for(n, dev.block_threads, dev)), dim3(dev.block_threads), 0, stream,
-         w, n, true, lowest.flag());
-  const unsigned long long found = lowest.found();
-  if (found != kNoIndex) checks::weight(static_cast<int64_t>(found), read_back(w + found, stream));
+  const int64_t i = first_bad_value(w, n, true, dev);
+  if (i >= 0) checks::weight(i, read_back(w + i, static_cast<cudaStream_t>(dev.stream)));
 }
 
 // ------------------------------------------------------------------ gains and decay

@@ -105,23 +105,14 @@ void check_view(const Typed<I, V>& g, int64_t nnz, const char* what, const char*
   require(g.indptr != nullptr, what, " has no indptr");
   require(nnz >= 0, "the number of stored entries of ", what, " must be given on the device");
   auto stream = static_cast<cudaStream_t>(dev.stream);
-  const int bt = dev.block_threads;
-  LowestIndex offsets(stream);
-  launch(indptr_check_kernel<int64_t>, dim3(blocks_for(g.n_rows + 1, bt, dev)), dim3(bt), 0, stream, g.indptr,
-         g.n_rows, nnz, offsets.flag());
-  unsigned long long found = offsets.found();
-  if (found != kNoIndex) {
-    const int64_t i = static_cast<int64_t>(found);
+  const int64_t i = first_bad_offset(g.indptr, g.n_rows, nnz, dev);
+  if (i >= 0) {
     const auto [before, value] = read_offsets(g.indptr, i, stream);
     check_offset(what, i, before, value);
     check_stored(what, value, nnz);
   }
-  LowestIndex rows(stream);
-  launch(entries_check_kernel<int64_t, I, V>, dim3(blocks_for(g.n_rows, bt / 32, dev)), dim3(bt), 0, stream, g.indptr,
-         g.indices, g.data, g.n_cols, int64_t{0}, g.n_rows, column_view, rows.flag());
-  found = rows.found();
-  if (found == kNoIndex) return;
-  const int64_t r = static_cast<int64_t>(found);
+  const int64_t r = first_bad_row(g.indptr, g.indices, g.data, g.n_cols, 0, g.n_rows, column_view, dev);
+  if (r < 0) return;
   const auto row = read_row(g.indptr, g.indices, g.data, r, stream);
   check_row(what, r, row.cols.data(), row.values.data(), row.size(), g.n_cols);
   for (int64_t e = 1; e < row.size() && column_view; ++e)
@@ -130,12 +121,8 @@ void check_view(const Typed<I, V>& g, int64_t nnz, const char* what, const char*
 
 void check_quality_values(const double* quality, int64_t n, const Device& dev) {
   if (quality == nullptr) return;
-  auto stream = static_cast<cudaStream_t>(dev.stream);
-  LowestIndex lowest(stream);
-  launch(values_check_kernel<double>, dim3(blocks_for(n, dev.block_threads, dev)), dim3(dev.block_threads), 0, stream,
-         quality, n, false, lowest.flag());
-  const unsigned long long found = lowest.found();
-  if (found != kNoIndex) check_quality(static_cast<int64_t>(found), read_back(quality + found, stream));
+  const int64_t i = first_bad_value(quality, n, false, dev);
+  if (i >= 0) check_quality(i, read_back(quality + i, static_cast<cudaStream_t>(dev.stream)));
 }
 
 template <class I, class V>
