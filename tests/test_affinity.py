@@ -530,7 +530,7 @@ def test_emulated_public_backend_and_scores(dolly_embeddings):
     mod = _backends.cuda_module("cuda-emulation")
     R, A = np.ascontiguousarray(c.responsibility), np.ascontiguousarray(c.availability)
     out = np.empty(50)
-    mod.affinity_representation_scores(R.ctypes.data, A.ctypes.data, "float64", 50, out.ctypes.data, 0, 32, 2)
+    mod.affinity_representation_scores(R, A, out, block_threads=32, max_blocks=2)
     np.testing.assert_array_equal(out, _backends.core.affinity_representation_scores(R, A, 50, 1))
 
 
@@ -543,9 +543,9 @@ def test_emulated_median_and_range_equal_cpu():
         v[::7] = v[min(3, count - 1)]  # ties
         expected = np.median(v.astype(np.float64))  # (a + b) / 2 of the middle values, in double
         assert _backends.core.affinity_median(v, 1) == expected
-        assert mod.affinity_median(v.ctypes.data, np.dtype(dtype).name, count, 0, 32, 2) == expected
+        assert mod.affinity_median(v, block_threads=32, max_blocks=2) == expected
     S = rng.normal(size=(9, 9))
-    assert mod.affinity_offdiag_range(S.ctypes.data, "float64", 9, 0, 32, 2) == _backends.core.affinity_offdiag_range(S, 9)
+    assert mod.affinity_offdiag_range(S, block_threads=32, max_blocks=2) == _backends.core.affinity_offdiag_range(S, 9)
     off = S[~np.eye(9, dtype=bool)]
     assert _backends.core.affinity_offdiag_range(S, 9) == (off.min(), off.max())
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import iterselect
+
 
 from conftest import SHARED_DATA, require_module, shared_file, subprocess_env
 
@@ -106,3 +108,15 @@ def test_insbank_benchmark_runs(bench_cache):
     assert [r["n_candidates"] for r in res["rounds"]] == [600, 400], res
     assert [r["used_history"] for r in res["rounds"]] == [False, True], res
     assert all(r["converged"] for r in res["rounds"]), res
+
+
+@pytest.mark.parametrize("script, args", [("kcenter_gpu.py", ("--n", "20000", "--d", "64", "--k", "50", "--pool", "3000")),
+                                          ("coverage_gpu.py", ("--k", "100"))])
+def test_gpu_benchmarks_say_not_run_or_agree(bench_cache, script, args):
+    if iterselect.has_cuda() and script == "coverage_gpu.py":
+        shared_file("alpaca_52k.jsonl.gz")
+    res = run_benchmark(script, *args, cache=bench_cache)
+    if not iterselect.has_cuda():
+        assert res["run"] is False and res["reason"], res
+    else:
+        assert res["run"] is True and res["identical"] is True, res  # the GPU path's picks equal the CPU path's

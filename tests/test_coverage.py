@@ -22,8 +22,9 @@ from iterselect.coverage import (
     iterit_select,
     tfidf_matrix,
 )
-from conftest import require_module, shared_file
-from reference_coverage import assert_same_greedy, naive_coverage_greedy, paper_tfidf, sklearn_tfidf
+from conftest import needs_emulation, require_module, shared_file
+from reference_coverage import (assert_same_greedy, canonical_row_sums, naive_coverage_greedy, paper_tfidf,
+                                sklearn_tfidf)
 
 require_module("sklearn", "test", module_level=True)
 
@@ -527,8 +528,9 @@ def test_gain_and_decay_kernels():
     X = random_sparse(40, 30, 0.3, seed=4)
     alpha = rng.uniform(0, 1, 30)
     w = rng.uniform(0, 2, 40)
-    np.testing.assert_array_equal(coverage_gains(X, alpha, weights=w), w * (X @ alpha))
-    np.testing.assert_array_equal(coverage_gains(X), X @ np.ones(30))
+    np.testing.assert_array_equal(coverage_gains(X, alpha, weights=w), w * canonical_row_sums(X, alpha))
+    np.testing.assert_array_equal(coverage_gains(X), canonical_row_sums(X, np.ones(30)))
+    np.testing.assert_allclose(coverage_gains(X, alpha, weights=w), w * (X @ alpha), rtol=1e-14)  # scipy: rounding apart
     a = alpha.copy()
     cols = X.indices[X.indptr[7]:X.indptr[8]]
     changed = coverage_decay(X, 7, a, 0.25)
@@ -545,6 +547,167 @@ def test_gain_and_decay_kernels():
         coverage_gains(X, np.ones(29))
     with pytest.raises(ValueError, match="'alpha'.*nonnegative"):
         coverage_gains(X, -np.ones(30))
+
+
+def test_gains_follow_the_canonical_order_not_scipys():
+    X = random_sparse(60, 400, 0.5, seed=9)  # rows of about 200 entries: seven rounds of 32 partials
+    alpha = np.random.default_rng(9).uniform(0, 1, 400)
+    ours = coverage_gains(X, alpha)
+    np.testing.assert_array_equal(ours, canonical_row_sums(X, alpha))
+    assert np.any(ours != X @ alpha)  # the order is real: scipy's sequential sums round differently
+
+
+# ----------------------------------------------------------------------------- CUDA kernels, emulated grid
+
+def csr_tensor(indptr, indices, data, shape):
+    """A torch CSR tensor of these arrays, as stored (torch warns that its CSR support is beta)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(*(torch.from_numpy(np.asarray(a)) for a in (indptr, indices, data)), size=shape,
+                                       check_invariants=False)
+
+
+def assert_same_result(a, b):
+    for field in ("indices", "gains", "alpha"):
+        x, y = (np.asarray(getattr(r, field).cpu() if hasattr(getattr(r, field), "cpu") else getattr(r, field))
+                for r in (a, b))
+        np.testing.assert_array_equal(x, y, err_msg=field)
+
+
+@needs_emulation
+@settings(max_examples=60, deadline=None)
+@given(sparse_problems())
+def test_emulated_cuda_greedy_equals_cpu_on_generated_matrices(problem):
+    X, k, weights, decay, selected = problem
+    cpu = coverage_greedy(X, k, weights=weights, decay=decay, selected=selected, progress=False)
+    emu = coverage_greedy(X, k, weights=weights, decay=decay, selected=selected, progress=False,
+                          backend="cuda-emulation")
+    assert_same_result(emu, cpu)
+
+
+@needs_emulation
+def test_emulated_cuda_greedy_equals_cpu_and_naive_on_dolly(dolly_tfidf):
+    X = dolly_tfidf.matrix[:1500]  # responses up to thousands of n-grams: many rounds of 32 a row
+    w = np.random.default_rng(3).uniform(0.2, 1.0, X.shape[0])
+    for decay, k, selected in [(0.1, 80, None), (0.0, 40, [3, 99, 1200]), (1.0, 20, None)]:
+        emu = coverage_greedy(X, k, weights=w, decay=decay, selected=selected, progress=False,
+                              backend="cuda-emulation")
+        assert_same_result(emu, coverage_greedy(X, k, weights=w, decay=decay, selected=selected, progress=False))
+        ref = naive_coverage_greedy(X, k, w, decay, selected or ())
+        assert assert_same_greedy(emu.indices, emu.gains, ref) is None
+        assert emu.refreshes < k * X.shape[0]  # lazy: far fewer gains than the naive loop's
+
+
+@needs_emulation
+def test_emulated_cuda_takes_torch_matrices(dolly_tfidf):
+    torch = require_module("torch", "torch")
+    X = dolly_tfidf.matrix[:300]
+    X = X[:, np.unique(X.indices)]  # the columns these rows use: the dense form stays small
+    w = np.random.default_rng(4).uniform(0.2, 1.0, 300)
+    cpu = coverage_greedy(X, 30, weights=w, selected=[7], progress=False)
+    csr = csr_tensor(X.indptr, X.indices, X.data, X.shape)
+    csr64 = csr_tensor(X.indptr.astype(np.int64), X.indices.astype(np.int64), X.data.astype(np.float32), X.shape)
+    cpu32 = coverage_greedy(X.astype(np.float32), 30, weights=w, selected=[7], progress=False)
+    for T, want in [(csr, cpu), (csr.to_sparse_coo(), cpu), (csr.to_dense(), cpu), (csr64, cpu32)]:
+        for weights in (w, torch.from_numpy(w)):
+            r = coverage_greedy(T, 30, weights=weights, selected=[7], progress=False, backend="cuda-emulation")
+            assert isinstance(r.indices, torch.Tensor) and r.indices.dtype == torch.int64
+            assert_same_result(r, want)
+    r = coverage_greedy(csr, 30, weights=w, selected=[7], progress=False)  # CPU backend, torch in and out
+    assert isinstance(r.indices, torch.Tensor)
+    assert_same_result(r, cpu)
+
+
+@needs_emulation
+def test_emulated_cuda_reads_a_csr_tensor_as_stored():
+    torch = require_module("torch", "torch")
+    # Unsorted columns and a repeated one (row 0 holds column 2 twice): used as stored, on both paths.
+    indptr = np.array([0, 4, 6, 7, 9], np.int64)
+    indices = np.array([2, 0, 2, 3, 1, 3, 0, 3, 2], np.int64)
+    data = np.array([0.5, 1.0, 0.25, 0.3, 2.0, 0.1, 0.7, 0.6, 0.9])
+    T = csr_tensor(indptr, indices, data, (4, 4))
+    emu = coverage_greedy(T, 4, decay=0.5, progress=False, backend="cuda-emulation")
+    picks, gains, alpha, _ = _backends.core.coverage_greedy(indptr, indices, data, 4, 4, None, 0.5, 4,
+                                                            np.empty(0, np.int64), 1, None)
+    np.testing.assert_array_equal(emu.indices.numpy(), picks)
+    np.testing.assert_array_equal(emu.gains.numpy(), gains)
+    np.testing.assert_array_equal(emu.alpha.numpy(), alpha)
+    assert alpha[2] == 0.5 ** 3  # column 2: decayed once per stored entry of the picks that hold it
+
+
+@needs_emulation
+def test_emulated_gain_and_decay_kernels():
+    torch = require_module("torch", "torch")
+    X = random_sparse(40, 300, 0.3, seed=5)
+    rng = np.random.default_rng(5)
+    alpha, w = rng.uniform(0, 1, 300), rng.uniform(0, 2, 40)
+    T = csr_tensor(X.indptr, X.indices, X.data, X.shape)
+    want = coverage_gains(X, alpha, weights=w)
+    np.testing.assert_array_equal(coverage_gains(X, alpha, weights=w, backend="cuda-emulation"), want)
+    np.testing.assert_array_equal(coverage_gains(T, torch.from_numpy(alpha), weights=w, backend="cuda-emulation"), want)
+    np.testing.assert_array_equal(coverage_gains(X, backend="cuda-emulation"), coverage_gains(X))
+    for row in (0, 17, 39):
+        a_cpu, a_emu, a_torch = alpha.copy(), alpha.copy(), torch.from_numpy(alpha.copy())
+        changed = coverage_decay(X, row, a_cpu, 0.3)
+        assert coverage_decay(X, row, a_emu, 0.3, backend="cuda-emulation") == changed
+        assert coverage_decay(T, row, a_torch, 0.3, backend="cuda-emulation") == changed
+        np.testing.assert_array_equal(a_emu, a_cpu)
+        np.testing.assert_array_equal(a_torch.numpy(), a_cpu)
+    with pytest.raises(TypeError, match=r"'alpha' parameter of coverage_decay must be a writable contiguous float64 "
+                                        r"array of shape \(300,\) \(torch, on X's device\)"):
+        coverage_decay(T, 0, alpha.copy(), 0.3, backend="cuda-emulation")
+
+
+@needs_emulation
+def test_emulated_errors_are_the_cpu_errors():
+    torch = require_module("torch", "torch")
+    dense = np.array([[1.0, 0.0, 2.0], [0.5, 2.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    negative = dense.copy()
+    negative[3, 1] = -0.5
+    negative[1, 0] = np.inf
+
+    def message(X, backend, **kw):
+        with pytest.raises((ValueError, TypeError)) as info:
+            coverage_greedy(X, kw.pop("k", 2), progress=False, backend=backend, **kw)
+        return str(info.value)
+
+    cases = [(negative, {}), (dense, dict(weights=[1.0, np.nan, 1.0, -1.0])), (dense, dict(k=5)),
+             (dense, dict(selected=[1, 1])), (dense, dict(weights=np.ones(3))), (dense, dict(decay=2.0))]
+    for X, kw in cases:
+        cpu = message(X, "cpu", **dict(kw))
+        assert message(X, "cuda-emulation", **dict(kw)) == cpu
+        T = torch.from_numpy(X)  # dense: made CSR on its device
+        assert message(T, "cuda-emulation", **dict(kw)) == cpu
+        if "weights" in kw:
+            assert message(T, "cuda-emulation", **dict(kw, weights=torch.tensor(kw["weights"]))) == cpu
+    assert "inf at row 1, column 0" in message(negative, "cpu")
+    with pytest.raises(ValueError, match="backend='cuda' needs the input on a CUDA device"):
+        coverage_greedy(dense, 1, progress=False, backend="cuda")
+
+
+@needs_emulation
+def test_emulated_greedy_reports_progress_and_stops(dolly_tfidf):
+    X = dolly_tfidf.matrix[:500]
+    mod = _backends.cuda_module("cuda-emulation")
+    out = np.empty(200, np.int64), np.empty(200), np.empty(X.shape[1])
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def callback(done, total):
+        seen.append((done, total))
+        if done >= 128:
+            raise Stop
+
+    with pytest.raises(Stop):
+        mod.coverage_greedy(X.indptr, X.indices, X.data, X.shape[1], None, 0.1, 200, np.empty(0, np.int64), *out,
+                            block_threads=64, max_blocks=4, progress=callback)
+    assert seen and seen[-1] == (128, 200)
 
 
 # ----------------------------------------------------------------------------- IterIT

@@ -82,11 +82,7 @@ coverage::CsrView csr_view(const py::array& indptr, const py::array& indices, co
   require(indptr.shape(0) == n_rows + 1, "indptr has ", indptr.shape(0), " entries; expected ", n_rows + 1);
   require(indices.shape(0) == data.shape(0), "indices (", indices.shape(0), ") and data (", data.shape(0),
           ") differ in length");
-  int64_t nnz = 0;
-  if (x.index_type == coverage::IndexType::int32) nnz = static_cast<const int32_t*>(indptr.data())[n_rows];
-  else nnz = static_cast<const int64_t*>(indptr.data())[n_rows];
-  require(nnz == indices.shape(0), "indptr[-1] (", nnz, ") must equal the number of stored entries (",
-          indices.shape(0), ")");
+  x.nnz = indices.shape(0);
   x.indptr = indptr.data();
   x.indices = indices.data();
   x.data = data.data();

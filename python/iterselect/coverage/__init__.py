@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 import scipy.sparse as sp
 
 from .. import _backends
+from . import _device
 from .._progress import progress_callback
 from .._validation import (check_choice, check_float, check_float_dtype, check_int,
                            check_selection_budget, param_error)
@@ -192,7 +193,11 @@ class CoverageResult:
     alpha : float64 array (n_columns,)
         Column weights after the last pick (``decay ** times_covered``), for a warm restart.
     refreshes : int
-        Stale gains the lazy greedy recomputed (a naive loop recomputes n per pick).
+        Stale gains the lazy greedy recomputed (a naive loop recomputes n per pick); each backend
+        counts its own lazy scheme's work.
+
+    The arrays are numpy for numpy/scipy input, torch tensors for torch input, cupy arrays for
+    cupy input, on the input's device.
     """
 
     indices: np.ndarray
@@ -203,6 +208,9 @@ class CoverageResult:
 
 def _as_coverage_csr(X, func: str):
     """X as a canonical CSR (sorted, summed duplicates) of float32/float64, nonnegative, finite."""
+    if _device.framework(X) == "torch":  # a CPU tensor, dense or sparse: scipy views of its CSR parts
+        parts = _device.torch_parts(X, func)
+        X = sp.csr_array((parts.data.numpy(), parts.indices.numpy(), parts.indptr.numpy()), shape=parts.shape)
     if sp.issparse(X):
         X = sp.csr_array(X)
         if not X.has_canonical_format:
@@ -228,35 +236,36 @@ def _as_coverage_csr(X, func: str):
     bad = np.flatnonzero(~np.isfinite(data) | (data < 0))
     if bad.size:
         p = int(bad[0])
-        row = int(np.searchsorted(X.indptr, p, side="right") - 1)
-        raise param_error(func, "X", "a nonnegative matrix of finite values",
-                          f"{float(data[p])!r} at row {row}, column {int(X.indices[p])}")
+        raise _device.nonnegative_error(func, data[p], int(np.searchsorted(X.indptr, p, side="right") - 1),
+                                        int(X.indices[p]))
     indptr, indices = X.indptr, X.indices
     if indptr.dtype != indices.dtype or indptr.dtype not in (np.int32, np.int64):
         indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
     return X, np.ascontiguousarray(indptr), np.ascontiguousarray(indices), np.ascontiguousarray(data)
 
 
-def _check_weights(weights, n: int, func: str):
-    if weights is None:
-        return None
-    w = np.asarray(weights)
-    if w.ndim != 1 or w.shape[0] != n:
-        raise param_error(func, "weights", f"a 1-D array of {n} values (one per row of X)",
-                          f"an array of shape {w.shape}")
-    if not (np.issubdtype(w.dtype, np.number) or w.dtype == bool) or np.issubdtype(w.dtype, np.complexfloating):
-        raise param_error(func, "weights", "an array of real numbers", f"dtype {w.dtype}", TypeError)
-    w = np.ascontiguousarray(w, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
-    if bad.size:
-        raise param_error(func, "weights", "nonnegative and finite",
-                          f"{float(w[bad[0]])!r} at position {int(bad[0])}")
-    return w
+def _matrix(X, func: str, which: str) -> _device.Parts:
+    """X's CSR parts for the backend: the CPU path's canonical CSR (numpy) for "cpu", and for the
+    emulation of numpy/scipy input; the tensor's own parts for torch and cupy on the device paths."""
+    kind = _device.framework(X)
+    if which == "cuda" or (which == "cuda-emulation" and kind == "torch"):
+        return _device.torch_parts(X, func) if kind == "torch" else _device.cupy_parts(X, func)
+    X, indptr, indices, data = _as_coverage_csr(X, func)
+    return _device.host_parts(indptr, indices, data, X.shape)
+
+
+def _like_input(values, X):
+    """CPU results as torch tensors when X was a (CPU) torch tensor; otherwise unchanged."""
+    if _device.framework(X) == "torch" and isinstance(values, np.ndarray):
+        import torch
+
+        return torch.from_numpy(values)
+    return values
 
 
 def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float = 0.1,
                     selected: ArrayLike | None = None, threads: int | None = None,
-                    progress: bool = True) -> CoverageResult:
+                    progress: bool = True, backend: str = "auto") -> CoverageResult:
     """Pick ``k`` rows by exact greedy weighted coverage (IterIT's diversity selection).
 
     Every column j has a weight ``alpha_j`` (1 at the start). Each step picks the unpicked row
@@ -266,16 +275,20 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
 
     Lazy greedy: gains only fall, so each row's last computed gain is an upper bound in a
     max-heap, and only rows reaching the top are recomputed. A gain is always recomputed from
-    scratch, in float64, summed over the row's entries in column order, exactly as
-    ``weights * (X.astype(float64) @ alpha)`` computes it (scipy's CSR product), so the picks are
-    those of the naive loop that recomputes every row at every step, bit for bit; running sums
-    updated at each decay would drift from that by rounding.
+    scratch, in float64, in one canonical order on every backend (entry e of a row into partial
+    sum e mod 32, the 32 partials folded as a GPU warp folds them), so the picks are those of the
+    naive loop that recomputes every row at every step, bit for bit, on the CPU, on a GPU and on
+    its emulation; running sums updated at each decay would drift from that by rounding. (A gain
+    differs from scipy's ``X @ alpha`` by rounding only.)
 
     Parameters
     ----------
     X : sparse matrix or 2-D array of shape (n, m)
         Nonnegative and finite (a TF-IDF matrix from :func:`tfidf_matrix`). Any scipy sparse
-        format; float32 and float64 are used as they are, other dtypes become float64.
+        format, numpy, torch (dense, sparse CSR or COO) or cupy (dense or cupyx sparse); float32
+        and float64 are used as they are, other dtypes become float64. scipy and cupy matrices are
+        summed into canonical form (sorted, no duplicates) first; a torch CSR tensor is used as
+        stored (make it from a canonical matrix for the CPU path's exact picks).
     k : int
         Rows to pick, in ``[1, n - len(selected)]``.
     weights : array of shape (n,), optional
@@ -288,11 +301,16 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
         CPU threads for the initial gains (default: all).
     progress : bool
         Show a progress bar; Ctrl-C stops promptly either way.
+    backend : {"auto", "cpu", "cuda", "cuda-emulation"}
+        "auto": CUDA inputs (torch CUDA tensors, cupy) run the CUDA kernels, host inputs the C++
+        ones. "cuda-emulation" runs the CUDA kernels on the CPU emulation of the grid (for tests).
+        The picks, gains and ``alpha`` are the same on every backend; ``refreshes`` counts each
+        backend's own lazy work.
 
     Returns
     -------
     CoverageResult
-        ``indices``, ``gains``, ``alpha``, ``refreshes``.
+        ``indices``, ``gains``, ``alpha`` (as the input's kind, on its device), ``refreshes``.
 
     Examples
     --------
@@ -306,23 +324,29 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
     [0]
     """
     func = "coverage_greedy"
-    X, indptr, indices, data = _as_coverage_csr(X, func)
-    n, m = X.shape
-    w = _check_weights(weights, n, func)
+    which = _backends.resolve(backend, _device.on_cuda(X), func)
+    x = _matrix(X, func, which)
+    n, m = x.shape
+    w = None if weights is None else x.vector(weights, n, "weights", func, "row of X")
     decay = check_float(decay, "decay", func, 0.0, 1.0)
     pool, k = check_selection_budget(selected, k, func, n)
     threads = _check_threads(threads, func)
+    if which != "cpu":
+        picks, gains, alpha, refreshes = _device.greedy(x, k, w, decay, pool, progress, which)
+        return CoverageResult(indices=picks, gains=gains, alpha=alpha, refreshes=refreshes)
     with progress_callback(progress, k, "coverage") as callback:
         picks, gains, alpha, refreshes = _backends.core.coverage_greedy(
-            indptr, indices, data, n, m, w, decay, k, pool, threads, callback)
-    return CoverageResult(indices=picks, gains=gains, alpha=alpha, refreshes=int(refreshes))
+            x.indptr, x.indices, x.data, n, m, w, decay, k, pool, threads, callback)
+    return CoverageResult(indices=_like_input(picks, X), gains=_like_input(gains, X), alpha=_like_input(alpha, X),
+                          refreshes=int(refreshes))
 
 
 def coverage_gains(X, alpha: ArrayLike | None = None, *, weights: ArrayLike | None = None,
-                   threads: int | None = None) -> np.ndarray:
+                   threads: int | None = None, backend: str = "auto"):
     """Every row's gain ``w_i * sum_j alpha_j * X[i, j]`` (the greedy's marginal gain kernel).
 
-    Summed in float64 over each row's entries in column order, exactly as the greedy does.
+    Summed in float64 in the greedy's canonical order (see :func:`coverage_greedy`), the same
+    bits on every backend.
 
     Parameters
     ----------
@@ -334,10 +358,14 @@ def coverage_gains(X, alpha: ArrayLike | None = None, *, weights: ArrayLike | No
         Row weights (default: all 1).
     threads : int, optional
         CPU threads (default: all).
+    backend : {"auto", "cpu", "cuda", "cuda-emulation"}
+        As for :func:`coverage_greedy`. On the device, ``alpha`` and ``weights`` may be device
+        arrays of X's framework or host arrays (copied to the device, O(n + m)).
 
     Returns
     -------
     float64 array (n,)
+        As the input's kind, on its device.
 
     Examples
     --------
@@ -348,15 +376,18 @@ def coverage_gains(X, alpha: ArrayLike | None = None, *, weights: ArrayLike | No
     [5.0, 3.0]
     """
     func = "coverage_gains"
-    X, indptr, indices, data = _as_coverage_csr(X, func)
-    n, m = X.shape
-    a = _check_alpha(alpha, m, func)
-    w = _check_weights(weights, n, func)
+    which = _backends.resolve(backend, _device.on_cuda(X), func)
+    x = _matrix(X, func, which)
+    n, m = x.shape
+    a = x.vector(np.ones(m) if alpha is None else alpha, m, "alpha", func, "column of X")
+    w = None if weights is None else x.vector(weights, n, "weights", func, "row of X")
     threads = _check_threads(threads, func)
-    return _backends.core.coverage_row_gains(indptr, indices, data, n, m, a, w, threads)
+    if which != "cpu":
+        return _device.gains(x, a, w, which)
+    return _like_input(_backends.core.coverage_row_gains(x.indptr, x.indices, x.data, n, m, a, w, threads), X)
 
 
-def coverage_decay(X, row: int, alpha: np.ndarray, decay: float = 0.1) -> int:
+def coverage_decay(X, row: int, alpha, decay: float = 0.1, *, backend: str = "auto") -> int:
     """One greedy update step, in place: ``alpha[j] *= decay`` where ``X[row, j] != 0``.
 
     Parameters
@@ -366,9 +397,12 @@ def coverage_decay(X, row: int, alpha: np.ndarray, decay: float = 0.1) -> int:
     row : int
         The picked row.
     alpha : float64 array of shape (m,)
-        Column weights, updated in place (must be a writable contiguous float64 array).
+        Column weights, updated in place (must be a writable contiguous float64 array of X's
+        kind: numpy for host input, a tensor or cupy array on X's device otherwise).
     decay : float
         In ``[0, 1]``.
+    backend : {"auto", "cpu", "cuda", "cuda-emulation"}
+        As for :func:`coverage_greedy`.
 
     Returns
     -------
@@ -384,29 +418,18 @@ def coverage_decay(X, row: int, alpha: np.ndarray, decay: float = 0.1) -> int:
     (2, [0.5, 1.0, 0.5])
     """
     func = "coverage_decay"
-    X, indptr, indices, data = _as_coverage_csr(X, func)
-    n, m = X.shape
+    which = _backends.resolve(backend, _device.on_cuda(X), func)
+    x = _matrix(X, func, which)
+    n, m = x.shape
     row = check_int(row, "row", func, 0, n - 1)
     decay = check_float(decay, "decay", func, 0.0, 1.0)
-    if not (isinstance(alpha, np.ndarray) and alpha.dtype == np.float64 and alpha.shape == (m,)
-            and alpha.flags.c_contiguous and alpha.flags.writeable):
+    if not _device.writable_weights(alpha, x, m):
         got = f"{type(alpha).__name__} of shape {getattr(alpha, 'shape', None)} and dtype {getattr(alpha, 'dtype', None)}"
-        raise param_error(func, "alpha", f"a writable contiguous float64 array of shape ({m},)", got, TypeError)
-    return int(_backends.core.coverage_decay_row(indptr, indices, data, n, m, row, decay, alpha))
-
-
-def _check_alpha(alpha, m: int, func: str) -> np.ndarray:
-    if alpha is None:
-        return np.ones(m)
-    a = np.asarray(alpha)
-    if a.shape != (m,) or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise param_error(func, "alpha", f"a 1-D array of {m} numbers (one per column of X)",
-                          f"an array of shape {a.shape} and dtype {a.dtype}")
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(a) | (a < 0))
-    if bad.size:
-        raise param_error(func, "alpha", "nonnegative and finite", f"{float(a[bad[0]])!r} at position {int(bad[0])}")
-    return a
+        where = "" if x.kind == "numpy" else f" ({x.kind}, on X's device)"
+        raise param_error(func, "alpha", f"a writable contiguous float64 array of shape ({m},){where}", got, TypeError)
+    if which != "cpu":
+        return _device.decay_row(x, row, alpha, decay, which)
+    return int(_backends.core.coverage_decay_row(x.indptr, x.indices, x.data, n, m, row, decay, alpha))
 
 
 # ----------------------------------------------------------------------------- IterIT
