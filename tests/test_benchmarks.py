@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 
 import iterselect
-
-
 from conftest import SHARED_DATA, require_module, shared_file, subprocess_env
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
