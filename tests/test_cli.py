@@ -169,7 +169,8 @@ def test_help_shows_every_default_and_what_budget_means(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "kmq", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for shown in ("(default: 16)", "(default: 2)", "(default: 0)", "(default: 4096)", "(default: 32)"):
+    for shown in ("(default: auto)", "(default: 3)", "(default: 0)", "(default: 512)",
+                  "(default: proportional)"):
         assert shown in text
     assert "records selected in total over all rounds" in text
     with pytest.raises(SystemExit):
@@ -193,7 +194,8 @@ def test_a_taken_run_directory_is_refused_before_embedding(small_set, tmp_path, 
 
     data, emb_path, _ = small_set
     argv = ["run", "kmq", "--model", "toy", "--input", data, "--budget", 4, "--rounds", 1,
-            "--clusters", 2, "--run-dir", tmp_path / "run", "--no-progress"]
+            "--clusters", 2, "--max-new-tokens", 4, "--epochs", 1, "--warmup-steps", 0,
+            "--run-dir", tmp_path / "run", "--no-progress"]
     assert run_cli(*argv, "--embeddings", emb_path) == 0
     capsys.readouterr()
 
@@ -209,8 +211,8 @@ def test_report_holds_configuration_versions_timings_and_model(small_set, tmp_pa
     data, emb_path, _ = small_set
     run_dir = tmp_path / "run"
     assert run_cli("run", "kmq", "--model", "toy", "--input", data, "--embeddings", emb_path,
-                   "--budget", 4, "--rounds", 1, "--clusters", 2, "--run-dir", run_dir,
-                   "--no-progress") == 0
+                   "--budget", 4, "--rounds", 1, "--clusters", 2, "--max-new-tokens", 4,
+                   "--epochs", 1, "--warmup-steps", 0, "--run-dir", run_dir, "--no-progress") == 0
     report = json.loads((run_dir / "report.json").read_text())
     assert report["configuration"]["budget"] == 4 and report["configuration"]["input"] == str(data)
     assert "numpy" in report["environment"]["packages"] and report["environment"]["iterselect"]

@@ -97,6 +97,43 @@ def test_existing_output_needs_force(data, tmp_path, capsys):
     assert len(out.read_text().splitlines()) == 5
 
 
+def _selector_args(method, emb_path, scores):
+    """The inputs each selector needs beyond --input (the scores file doubles as IFD scores)."""
+    emb = ["--embeddings", emb_path]
+    return {"kcenter": emb, "knn": emb, "deita": [*emb, "--scores", scores], "ifd": ["--scores", scores],
+            "graphfilter": ["--scores", scores], "kmclosest": [*emb, "--clusters", 2],
+            "kmrandom": [*emb, "--clusters", 2], "kmq": [*emb, "--clusters", 2, "--scores", scores],
+            "qdit": [*emb, "--quality-scores", scores, "--n-neighbors", 5],
+            "least-confidence": ["--model", "toy"], "margin": ["--model", "toy"]}.get(method, [])
+
+
+ALL_SELECTORS = ["kcenter", "random", "longest", "knn", "deita", "ifd", "graphfilter", "kmclosest",
+                 "kmrandom", "kmq", "qdit", "least-confidence", "margin"]
+
+
+@pytest.mark.parametrize("method", ALL_SELECTORS)
+def test_every_selector_refuses_its_inputs_and_existing_outputs(data, tmp_path, method, capsys):
+    path, emb_path, _ = data
+    scores = tmp_path / "scores.npy"
+    np.save(scores, np.linspace(0.1, 0.9, N))
+    extra = _selector_args(method, emb_path, scores)
+    before = path.read_bytes()
+    assert run_cli("select", method, "--budget", 4, "--input", path, "--output", path,
+                   "--no-progress", *extra) == 2
+    assert "same file as --input" in error_line(capsys) and path.read_bytes() == before
+    for flag in ("--embeddings", "--scores", "--quality-scores"):
+        if flag in extra:
+            given = extra[extra.index(flag) + 1]
+            assert run_cli("select", method, "--budget", 4, "--input", path, "--output", given,
+                           "--force", "--no-progress", *extra) == 2
+            assert "same file as" in error_line(capsys)
+    out = tmp_path / "out.jsonl"
+    out.write_text("keep me\n")
+    assert run_cli("select", method, "--budget", 4, "--input", path, "--output", out,
+                   "--no-progress", *extra) == 2
+    assert "--force" in error_line(capsys) and out.read_text() == "keep me\n"
+
+
 def test_run_output_onto_input_is_refused_before_the_run_directory(data, tmp_path, capsys):
     path, _, _ = data
     before = path.read_bytes()
@@ -122,8 +159,8 @@ def test_a_run_never_writes_its_selection_over_an_input(data, tmp_path, capsys):
 
 def _kmq(path, emb_path, run_dir, *extra):
     return ["run", "kmq", "--model", "toy", "--input", path, "--embeddings", emb_path,
-            "--budget", 6, "--rounds", 1, "--clusters", 2, "--run-dir", run_dir,
-            "--no-progress", *extra]
+            "--budget", 6, "--rounds", 1, "--clusters", 2, "--max-new-tokens", 4, "--epochs", 1,
+            "--warmup-steps", 0, "--run-dir", run_dir, "--no-progress", *extra]
 
 
 def test_resume_with_other_inputs_is_refused_naming_them(data, tmp_path, capsys):
@@ -442,16 +479,14 @@ def test_tensors_that_require_grad_are_accepted():
         deita_select(X.detach().numpy(), 3, quality=q.detach().numpy()).indices.tolist()
 
 
-@pytest.mark.parametrize("method", ["kcenter", "random", "longest", "knn", "deita", "ifd"])
+@pytest.mark.parametrize("method", [m for m in ALL_SELECTORS if m not in ("least-confidence", "margin")])
 def test_every_selector_prints_its_summary_on_standard_error(data, tmp_path, method, capsys):
     path, emb_path, _ = data
     scores = tmp_path / "scores.npy"
     np.save(scores, np.linspace(0.1, 0.9, N))
-    extra = {"kcenter": ["--embeddings", emb_path], "knn": ["--embeddings", emb_path],
-             "deita": ["--embeddings", emb_path, "--scores", scores], "ifd": ["--scores", scores]}
     out = tmp_path / "out.jsonl"
     assert run_cli("select", method, "--budget", 4, "--input", path, "--output", out,
-                   "--no-progress", *extra.get(method, [])) == 0
+                   "--no-progress", *_selector_args(method, emb_path, scores)) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith("selected 4 of 60 records")
 
@@ -467,13 +502,15 @@ def test_a_run_that_fails_before_its_first_round_leaves_no_run_directory(data, t
                                                                         monkeypatch):
     from iterselect.methods import IterativeKMQ
 
-    def fail(self, embeddings):
+    def fail(self, embeddings, n_clusters=None):
         raise ValueError("k-means failed")
 
     monkeypatch.setattr(IterativeKMQ, "cluster", fail)
     path, emb_path, _ = data
     assert run_cli(*_kmq(path, emb_path, tmp_path / "run")) == 2
-    assert "k-means failed" in error_line(capsys) and not (tmp_path / "run").exists()
+    err = capsys.readouterr().err.strip().splitlines()  # after the note that the run is kM-Random
+    assert err[-1].startswith("iterselect: error: ") and "k-means failed" in err[-1]
+    assert not (tmp_path / "run").exists()
 
 
 def test_outputs_are_written_with_the_users_umask(data, tmp_path):
@@ -520,13 +557,15 @@ KILL_ON_CALL = textwrap.dedent("""
 def _kmq_rounds(path, emb_path, run_dir, *extra):
     return ["run", "kmq", "--model", "toy", "--input", str(path), "--embeddings", str(emb_path),
             "--budget", "12", "--rounds", "3", "--clusters", "2", "--max-length", "48",
-            "--max-new-tokens", "4", "--lr", "1e-3", "--run-dir", str(run_dir), "--no-progress",
+            "--max-new-tokens", "4", "--lr", "1e-3", "--epochs", "1", "--warmup-steps", "0",
+            "--run-dir", str(run_dir), "--no-progress",
             *extra]
 
 
 @pytest.mark.parametrize("where", [
-    ("torch.optim", "AdamW", "step", 2),                          # inside round 2's training
-    ("transformers.generation.utils", "GenerationMixin", "generate", 2),  # inside its generation
+    # one optimizer step and one generation batch an iteration: the third call is iteration 2's
+    ("torch.optim", "AdamW", "step", 3),                          # inside iteration 2's training
+    ("transformers.generation.utils", "GenerationMixin", "generate", 3),  # inside its generation
 ])
 def test_kmq_killed_inside_a_round_resumes_to_the_same_selection(data, tmp_path, where):
     require_module("transformers", "torch")
