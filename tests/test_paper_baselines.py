@@ -275,8 +275,8 @@ def small_file(tmp_path):
 
 
 def _report(tmp_path, argv):
-    out = tmp_path / "out.jsonl"
-    assert cli.main(argv + ["--output", str(out), "--no-progress"]) == 0
+    out = tmp_path / "out.jsonl"  # one output for every call: each replaces the last
+    assert cli.main(argv + ["--output", str(out), "--force", "--no-progress"]) == 0
     return json.loads((tmp_path / "out.jsonl.report.json").read_text())
 
 
@@ -307,10 +307,10 @@ def test_cli_qdit(small_file, tmp_path):
 
 
 def test_cli_uncertainty_baselines(small_file, tmp_path):
-    from iterselect.scoring.toy import toy_model_and_tokenizer
+    from iterselect.scoring.toy import toy_for_records
 
     data, _, _, _, recs = small_file
-    model, tok = toy_model_and_tokenizer()
+    model, tok = toy_for_records(recs)
     for name, fn in (("least-confidence", least_confidence_select), ("margin", margin_select)):
         rep = _report(tmp_path, ["select", name, "--model", "toy", "--budget", "4", "--input",
                                  str(data)])

@@ -77,7 +77,9 @@ def model_fingerprint(model) -> dict:
         return {"name": str(model), "kind": "hub name"}
     h = hashlib.blake2b(digest_size=16)
     count = 0
-    for name, p in model.named_parameters():
+    named = (model.named_parameters() if hasattr(model, "named_parameters")
+             else ((str(i), p) for i, p in enumerate(model.parameters())))
+    for name, p in named:
         flat = p.detach().reshape(-1)
         idx = np.linspace(0, flat.numel() - 1, min(64, flat.numel())).astype(np.int64)
         sample = flat[idx].float().cpu().numpy()

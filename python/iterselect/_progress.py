@@ -1,6 +1,7 @@
 """Progress bars for long kernels (tqdm), driven by the kernels' progress callback."""
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from contextlib import contextmanager
@@ -32,11 +33,13 @@ def silence_library_bars() -> None:
     ``--no-progress``. huggingface_hub reads the variable when it is imported, and transformers
     follows it; libraries already imported are told directly."""
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    if "huggingface_hub" in sys.modules:
-        sys.modules["huggingface_hub"].utils.disable_progress_bars()
-    if "transformers" in sys.modules:
-        from transformers.utils import logging
-
-        logging.disable_progress_bar()
-    if "datasets" in sys.modules:
-        sys.modules["datasets"].disable_progress_bars()
+    calls = (("huggingface_hub", "huggingface_hub.utils", "disable_progress_bars"),
+             ("transformers", "transformers.utils.logging", "disable_progress_bar"),
+             ("datasets", "datasets", "disable_progress_bars"))
+    for package, module, name in calls:
+        if package not in sys.modules:
+            continue
+        try:  # a library that half-imported (a failed optional import) has no bars to silence
+            getattr(importlib.import_module(module), name)()
+        except Exception:  # noqa: BLE001
+            pass

@@ -988,9 +988,9 @@ def _run_method(args) -> int:
         if _gate(plan, args):
             return 0
         try:
-            if tokenizer is None:
-                from .scoring import load_tokenizer
+            from .scoring import load_model, load_tokenizer
 
+            if tokenizer is None:
                 tokenizer = load_tokenizer(args.model)
             if args.method == "kmq":
                 quality = _kmq_quality(args, records, n, progress)
@@ -1001,16 +1001,14 @@ def _run_method(args) -> int:
                           "--quality-scores or --quality-model for kMQ", file=sys.stderr)
                 reward, rtok = None, None
                 if args.reward_model:
-                    from .scoring import load_model
-
                     reward = load_model(args.reward_model, task="sequence-classification")
                     rtok = load_tokenizer(args.reward_model)
                 result = method.run(model, tokenizer, records, emb.get(), args.run_dir,
                                     quality=quality, reward_model=reward, reward_tokenizer=rtok,
-                                    resume=args.resume, on_round_end=_round_printer("round"))
+                                    resume=args.resume, on_round_end=_round_printer(f"{title}: round"))
             else:
                 result = method.run(model, tokenizer, records, args.run_dir, resume=args.resume,
-                                    on_round_end=_round_printer("round"))
+                                    on_round_end=_round_printer(f"{title}: round"))
         except (RunError, ValueError, TypeError, OSError) as exc:
             raise CliError(_about_file(exc, getattr(args, "embeddings", None))) from None
         _write_run_outputs(args, method.name, [source], result, output,
