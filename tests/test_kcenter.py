@@ -269,6 +269,16 @@ def test_bad_input(X, k, kw, exc, match):
         run(X, k, **kw)
 
 
+def test_cosine_names_the_lowest_zero_row():
+    """Zero rows in both threads' halves: the one that starts the second half is found first
+    (long rows keep the first thread busy); the error must name the lowest, every time."""
+    X = np.random.default_rng(8).normal(size=(4096, 2048)).astype(np.float32)
+    X[[2047, 2048, 4000]] = 0.0  # two threads split the rows at 2048
+    for _ in range(5):
+        with pytest.raises(ValueError, match=r"^row 2047 of X has zero norm; the cosine metric is undefined for it$"):
+            run(X, 2, metric="cosine", threads=2)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_non_finite_rows_are_named(bad, dtype):

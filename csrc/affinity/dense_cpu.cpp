@@ -104,7 +104,7 @@ ISEL_AFF_CLONES(double)
 
 inline bool use_avx2() {
 #ifdef ISEL_AFF_X86
-  return simd::available();
+  return simd_level() >= SimdLevel::avx2;
 #else
   return false;
 #endif
