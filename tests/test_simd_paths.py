@@ -154,3 +154,55 @@ def test_a_bad_environment_variable_is_an_error_naming_it():
     out = _child(code, ITERSELECT_SIMD="avx1024")
     assert out.returncode != 0
     assert "ValueError: ITERSELECT_SIMD must be 'scalar', 'avx2', 'avx512' or 'auto' (got 'avx1024')" in out.stderr
+
+
+# ---------------------------------------------------------------- affinity propagation
+
+def affinity_on_every_path(X, **kw):
+    from iterselect.affinity import affinity_propagation
+
+    kw.setdefault("progress", False)
+    results = {}
+    for path in PATHS:
+        with simd_path(path), _quiet():
+            results[path] = affinity_propagation(X, return_messages=True, **kw)
+    return results
+
+
+@contextmanager
+def _quiet():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # ConvergenceWarning is one too
+        yield
+
+
+def assert_affinity_identical(results):
+    (first, a), *rest = results.items()
+    for path, b in rest:
+        for field in ("exemplars", "labels", "responsibility", "availability"):
+            np.testing.assert_array_equal(np.asarray(getattr(b, field)), np.asarray(getattr(a, field)),
+                                          err_msg=f"{field}: path {path} differs from {first}")
+        assert (b.n_iter, b.converged) == (a.n_iter, a.converged)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "sqeuclidean"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_affinity_every_path_same_bits(dolly, metric, threads):
+    """float16 rows (widened), n off every vector width, the similarity built by the blocked kernel."""
+    assert_affinity_identical(affinity_on_every_path(dolly[:301], metric=metric, threads=threads, max_iter=60))
+
+
+def test_affinity_float64_every_path_equals_sklearn(dolly):
+    pytest.importorskip("sklearn")
+    from sklearn.cluster import affinity_propagation as sklearn_ap
+    from sklearn.metrics import pairwise_distances
+
+    S = -pairwise_distances(dolly[600:877].astype(np.float64))
+    with _quiet():
+        exemplars, labels = sklearn_ap(S, random_state=3)
+    results = affinity_on_every_path(S, metric="precomputed", dtype=np.float64, random_state=3)
+    assert_affinity_identical(results)
+    np.testing.assert_array_equal(results["scalar"].exemplars, exemplars)
+    np.testing.assert_array_equal(results["scalar"].labels, labels)
