@@ -15,11 +15,9 @@ pytest.importorskip("transformers")
 from iterselect.scoring import embed, ifd_scores, perplexity  # noqa: E402
 from iterselect.scoring.toy import toy_causal_lm, toy_tokenizer  # noqa: E402
 
-from torch_support import dolly, forward_hook_rows, hf_offline  # noqa: E402,F401
+from torch_support import BF16_LOSS_ATOL, dolly, forward_hook_rows, hf_offline  # noqa: E402,F401
 
 pytestmark = pytest.mark.gpu
-
-BF16_LOSS_ATOL = 0.05  # nats: bf16 rounding of activations over a few layers
 
 
 @pytest.fixture(scope="module")
