@@ -56,6 +56,23 @@ def test_scoring_benchmark_ifds_agree(bench_cache):
     assert "not judged (CPU dry run)" in out
 
 
+def test_scoring_benchmark_realistic_part_runs(bench_cache):
+    """The realistic-model part's code on a toy shape: its three methods, their IFD agreement,
+    the bf16-vs-float32 line, the floor and the targets."""
+    shared_file("dolly_15k.jsonl.gz")
+    out = run_benchmark("scoring.py", "--skip-cpu", "--realistic", "16", "--realistic-size", "tiny",
+                        "--realistic-chunk", "8", "--threads", "1", cache=bench_cache)
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.endswith("max rel. IFD diff vs float32 engine"))
+    bf16, f32, loop = lines[header + 1:header + 4]
+    assert "bf16 autocast" in bf16 and "float32" in f32 and loop.startswith("one-example loop"), out
+    assert float(f32.split()[-1]) == 0.0 and float(loop.split()[-1]) < 1e-4, out
+    assert 0.0 < float(bf16.split()[-1]) < 0.1, out  # bf16 ran, and is close
+    assert "bf16 vs float32 IFD: relative difference median" in out
+    assert "arithmetic floor:" in out and "targets: bf16 engine >= 5x the float32 loop" in out
+    assert "no GPU was available" in out
+
+
 def test_kcenter_benchmark_picks_identical(bench_cache):
     shared_file("embeddings", "dolly_15k_minilm.npy")
     out = run_benchmark("kcenter.py", "--data", "dolly", "--k", "20", "--ref-seconds", "5",
@@ -64,6 +81,8 @@ def test_kcenter_benchmark_picks_identical(bench_cache):
     rows = [line for line in out.split("\n\n")[-1].splitlines() if line.startswith("dolly")]
     assert [row.split()[3] for row in rows] == ["float32", "float16"], out
     assert all("identical (20)" in row for row in rows), out
+    path = iterselect._backends.core.simd_info()["path"]
+    assert f"our vector path: {path}" in out and all(row.split()[5] == path for row in rows), out
 
 
 def test_coverage_benchmark_matches_reference(bench_cache):
