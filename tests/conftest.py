@@ -24,6 +24,12 @@ def dolly_embeddings() -> np.ndarray:
     return np.load(shared_file("embeddings", "dolly_15k_minilm.npy"))
 
 
+@pytest.fixture(scope="session")
+def dolly2k(dolly_embeddings) -> np.ndarray:
+    """The first 2,000 of them."""
+    return dolly_embeddings[:2000]
+
+
 def _cuda_device_present() -> bool:
     try:
         import torch

@@ -16,7 +16,7 @@ from iterselect import kcenter_greedy
 from iterselect.kcenter import _run_cuda
 from iterselect._arrays import as_matrix
 
-from reference_kcenter import assert_matches_reference, kcenter_reference
+from reference_kcenter import assert_matches_reference, in_dtype, integer_grids, kcenter_reference
 
 EMU = iterselect.backends()["cuda-emulation"] == "available"
 needs_emu = pytest.mark.skipif(not EMU, reason="built without ITERSELECT_CUDA_EMULATION")
@@ -100,13 +100,8 @@ def test_gains_alias_radii():
 
 # ---------------------------------------------------------------- hypothesis: ties, duplicates
 
-small_int_matrices = st.integers(1, 40).flatmap(
-    lambda n: st.integers(1, 9).flatmap(
-        lambda d: arrays(np.float32, (n, d), elements=st.integers(-3, 3).map(float))))
-
-
 @settings(max_examples=150, deadline=None)
-@given(X=small_int_matrices, data=st.data())
+@given(X=integer_grids(40, 9), data=st.data())
 def test_hypothesis_integer_grids_exact(X, data):
     """Small integer coordinates: every distance is exact in float32, so picks (ties included)
     must equal the float64 reference exactly, on both loops and with a pool."""
@@ -134,18 +129,11 @@ def test_hypothesis_float64_matches_reference(X, k):
 
 # ---------------------------------------------------------------- real embeddings, every dtype
 
-@pytest.fixture(scope="module")
-def dolly2k(dolly_embeddings):
-    return dolly_embeddings[:2000]
-
-
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_dolly_every_dtype_matches_reference(dolly2k, dtype, metric):
-    torch = pytest.importorskip("torch")
-    t = torch.from_numpy(dolly2k.astype(np.float32)).to(getattr(torch, dtype))
-    X = t if dtype == "bfloat16" else t.numpy()
-    X64 = t.to(torch.float64).numpy()  # the exact values the kernel sees
+    pytest.importorskip("torch")
+    X, X64 = in_dtype(dolly2k, dtype)  # X64: the exact values the kernel sees
     r = run(X, 200, metric=metric)
     step = assert_matches_reference(r, X64, 200, metric=metric)
     # float64 input must agree exactly; float32 accumulation may only swap a near-tie

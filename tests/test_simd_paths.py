@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 from iterselect import kcenter_greedy
 from iterselect._backends import core
 
-from reference_kcenter import assert_matches_reference, kcenter_reference
+from reference_kcenter import assert_matches_reference, in_dtype, integer_grids, kcenter_reference
 
 ALL_PATHS = ("scalar", "avx2", "avx512")
 PATHS = tuple(core.simd_info()["supported"])
@@ -67,23 +66,17 @@ def test_a_path_the_cpu_lacks_or_a_bad_name_is_refused():
     assert core.simd_info()["path"] in PATHS
 
 
-@pytest.fixture(scope="module")
-def dolly(dolly_embeddings):
-    return dolly_embeddings[:1500]
-
-
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
-def test_kcenter_dolly_every_path_same_bits_and_reference(dolly, dtype, metric):
-    torch = pytest.importorskip("torch")
-    t = torch.from_numpy(dolly.astype(np.float32)).to(getattr(torch, dtype))
-    X = t if dtype == "bfloat16" else t.numpy()
+def test_kcenter_dolly_every_path_same_bits_and_reference(dolly2k, dtype, metric):
+    pytest.importorskip("torch")
+    X, X64 = in_dtype(dolly2k[:1500], dtype)
     lazy = kcenter_on_every_path(X, 150, metric=metric)
     plain = kcenter_on_every_path(X, 150, metric=metric, lazy=False)
     assert_all_identical(lazy)
     assert_all_identical(plain)
     assert_all_identical({"lazy": lazy["scalar"], "plain": plain["scalar"]}, evaluations=False)
-    step = assert_matches_reference(lazy[PATHS[-1]], t.to(torch.float64).numpy(), 150, metric=metric)
+    step = assert_matches_reference(lazy[PATHS[-1]], X64, 150, metric=metric)
     if dtype == "float64":
         assert step is None
 
@@ -108,13 +101,8 @@ def test_kcenter_parallel_blocked_refresh_every_path():
     assert_all_identical(results, evaluations=False)
 
 
-small_int_matrices = st.integers(1, 48).flatmap(
-    lambda n: st.integers(1, 70).flatmap(
-        lambda d: arrays(np.float32, (n, d), elements=st.integers(-3, 3).map(float))))
-
-
 @settings(max_examples=60, deadline=None)
-@given(X=small_int_matrices, data=st.data())
+@given(X=integer_grids(48, 70), data=st.data())
 def test_hypothesis_every_path_equals_the_reference(X, data):
     """Integer coordinates: distances are exact, so every path must give the reference's picks,
     ties (duplicates are common) to the lowest index."""
@@ -189,17 +177,17 @@ def assert_affinity_identical(results):
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine", "sqeuclidean"])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_affinity_every_path_same_bits(dolly, metric, threads):
+def test_affinity_every_path_same_bits(dolly2k, metric, threads):
     """float16 rows (widened), n off every vector width, the similarity built by the blocked kernel."""
-    assert_affinity_identical(affinity_on_every_path(dolly[:301], metric=metric, threads=threads, max_iter=60))
+    assert_affinity_identical(affinity_on_every_path(dolly2k[:301], metric=metric, threads=threads, max_iter=60))
 
 
-def test_affinity_float64_every_path_equals_sklearn(dolly):
+def test_affinity_float64_every_path_equals_sklearn(dolly_embeddings):
     pytest.importorskip("sklearn")
     from sklearn.cluster import affinity_propagation as sklearn_ap
     from sklearn.metrics import pairwise_distances
 
-    S = -pairwise_distances(dolly[600:877].astype(np.float64))
+    S = -pairwise_distances(dolly_embeddings[600:877].astype(np.float64))
     with _quiet():
         exemplars, labels = sklearn_ap(S, random_state=3)
     results = affinity_on_every_path(S, metric="precomputed", dtype=np.float64, random_state=3)

@@ -175,6 +175,11 @@ class Greedy {
         for (int64_t q0 = std::max<int64_t>(c0, from[t]); q0 < c1; q0 += kTile) {
           tile_(rows + t * dp_, dp_, center(q0), dp_, dp_, out);
           const int64_t qn = std::min<int64_t>(kTile, c1 - q0);
+          if (qn == kTile && from[t + kTile - 1] <= q0) {  // all sixteen new: a plain minimum
+            for (int r = 0; r < kTile; ++r)
+              ub[t + r] = std::min(std::min(std::min(ub[t + r], out[r]), std::min(out[4 + r], out[8 + r])), out[12 + r]);
+            continue;
+          }
           for (int r = 0; r < kTile; ++r) {
             A s = ub[t + r];
             for (int64_t q = std::max<int64_t>(0, from[t + r] - q0); q < qn; ++q) s = std::min(s, out[kTile * q + r]);
