@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark scripts: data paths, timing, peak-memory sampling, tables."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -76,3 +77,26 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
     print("  ".join("-" * widths[c] for c in columns))
     for r in rows:
         print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def add_json_option(parser) -> None:
+    """``--json PATH``: also write the results, machine-readable, to PATH."""
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help="also write the results as JSON to PATH (what the smoke tests read)")
+
+
+def write_json(path: Path | None, results: dict) -> None:
+    """Write ``results`` to ``path`` as JSON (numpy numbers as Python numbers); no-op without a path."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def plain(obj):
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+        return str(obj)
+
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2, default=plain)

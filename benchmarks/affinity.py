@@ -29,7 +29,7 @@ import warnings
 
 import numpy as np
 
-from _common import DATA, synth_embeddings  # noqa: E402
+from _common import DATA, add_json_option, synth_embeddings, write_json  # noqa: E402
 
 import iterselect  # noqa: E402
 from iterselect._backends import core  # noqa: E402
@@ -69,7 +69,7 @@ def gib(b):
     return f"{b / 2**30:.2f}"
 
 
-def dense(sizes, sklearn_max):
+def dense(sizes, sklearn_max) -> list:
     from sklearn.cluster import affinity_propagation as sk_ap
     from sklearn.metrics import pairwise_distances
 
@@ -78,6 +78,7 @@ def dense(sizes, sklearn_max):
     print("| N | method | time (s) | CPU (s) | iterations | converged | exemplars | peak RSS rise (GiB) "
           "| vs sklearn (time) | vs sklearn (CPU) | load average |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    results = []
     for n in sizes:
         Xn = np.ascontiguousarray(X[:n])
 
@@ -115,6 +116,11 @@ def dense(sizes, sklearn_max):
             vs = f"{sk[1] / t:.1f}x | {sk[3] / c:.1f}x" if sk else "- | -"
             print(f"| {n:,} | {name} | {t:.2f} | {c:.2f} | {r.n_iter} | {r.converged} | {len(r.exemplars)} | "
                   f"{gib(mem)} | {vs} | {load} |", flush=True)
+            results.append({"n": n, "method": name, "seconds": t, "cpu_seconds": c, "n_iter": int(r.n_iter),
+                            "converged": bool(r.converged), "exemplars": int(len(r.exemplars)),
+                            "peak_rss_rise_bytes": int(mem), "simd_path": core.simd_info()["path"],
+                            "sklearn_over_this": sk[1] / t if sk else None,
+                            "load_average": [min(loads), max(loads)]})
         if sk:
             (c, labels, it), tsk, msk, csk = sk
             r64 = first[-1][0]
@@ -122,9 +128,12 @@ def dense(sizes, sklearn_max):
             print(f"| {n:,} | scikit-learn {__import__('sklearn').__version__} (float64)"
                   f"{', identical exemplars and labels' if same else ', DIFFERS'} | {tsk:.2f} | {csk:.2f} | {it} | "
                   f"n/a | {len(c)} | {gib(msk)} | 1.0x | 1.0x | {load} |", flush=True)
+            results.append({"n": n, "method": "scikit-learn", "seconds": tsk, "cpu_seconds": csk, "n_iter": int(it),
+                            "identical_to_iterselect_float64": bool(same), "load_average": [min(loads), max(loads)]})
+    return results
 
 
-def sparse(n, k):
+def sparse(n, k) -> dict:
     from iterselect._knn import kneighbors
 
     print(f"\n## Sparse: synth.py embeddings {n:,} x 384, {k} neighbours\n")
@@ -140,6 +149,9 @@ def sparse(n, k):
           f"{gib(m_knn)} | |")
     print(f"| sparse affinity propagation (float32) | {t_ap:.1f} | {gib(m_ap)} | {r.n_iter} iterations, converged="
           f"{r.converged}, {len(r.exemplars):,} exemplars |")
+    return {"n": n, "neighbors": k, "load_seconds": t_load, "knn_seconds": t_knn, "knn_peak_rss_rise_bytes": int(m_knn),
+            "ap_seconds": t_ap, "ap_peak_rss_rise_bytes": int(m_ap), "n_iter": int(r.n_iter),
+            "converged": bool(r.converged), "exemplars": int(len(r.exemplars))}
 
 
 def main():
@@ -148,17 +160,19 @@ def main():
     ap.add_argument("--sklearn-max", type=int, default=5000)
     ap.add_argument("--sparse-n", type=int, default=1_000_000)
     ap.add_argument("--neighbors", type=int, default=32)
+    add_json_option(ap)
     a = ap.parse_args()
     print(f"# Affinity propagation — {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, iterselect {iterselect.__version__}")
     simd = core.simd_info()
+    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "simd": simd}
     print(f"our vector path: {simd['path']} ({simd['flags']}); this CPU supports {', '.join(simd['supported'])}")
     load = os.getloadavg()
     print(f"(load average at start: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f})")
     if a.sizes:
-        dense(a.sizes, a.sklearn_max)
+        results["dense"] = dense(a.sizes, a.sklearn_max)
     if a.sparse_n:
-        sparse(a.sparse_n, a.neighbors)
+        results["sparse"] = sparse(a.sparse_n, a.neighbors)
     print("\n## GPU\n")
     if iterselect.has_cuda():
         import torch
@@ -167,8 +181,11 @@ def main():
         r, t, _, _ = measure(lambda: affinity_propagation(X, progress=False))
         torch.cuda.synchronize()
         print(f"| 50,000 dense float32 on {torch.cuda.get_device_name()} | {t:.1f} s | {r.n_iter} iterations |")
+        results["gpu"] = {"n": 50_000, "device": torch.cuda.get_device_name(), "seconds": t, "n_iter": int(r.n_iter)}
     else:
         print(f"| 50,000 dense | not run (no GPU: {iterselect.cuda_unavailable_reason()}) |")
+        results["gpu"] = f"not run (no GPU: {iterselect.cuda_unavailable_reason()})"
+    write_json(a.json, results)
 
 
 if __name__ == "__main__":

@@ -34,11 +34,13 @@ import tracemalloc
 import numpy as np
 import scipy.linalg.blas  # noqa: F401  (imported here so no timing includes the import)
 
-from _common import SHARED
-from iterselect.cluster import faiss_num_gpus, import_faiss, kmeans, kmq_sample
+from _common import SHARED, add_json_option, write_json
+from iterselect._faiss import faiss_num_gpus, import_faiss
+from iterselect.cluster import kmeans, kmq_sample
 from iterselect.metrics import silhouette, vendi_score
 
 ROWS = []
+RESULTS = []  # the same rows for --json, with numbers as numbers
 
 
 def load_synth(path):
@@ -67,9 +69,12 @@ def timed(fn, *args, repeat=1, **kw):
     return out, best, peak / 2**20
 
 
-def row(stage, size, cpu_s, gpu, reference, ratio, traced_mb, note=""):
+def row(stage, size, cpu_s, gpu, reference, ratio, traced_mb, note="", difference=None):
+    """One table row; ``difference``: its |difference| against the reference, when it has one."""
     ROWS.append((stage, size, f"{cpu_s:.3f}" if isinstance(cpu_s, float) else cpu_s, gpu, reference,
                  ratio, f"{traced_mb:.0f}", f"{peak_rss_mb():.0f}", note))
+    RESULTS.append({"stage": stage, "size": size, "seconds": cpu_s, "gpu": gpu, "reference": reference,
+                    "ratio": ratio, "traced_mib": traced_mb, "note": note, "difference": difference})
 
 
 def main():
@@ -88,6 +93,7 @@ def main():
                     help="runs of the cheap stages (kmq_sample, vendi_score); the best is reported")
     ap.add_argument("--stages", default="kmeans,kmq,silhouette,vendi",
                     help="comma-separated subset to run (kmq and silhouette need kmeans)")
+    add_json_option(ap)
     a = ap.parse_args()
     stages = set(a.stages.split(","))
     if stages & {"kmq", "silhouette"}:
@@ -109,6 +115,7 @@ def main():
     if "vendi" in stages:
         run_vendi(a, X)
     print_table(X)
+    write_json(a.json, {"n": a.n, "d": X.shape[1], "k": a.k, "rows": RESULTS})
 
 
 def run_kmeans_stages(a, X, faiss, budget, stages):
@@ -164,7 +171,8 @@ def run_silhouette(a, X, km):
             idx = ours.indices
             ref, t_ref, _ = timed(silhouette_score, X[idx], km.labels[idx], metric=metric)
             row(f"silhouette {metric}", f"sample {r:,}", t_ours, "-", f"sklearn {t_ref:.3f} s",
-                f"{t_ref / t_ours:.1f}x faster", tr, f"|diff| {abs(ours.score - ref):.1e}")
+                f"{t_ref / t_ours:.1f}x faster", tr, f"|diff| {abs(ours.score - ref):.1e}",
+                difference=abs(ours.score - ref))
 
 
 def run_vendi(a, X):
@@ -174,7 +182,8 @@ def run_vendi(a, X):
     res32, t_v32, tr = timed(vendi_score, X, dtype="float32", repeat=a.repeat)
     row("vendi_score float32", f"{a.n:,} x {X.shape[1]}", t_v32, "-", "float64 blocks",
         f"{t_v / t_v32:.1f}x faster", tr, f"score {res32.score:.6f} "
-        f"({'under' if t_v32 < 10 else 'OVER'} 10 s), |rel diff| {abs(res32.score / res.score - 1):.1e}")
+        f"({'under' if t_v32 < 10 else 'OVER'} 10 s), |rel diff| {abs(res32.score / res.score - 1):.1e}",
+        difference=abs(res32.score / res.score - 1))
     if not a.quick:
         from vendi_score import vendi
         from sklearn.preprocessing import normalize
@@ -182,13 +191,14 @@ def run_vendi(a, X):
         ref, t_ref, tr_ref = timed(vendi.score_dual, X, repeat=a.repeat)
         row("vendi_score", f"{a.n:,} x {X.shape[1]}", t_v, "-", f"score_dual {t_ref:.3f} s",
             f"{t_ref / t_v:.1f}x faster", tr, f"|rel diff| {abs(res.score / ref - 1):.1e}; "
-            f"score_dual traced {tr_ref:.0f} MiB")
+            f"score_dual traced {tr_ref:.0f} MiB", difference=abs(res.score / ref - 1))
         m = min(a.vendi_nxn, a.n)
         Xs = normalize(X[:m].astype(np.float64))
         ref, t_ref, _ = timed(lambda: vendi.score_K(Xs @ Xs.T))
         ours, t_o, tr = timed(vendi_score, X[:m], repeat=a.repeat)
         row("vendi_score", f"{m:,} x {X.shape[1]}", t_o, "-", f"N x N score_K {t_ref:.3f} s",
-            f"{t_ref / t_o:.0f}x faster", tr, f"|rel diff| {abs(ours.score / ref - 1):.1e}")
+            f"{t_ref / t_o:.0f}x faster", tr, f"|rel diff| {abs(ours.score / ref - 1):.1e}",
+            difference=abs(ours.score / ref - 1))
 
 
 def print_table(X):

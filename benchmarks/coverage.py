@@ -27,6 +27,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +37,7 @@ import numpy as np
 from iterselect.coverage import coverage_greedy, tfidf_matrix  # noqa: E402
 
 from _common import DATA as SHARED_DATA  # noqa: E402
+from _common import add_json_option, write_json  # noqa: E402
 
 
 def load_outputs(path: Path, limit: int | None = None) -> list[str]:
@@ -68,13 +70,15 @@ def numpy_greedy(X, k, weights, decay):
     return picks, gains, runner_up
 
 
-def compare_picks(ours, ours_gains, ref, ref_gains, runner_up) -> str:
+def compare_picks(ours, ours_gains, ref, ref_gains, runner_up) -> tuple[str, int | None]:
+    """``(text, first differing step or None)``."""
     diff = np.flatnonzero(ours != ref)
     if diff.size == 0:
-        return "identical"
+        return "identical", None
     t = int(diff[0])
     gap = (ref_gains[t] - runner_up[t]) / abs(ref_gains[t])
-    return f"first differs at step {t} (near tie: relative gap {gap:.1e}, gains {ours_gains[t]:.17g} vs {ref_gains[t]:.17g})"
+    return (f"first differs at step {t} (near tie: relative gap {gap:.1e}, gains {ours_gains[t]:.17g} vs "
+            f"{ref_gains[t]:.17g})", t)
 
 
 def peak_rss_gib() -> float:
@@ -85,7 +89,7 @@ def row(cells, widths):
     return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
 
 
-def part_alpaca(threads, limit=None):
+def part_alpaca(threads, limit=None) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     texts = load_outputs(SHARED_DATA / "alpaca_52k.jsonl.gz", limit)
@@ -111,6 +115,9 @@ def part_alpaca(threads, limit=None):
     print(row(["-" * w for w in widths], widths))
     print(row(("", "tf-idf (1-3 grams)", f"{t_ours_tfidf:.2f} s", f"{t_ref_tfidf:.2f} s",
                f"{t_ref_tfidf / t_ours_tfidf:.1f}x", ""), widths))
+    out = {"n": n, "k": k, "n_ngrams": int(ours.matrix.shape[1]), "nnz": int(ours.matrix.nnz),
+           "same_vocabulary_as_sklearn": same_vocab, "max_abs_difference": max_diff,
+           "tfidf_seconds": t_ours_tfidf, "sklearn_tfidf_seconds": t_ref_tfidf, "greedy": []}
     for decay in (0.1, 0.0):
         t = time.perf_counter()
         g = coverage_greedy(ours.matrix, k, weights=weights, decay=decay, threads=threads, progress=False)
@@ -118,13 +125,17 @@ def part_alpaca(threads, limit=None):
         t = time.perf_counter()
         picks, gains, runner_up = numpy_greedy(Y.tocsr(), k, weights, decay)
         t_ref = time.perf_counter() - t
-        verdict = compare_picks(g.indices, g.gains, picks, gains, runner_up)
+        verdict, first_diff = compare_picks(g.indices, g.gains, picks, gains, runner_up)
+        out["greedy"].append({"decay": decay, "k": k, "seconds": t_ours, "numpy_seconds": t_ref,
+                              "picks_identical": first_diff is None, "first_differing_step": first_diff,
+                              "picks": verdict, "refreshes": int(g.refreshes)})
         print(row((decay, f"greedy k={k}", f"{t_ours:.3f} s", f"{t_ref:.1f} s", f"{t_ref / t_ours:.0f}x",
                    f"{verdict}; {g.refreshes:,} refreshes"), widths))
         e2e_ours, e2e_ref = t_ours_tfidf + t_ours, t_ref_tfidf + t_ref
         print(row((decay, "end to end", f"{e2e_ours:.2f} s", f"{e2e_ref:.1f} s", f"{e2e_ref / e2e_ours:.1f}x", ""),
                   widths))
     print(f"peak RSS of this part: {peak_rss_gib():.2f} GiB; load average now {os.getloadavg()[0]:.1f}")
+    return out
 
 
 def ensure_million(cache: Path) -> Path:
@@ -137,7 +148,7 @@ def ensure_million(cache: Path) -> Path:
     return path
 
 
-def part_million(threads, cache: Path):
+def part_million(threads, cache: Path) -> dict:
     path = ensure_million(cache)
     t = time.perf_counter()
     texts = load_outputs(path)
@@ -159,6 +170,9 @@ def part_million(threads, cache: Path):
     print(row(("total (target < 180 s)", f"{t_tfidf + t_greedy:.1f} s"), widths))
     print(f"peak RSS of this part (texts included): {peak_rss_gib():.2f} GiB; load average now "
           f"{os.getloadavg()[0]:.1f}")
+    return {"n": len(texts), "n_ngrams": int(r.matrix.shape[1]), "nnz": int(r.matrix.nnz),
+            "tfidf_seconds": t_tfidf, "greedy_k": 50_000, "greedy_seconds": t_greedy,
+            "refreshes": int(g.refreshes)}
 
 
 def main():
@@ -169,22 +183,28 @@ def main():
                     help="where the million-document file is generated (default /tmp/iterselect-bench)")
     ap.add_argument("--n", type=int, default=None,
                     help="alpaca part: only the first N responses, k = N / 20 (a quick check)")
+    add_json_option(ap)
     a = ap.parse_args()
     if a.part == "all":
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
               f"Python {platform.python_version()}, threads {a.threads or 'all'}; load average at start "
               f"{os.getloadavg()[0]:.1f} (other jobs share these CPUs)\n", flush=True)
-        for part in ("alpaca", "million"):
-            cmd = [sys.executable, __file__, "--part", part, "--cache", str(a.cache)]
-            if a.threads:
-                cmd += ["--threads", str(a.threads)]
-            subprocess.run(cmd, check=True)
-            print(flush=True)
+        results = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for part in ("alpaca", "million"):
+                part_json = Path(tmp) / f"{part}.json"
+                cmd = [sys.executable, __file__, "--part", part, "--cache", str(a.cache), "--json", str(part_json)]
+                if a.threads:
+                    cmd += ["--threads", str(a.threads)]
+                subprocess.run(cmd, check=True)
+                print(flush=True)
+                results.update(json.loads(part_json.read_text()))
+        write_json(a.json, results)
         return
     if a.part == "alpaca":
-        part_alpaca(a.threads, a.n)
+        write_json(a.json, {"alpaca": part_alpaca(a.threads, a.n)})
     else:
-        part_million(a.threads, a.cache)
+        write_json(a.json, {"million": part_million(a.threads, a.cache)})
 
 
 if __name__ == "__main__":

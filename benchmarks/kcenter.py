@@ -23,7 +23,8 @@ import time
 
 import numpy as np
 
-from _common import DATA, machine, peak_memory, print_table, synth_embeddings, timed
+from _common import (DATA, add_json_option, machine, peak_memory, print_table, synth_embeddings, timed,
+                     write_json)
 
 import iterselect
 from iterselect._backends import core
@@ -74,12 +75,13 @@ def load(name: str) -> np.ndarray:
 
 
 def first_difference(X, ours, ref):
-    """'identical (m)', or the first differing pick and whether it was a float64 near-tie: the
-    exact distances of both candidates to the common prefix of centers, relative gap."""
+    """``(text, first differing pick or None, picks compared)``: "identical (m)", or the first
+    differing pick and whether it was a float64 near-tie (the exact distances of both candidates
+    to the common prefix of centers, relative gap)."""
     m = min(len(ours), len(ref))
     diff = np.flatnonzero(np.asarray(ours[:m]) != np.asarray(ref[:m]))
     if diff.size == 0:
-        return f"identical ({m})"
+        return f"identical ({m})", None, m
     t = int(diff[0])
     centers = X[np.asarray(ref[:t])].astype(np.float64)
 
@@ -89,7 +91,7 @@ def first_difference(X, ours, ref):
     a, b = exact(int(ours[t])), exact(int(ref[t]))
     gap = abs(a - b) / max(a, b)
     verdict = "near-tie" if gap <= 1e-5 else "NOT a near-tie"
-    return f"pick {t}/{m}: {verdict} (gap {gap:.1e})"
+    return f"pick {t}/{m}: {verdict} (gap {gap:.1e})", t, m
 
 
 def load_average() -> float:
@@ -102,11 +104,12 @@ def main():
     ap.add_argument("--k", default="1000,10000", help="comma list of budgets")
     ap.add_argument("--ref-seconds", type=float, default=120.0, help="time box for the numpy reference")
     ap.add_argument("--plain", action="store_true", help="also time the non-lazy C++ loop")
+    add_json_option(ap)
     args = ap.parse_args()
     simd = core.simd_info()
     print(f"machine: {machine()}")
     print(f"our vector path: {simd['path']} ({simd['flags']}); this CPU supports {', '.join(simd['supported'])}")
-    rows = []
+    rows, results = [], []
     for name in args.data.split(","):
         X = load(name)
         X16 = X.astype(np.float16)
@@ -134,11 +137,20 @@ def main():
             ref_note = "" if ref.steps >= k else "~"
             for (label, data, lazy, expected), (r, secs, extra) in zip(configs, timings):
                 evals = r.distance_evaluations / (k * len(X))
+                verdict, first_diff, compared = first_difference(data.astype(np.float32), r.indices,
+                                                                 expected.picks)
+                results.append({"data": name, "n": X.shape[0], "d": X.shape[1], "k": k,
+                                "dtype": label.split()[0], "lazy": lazy, "seconds": secs,
+                                "numpy_seconds": ref_total, "numpy_extrapolated": bool(ref_note),
+                                "picks_compared": compared, "first_differing_pick": first_diff,
+                                "picks_vs_numpy": verdict, "evaluations_fraction": evals,
+                                "extra_memory_over_input": extra / data.nbytes, "simd_path": simd["path"],
+                                "load_average": [min(loads), max(loads)]})
                 rows.append({
                     "data": f"{name} {X.shape[0]}x{X.shape[1]}", "k": k, "ours": label,
                     "path": simd["path"], "ours s": f"{secs:.2f}", "numpy s": f"{ref_note}{ref_total:.1f}",
                     "speed-up": f"{ref_note}{ref_total / secs:.1f}x",
-                    "picks vs numpy": first_difference(data.astype(np.float32), r.indices, expected.picks),
+                    "picks vs numpy": verdict,
                     "evals while picking": f"{evals:.0%}",
                     "extra mem / input": f"{extra / data.nbytes:.2f}",
                     "load avg": f"{min(loads):.1f}-{max(loads):.1f}",
@@ -147,6 +159,7 @@ def main():
     print()
     print(f"vector path {simd['path']}: {simd['flags']}")
     print_table(rows, list(rows[0].keys()))
+    write_json(args.json, {"machine": machine(), "simd": simd, "rows": results})
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ import time
 import numpy as np
 import torch
 
-from _common import DATA
+from _common import DATA, add_json_option, write_json
 from iterselect.scoring import format_examples, ifd_scores
 from iterselect.scoring.batching import CPU_BATCH_TOKENS
 from iterselect.scoring.ifd import ifd_sequences, prior_start_id
@@ -215,9 +215,12 @@ def cpu_part(args, records, tok, tok_name):
           f"turns on chunks of {args.chunk} examples")
     print(f"{'method':<44}{'wall s':>8}{'CPU s':>8}{'tokens/CPU s':>14}{'x faster (wall)':>17}"
           f"{'x faster (CPU)':>16}{'max rel. IFD diff':>19}")
+    methods = []
     for name in names:
         ifd = np.concatenate(results[name])
         diff = float(np.nanmax(np.abs(ifd - ours) / ours))
+        methods.append({"method": name, "wall_seconds": wall[name], "cpu_seconds": cpu[name],
+                        "cpu_ratio_to_ours": cpu[name] / cpu[names[0]], "max_rel_ifd_diff": diff})
         print(f"{name:<44}{wall[name]:>8.2f}{cpu[name]:>8.2f}{n_tokens / cpu[name]:>14,.0f}"
               f"{wall[name] / wall[names[0]]:>17.2f}{cpu[name] / cpu[names[0]]:>16.2f}"
               f"{diff:>19.1e}")
@@ -240,7 +243,9 @@ def cpu_part(args, records, tok, tok_name):
           f"measured matmul rate ({rate:.0f} GFLOP/s on the vocabulary projection) they take "
           f"{floor:.2f} s, so no engine can be faster than {bounds}; ours takes "
           f"{wall[names[0]]:.2f} s")
-    return {name: cpu[name] / cpu[names[0]] for name in names}
+    return {"examples": len(ex), "tokens": n_tokens, "methods": methods, "nan_ifd": int(np.isnan(ours).sum()),
+            "per_call_seconds": overhead / n_calls, "calls": n_calls, "matmul_gflop": gflop,
+            "matmul_gflops_rate": rate, "arithmetic_floor_seconds": floor}
 
 
 def cpu_flags():
@@ -259,7 +264,7 @@ def cpu_flags():
 
 def realistic_part(args, all_records):
     """IFD under a 134M-parameter model: bf16 engine, float32 engine, float32 one-example loop.
-    Returns the loop's time over the bf16 engine's, and the bf16 engine's over its floor."""
+    Returns its JSON record: each method's times and IFD agreement, the floor and the targets."""
     from iterselect.scoring.toy import toy_tokenizer
 
     tiny = args.realistic_size == "tiny"  # the script's smoke test: same code, a toy shape
@@ -320,8 +325,11 @@ def realistic_part(args, all_records):
           f"chunks of {args.realistic_chunk} examples")
     print(f"{'method':<58}{'wall s':>9}{'CPU s':>9}{'tokens/wall s':>15}{'loop / this (wall)':>20}"
           f"{'(CPU)':>8}{'max rel. IFD diff vs float32 engine':>37}")
+    methods = []
     for name in names:
         diff = float(np.nanmax(np.abs(ifd[name] - f32) / f32))
+        methods.append({"method": name, "wall_seconds": wall[name], "cpu_seconds": cpu[name],
+                        "max_rel_ifd_diff_vs_float32_engine": diff})
         print(f"{name:<58}{wall[name]:>9.1f}{cpu[name]:>9.1f}{n_tokens / wall[name]:>15,.0f}"
               f"{wall[names[2]] / wall[name]:>20.2f}{cpu[names[2]] / cpu[name]:>8.2f}{diff:>37.1e}")
     rel = np.abs(bf16 - f32) / f32
@@ -348,7 +356,16 @@ def realistic_part(args, all_records):
           f"bf16 engine within 1.5x of the bf16 floor: {over_floor:.2f}x -> "
           f"{'met' if over_floor <= 1.5 else 'NOT met'}. No engine at bf16 can beat the float32 loop "
           f"by more than loop / bf16 floor = {cpu[names[2]] / floor16:.1f}x on this CPU")
-    return {"speedup": speedup, "over_floor": over_floor}
+    return {"examples": len(ex), "parameters": n_params, "tokens": n_tokens, "scored_tokens": n_scored,
+            "cpu_flags": cpu_flags(), "load_average": [min(loads), max(loads)], "methods": methods,
+            "bf16_vs_float32_rel_diff": {"median": float(np.nanmedian(rel)),
+                                         "p99": float(np.nanpercentile(rel, 99)),
+                                         "max": float(np.nanmax(rel))},
+            "bf16_vs_float32_spearman": spearman, "matmul_gflop": gflop,
+            "bf16_floor_cpu_seconds": floor16, "float32_floor_cpu_seconds": floor32,
+            "loop_over_bf16_engine_wall": speedup, "bf16_engine_over_floor": over_floor,
+            "targets_met": {"bf16_engine_5x_loop": bool(speedup >= 5),
+                            "within_1.5x_of_floor": bool(over_floor <= 1.5)}}
 
 
 def gpu_part(args, records, tok):
@@ -366,7 +383,7 @@ def gpu_part(args, records, tok):
         sync, where = (lambda: None), "CPU dry run of the GPU part (tiny model, float32)"
     else:
         print("\nGPU: not run (no GPU)")
-        return None
+        return "not run (no GPU)"
     n_params = sum(p.numel() for p in model.parameters())
     ex = format_examples(records)
     cond, prior, _ = ifd_sequences(tok, ex, args.max_length, prior_start_id(tok, "benchmark"))
@@ -408,7 +425,9 @@ def gpu_part(args, records, tok):
         print(f"target: IFD at most 2.3x a forward pass -> {'met' if ratio <= 2.3 else 'NOT met'}")
     else:
         print("target: IFD at most 2.3x a forward pass on a GPU -> not judged (CPU dry run)")
-    return ratio
+    return {"where": where, "forward_seconds": timings["forward"], "ifd_seconds": timings["ifd"],
+            "ifd_over_forward": ratio, "target_judged": device.type == "cuda",
+            "target_met": bool(ratio <= 2.3) if device.type == "cuda" else None}
 
 
 def main():
@@ -438,6 +457,7 @@ def main():
                     help="'tiny' runs the realistic part's code on a toy model (smoke test)")
     ap.add_argument("--gpu-part-on-cpu", action="store_true",
                     help="without CUDA, run the GPU part's code on CPU with a tiny model")
+    add_json_option(ap)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -446,11 +466,13 @@ def main():
     records = all_records[:args.n]
     tok, tok_name = make_tokenizer(records, args.tokenizer)
     print(f"data: {path} (first {len(records)} records)")
+    results = {"data": path, "records": len(records)}
     if not args.skip_cpu:
-        cpu_part(args, records, tok, tok_name)
+        results["cpu"] = cpu_part(args, records, tok, tok_name)
     if args.realistic:
-        realistic_part(args, all_records)
-    gpu_part(args, records, tok)
+        results["realistic"] = realistic_part(args, all_records)
+    results["gpu"] = gpu_part(args, records, tok)
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

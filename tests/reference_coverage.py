@@ -3,7 +3,8 @@
 The naive greedy recomputes every row's gain at every step as ``w * (X @ alpha)`` in float64,
 takes the argmax (the lowest index among equal gains) and decays the picked row's columns: the
 definition that the C++ lazy greedy must reproduce. It also records, at every step, the two best
-gains, so that a differing pick can be shown to be a near-tie (DESIGN.md).
+gains, so that a differing pick can be shown to be a near-tie (float32 rounding may then
+choose either).
 """
 from __future__ import annotations
 

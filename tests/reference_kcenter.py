@@ -74,7 +74,7 @@ def kcenter_reference(X, k, selected=None, metric="euclidean", seed_index=0, tra
 
 def assert_matches_reference(result, X, k, *, selected=None, metric="euclidean", seed_index=0,
                              rtol=1e-5, tie_rtol=1e-5):
-    """Compare a fast result with the float64 reference the way DESIGN.md prescribes.
+    """Compare a fast result with the float64 reference: identical picks, or near-ties.
 
     Identical picks are required except where the reference itself saw a near-tie (the top two
     candidates within ``tie_rtol``): there float rounding may choose either and the greedy then

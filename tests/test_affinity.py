@@ -7,7 +7,6 @@ import signal
 import threading
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,33 +14,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import iterselect
 from iterselect import _backends
-from iterselect._affinity_run import Options, run_dense_device
+from iterselect.affinity._run import Options, run_dense_device
 from iterselect._arrays import as_matrix
 from iterselect.affinity import affinity_propagation, history_matrix, representation_scores
 from iterselect.exceptions import ConvergenceWarning
 
+from conftest import needs_emulation, needs_faiss, require_module
 from reference_affinity import affinity_reference, representation_reference
 
-sklearn_ap = pytest.importorskip("sklearn.cluster").affinity_propagation
-needs_faiss = pytest.mark.skipif(__import__("importlib").util.find_spec("faiss") is None,
-                                 reason="the sparse mode's kNN graph needs faiss (pip install faiss-cpu)")
+sklearn_ap = require_module("sklearn.cluster", "test", module_level=True).affinity_propagation
 from sklearn.metrics import pairwise_distances  # noqa: E402
-
-EMU = iterselect.backends()["cuda-emulation"] == "available"
-needs_emu = pytest.mark.skipif(not EMU, reason="built without ITERSELECT_CUDA_EMULATION")
-SHARED_DATA = Path(os.environ.get("ITERSELECT_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-
-
-@pytest.fixture(scope="module")
-def dolly():
-    """The real MiniLM embeddings of Dolly 15k (float16, 15015 x 384), CC BY-SA."""
-    path = SHARED_DATA / "embeddings" / "dolly_15k_minilm.npy"
-    if not path.exists():
-        pytest.skip(f"{path} is not present (set ITERSELECT_SHARED_DATA to the shared data folder)")
-    return np.load(path)
-
 
 def ap(X, **kw):
     """affinity_propagation without the progress bar and its warnings (tests that check a
@@ -73,9 +56,9 @@ def assert_same(a, b, messages=True):
 
 # ---------------------------------------------------------------- scikit-learn, float64
 
-@pytest.mark.parametrize("n, start, random_state", [(300, 0, 0), (600, 5000, 7), (257, 11000, 1)])
-def test_equals_sklearn_on_dolly(dolly, n, start, random_state):
-    S = -pairwise_distances(dolly[start:start + n].astype(np.float64))
+@pytest.mark.parametrize("n, start, random_state", [(300, 0, 0), (600, 1000, 7), (257, 2700, 1)])
+def test_equals_sklearn_on_dolly(dolly_embeddings, n, start, random_state):
+    S = -pairwise_distances(dolly_embeddings[start:start + n].astype(np.float64))
     c, labels, n_iter = sk(S, random_state=random_state)
     r = ap(S, metric="precomputed", random_state=random_state, dtype=np.float64)
     np.testing.assert_array_equal(r.exemplars, c)
@@ -84,8 +67,8 @@ def test_equals_sklearn_on_dolly(dolly, n, start, random_state):
     assert r.exemplars.dtype == np.int64 and r.labels.dtype == np.int64
 
 
-def test_equals_sklearn_when_not_converged(dolly):
-    S = -pairwise_distances(dolly[:200].astype(np.float64))
+def test_equals_sklearn_when_not_converged(dolly_embeddings):
+    S = -pairwise_distances(dolly_embeddings[:200].astype(np.float64))
     c, labels, n_iter = sk(S, random_state=0, max_iter=12, damping=0.9)
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         r = affinity_propagation(S, metric="precomputed", random_state=0, dtype=np.float64, max_iter=12,
@@ -144,9 +127,9 @@ def test_all_equal_similarities_shortcut_as_sklearn():
 
 @pytest.mark.parametrize("history", [False, True])
 @pytest.mark.parametrize("random_state", [None, 5])
-def test_messages_equal_the_reference(dolly, history, random_state):
+def test_messages_equal_the_reference(dolly_embeddings, history, random_state):
     n = 150
-    S = -pairwise_distances(dolly[2000:2000 + n].astype(np.float64))
+    S = -pairwise_distances(dolly_embeddings[2000:2000 + n].astype(np.float64))
     H = np.random.default_rng(1).normal(scale=0.3, size=(n, n)) if history else None
     ref = affinity_reference(S, damping=0.7, random_state=random_state, history=H, history_weight=0.4,
                              history_decay=0.95)
@@ -159,8 +142,8 @@ def test_messages_equal_the_reference(dolly, history, random_state):
     np.testing.assert_array_equal(r.availability, ref[5])
 
 
-def test_history_weight_zero_is_no_history(dolly):
-    S = -pairwise_distances(dolly[:120].astype(np.float64))
+def test_history_weight_zero_is_no_history(dolly_embeddings):
+    S = -pairwise_distances(dolly_embeddings[:120].astype(np.float64))
     H = np.ones_like(S) * 50  # would dominate if it were mixed in
     assert_same(ap(S, metric="precomputed", history=H, history_weight=0.0, return_messages=True),
                 ap(S, metric="precomputed", return_messages=True))
@@ -168,11 +151,11 @@ def test_history_weight_zero_is_no_history(dolly):
     assert moved.exemplars.size == 120  # responsibilities pinned near 45: everyone is an exemplar
 
 
-def test_exposed_passes_equal_the_run(dolly):
+def test_exposed_passes_equal_the_run(dolly_embeddings):
     """dense_row_pass / dense_column_pass / dense_finish in a loop give dense_run's messages."""
     core = _backends.core
     n, T = 90, np.float32
-    S = (-pairwise_distances(dolly[:n].astype(np.float32))).astype(T)
+    S = (-pairwise_distances(dolly_embeddings[:n].astype(np.float32))).astype(T)
     S.flat[:: n + 1] = np.median(S)
     R, A = np.zeros_like(S), np.zeros_like(S)
     cs, da = np.zeros(n, T), np.zeros(n, T)
@@ -187,8 +170,8 @@ def test_exposed_passes_equal_the_run(dolly):
     np.testing.assert_array_equal(A, A2)
 
 
-def test_thread_count_does_not_change_bits(dolly):
-    X = dolly[:400]
+def test_thread_count_does_not_change_bits(dolly_embeddings):
+    X = dolly_embeddings[:400]
     a = ap(X, threads=1, return_messages=True, random_state=0)
     b = ap(X, threads=3, return_messages=True, random_state=0)
     assert_same(a, b)
@@ -208,8 +191,8 @@ def test_float32_agrees_with_float64_on_separated_data():
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
-def test_metrics_build_the_documented_similarity(dolly, metric):
-    X = dolly[:100].astype(np.float64)
+def test_metrics_build_the_documented_similarity(dolly_embeddings, metric):
+    X = dolly_embeddings[:100].astype(np.float64)
     D = pairwise_distances(X, metric="cosine" if metric == "cosine" else "euclidean")
     S = {"euclidean": -D, "sqeuclidean": -D**2, "cosine": -D}[metric]
     r = ap(X, metric=metric, dtype=np.float64, random_state=2)
@@ -220,9 +203,9 @@ def test_metrics_build_the_documented_similarity(dolly, metric):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-def test_torch_inputs_and_half_precision(dolly, dtype):
-    torch = pytest.importorskip("torch")
-    t = torch.from_numpy(dolly[:200].astype(np.float32)).to(getattr(torch, dtype))
+def test_torch_inputs_and_half_precision(dolly_embeddings, dtype):
+    torch = require_module("torch", 'torch')
+    t = torch.from_numpy(dolly_embeddings[:200].astype(np.float32)).to(getattr(torch, dtype))
     r = ap(t, return_messages=True)
     assert isinstance(r.exemplars, torch.Tensor) and r.exemplars.dtype == torch.int64
     assert isinstance(r.responsibility, torch.Tensor) and r.responsibility.dtype == torch.float32
@@ -230,8 +213,8 @@ def test_torch_inputs_and_half_precision(dolly, dtype):
     assert_same(r, ap(widened, return_messages=True))
 
 
-def test_per_sample_preference(dolly):
-    S = -pairwise_distances(dolly[:150].astype(np.float64))
+def test_per_sample_preference(dolly_embeddings):
+    S = -pairwise_distances(dolly_embeddings[:150].astype(np.float64))
     pref = np.linspace(np.median(S) * 1.5, np.median(S) * 0.5, 150)
     c, labels, _ = sk(S, preference=pref, random_state=0)
     r = ap(S, metric="precomputed", preference=pref, random_state=0, dtype=np.float64)
@@ -244,9 +227,9 @@ def test_per_sample_preference(dolly):
 
 @needs_faiss
 @pytest.mark.parametrize("dtype, random_state, history", [(np.float64, 3, False), (np.float32, None, True)])
-def test_sparse_equals_dense_at_full_neighbourhood(dolly, dtype, random_state, history):
+def test_sparse_equals_dense_at_full_neighbourhood(dolly_embeddings, dtype, random_state, history):
     n = 110
-    X = dolly[7000:7000 + n]
+    X = dolly_embeddings[1700:1700 + n]
     H = np.random.default_rng(2).normal(scale=0.2, size=(n, n)).astype(dtype) if history else None
     dense = ap(X, dtype=dtype, random_state=random_state, history=H, return_messages=True)
     sparse = ap(X, dtype=dtype, random_state=random_state, history=H, return_messages=True, n_neighbors=n - 1)
@@ -255,9 +238,9 @@ def test_sparse_equals_dense_at_full_neighbourhood(dolly, dtype, random_state, h
     assert_same(dense, sparse)
 
 
-def test_sparse_on_a_given_complete_graph_equals_dense(dolly):
+def test_sparse_on_a_given_complete_graph_equals_dense(dolly_embeddings):
     n = 64
-    X = dolly[300:300 + n]
+    X = dolly_embeddings[300:300 + n]
     others = np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.int64)
     others[::5, -3:] = -1  # missing entries are skipped; the symmetrized graph is still complete
     assert_same(ap(X, knn=others, return_messages=True, random_state=4, dtype=np.float64),
@@ -265,8 +248,8 @@ def test_sparse_on_a_given_complete_graph_equals_dense(dolly):
 
 
 @needs_faiss
-def test_sparse_precomputed_neighbours_equal_faiss_ones(dolly):
-    X = dolly[:300]
+def test_sparse_precomputed_neighbours_equal_faiss_ones(dolly_embeddings):
+    X = dolly_embeddings[:300]
     from iterselect._knn import kneighbors
 
     nb = kneighbors(X.astype(np.float32), 12, index="exact")
@@ -275,10 +258,10 @@ def test_sparse_precomputed_neighbours_equal_faiss_ones(dolly):
 
 
 @needs_faiss
-def test_sparse_labels_follow_the_graph(dolly):
+def test_sparse_labels_follow_the_graph(dolly_embeddings):
     """Each point joins the most similar exemplar among its stored neighbours; points with none
     are compared with every exemplar through X."""
-    X = dolly[:400].astype(np.float32)
+    X = dolly_embeddings[:400].astype(np.float32)
     r = ap(X, n_neighbors=8, return_messages=True)
     R = r.responsibility
     assert 0 < len(r.exemplars) < 400
@@ -297,8 +280,8 @@ def test_sparse_labels_follow_the_graph(dolly):
 
 
 @needs_faiss
-def test_sparse_scales_and_uses_an_approximate_index(dolly):
-    X = dolly[:3000]
+def test_sparse_scales_and_uses_an_approximate_index(dolly_embeddings):
+    X = dolly_embeddings[:3000]
     r = ap(X, n_neighbors=16, knn="ivf", max_iter=100, return_messages=True)
     assert r.labels.shape == (3000,) and r.responsibility.nnz >= 3000 * 17
     h = ap(X, n_neighbors=16, knn="hnsw", max_iter=100)
@@ -307,21 +290,21 @@ def test_sparse_scales_and_uses_an_approximate_index(dolly):
 
 # ---------------------------------------------------------------- representation scores
 
-def test_representation_scores_by_the_formula(dolly):
+def test_representation_scores_by_the_formula(dolly_embeddings):
     rng = np.random.default_rng(4)
     R, A = rng.normal(size=(70, 70)), rng.normal(size=(70, 70))
     np.testing.assert_allclose(representation_scores(R, A), representation_reference(R, A), rtol=1e-12, atol=1e-12)
-    r = ap(dolly[:200], return_messages=True)
+    r = ap(dolly_embeddings[:200], return_messages=True)
     np.testing.assert_allclose(representation_scores(r.responsibility, r.availability),
                                representation_reference(r.responsibility, r.availability), rtol=1e-6, atol=1e-6)
     assert representation_scores(np.array([[1.0, 2.0], [3.0, 4.0]]), np.zeros((2, 2))).tolist() == [2.0, 3.0]
 
 
 @needs_faiss
-def test_representation_scores_sparse_and_torch(dolly):
-    torch = pytest.importorskip("torch")
+def test_representation_scores_sparse_and_torch(dolly_embeddings):
+    torch = require_module("torch", 'torch')
     n = 90
-    X = dolly[:n]
+    X = dolly_embeddings[:n]
     s = ap(X, n_neighbors=n - 1, return_messages=True)
     d = ap(X, return_messages=True)
     np.testing.assert_allclose(representation_scores(s.responsibility, s.availability),
@@ -353,8 +336,8 @@ def test_history_matrix_formula():
     assert history_matrix(R.astype(np.float32), S).dtype == np.float32
 
 
-def test_history_matrix_feeds_a_run(dolly):
-    X = dolly[:160].astype(np.float64)
+def test_history_matrix_feeds_a_run(dolly_embeddings):
+    X = dolly_embeddings[:160].astype(np.float64)
     old, new = X[:100], X[100:]
     first = ap(old, return_messages=True, dtype=np.float64)
     keep = first.exemplars
@@ -391,7 +374,7 @@ def _emulated(X, opts_kw, H=None, block_threads=None, max_blocks=None, metric="e
     return run_dense_device(m, opts, hm, "cuda-emulation", "test", block_threads, max_blocks)
 
 
-@needs_emu
+@needs_emulation
 @pytest.mark.parametrize("case", [
     dict(n=45, dtype=np.float32),                                   # n not a multiple of 32
     dict(n=20, dtype=np.float64, max_blocks=1, random_state=1),     # n < 32, one block
@@ -400,11 +383,11 @@ def _emulated(X, opts_kw, H=None, block_threads=None, max_blocks=None, metric="e
     dict(n=36, dtype=np.float64, metric="sqeuclidean", preference="array", random_state=2, x64=True),
     dict(n=33, dtype=np.float32, metric="cosine", x64=True),          # float64 rows, float32 messages
 ])
-def test_emulated_cuda_equals_cpu(dolly, case):
+def test_emulated_cuda_equals_cpu(dolly_embeddings, case):
     case = dict(case)
     n, metric = case.pop("n"), case.pop("metric", "euclidean")
     bt, mb = case.pop("block_threads", None), case.pop("max_blocks", None)
-    X = dolly[9000:9000 + n]
+    X = dolly_embeddings[2400:2400 + n]
     if case.pop("x64", False):
         X = X.astype(np.float64) + np.random.default_rng(1).normal(scale=1e-3, size=X.shape)  # double accumulation
     H = np.random.default_rng(0).normal(scale=0.3, size=(n, n)).astype(case["dtype"]) if case.pop("history", False) else None
@@ -421,9 +404,9 @@ def test_emulated_cuda_equals_cpu(dolly, case):
     np.testing.assert_array_equal(emu.A, cpu.availability)
 
 
-@needs_emu
-def test_emulated_public_backend_and_scores(dolly):
-    X = dolly[:50]
+@needs_emulation
+def test_emulated_public_backend_and_scores(dolly_embeddings):
+    X = dolly_embeddings[:50]
     e = ap(X, backend="cuda-emulation", return_messages=True, dtype=np.float64, random_state=0)
     c = ap(X, return_messages=True, dtype=np.float64, random_state=0)
     assert e.backend == "cuda-emulation"
@@ -435,7 +418,7 @@ def test_emulated_public_backend_and_scores(dolly):
     np.testing.assert_array_equal(out, _backends.core.affinity_representation_scores(R, A, 50, 1))
 
 
-@needs_emu
+@needs_emulation
 def test_emulated_median_and_range_equal_cpu():
     mod = _backends.cuda_module("cuda-emulation")
     rng = np.random.default_rng(6)
@@ -454,12 +437,11 @@ def test_emulated_median_and_range_equal_cpu():
 # ---------------------------------------------------------------- real GPU (marker gpu)
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not iterselect.has_cuda(), reason=f"needs a CUDA GPU: {iterselect.cuda_unavailable_reason()}")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
-def test_cuda_equals_cpu(dolly, dtype, metric):
-    torch = pytest.importorskip("torch")
-    X = dolly[:3000].astype(np.float32)
+def test_cuda_equals_cpu(dolly_embeddings, dtype, metric):
+    torch = require_module("torch", 'torch')
+    X = dolly_embeddings[:3000].astype(np.float32)
     H = np.random.default_rng(0).normal(scale=0.1, size=(3000, 3000)).astype(dtype)
     cpu = ap(X, metric=metric, dtype=dtype, random_state=0, history=H, return_messages=True)
     gpu = ap(torch.from_numpy(X).cuda(), metric=metric, dtype=dtype, random_state=0, history=torch.from_numpy(H).cuda(),
@@ -532,7 +514,7 @@ def test_dense_refuses_what_cannot_fit_before_allocating():
 
 
 def test_progress_and_ctrl_c_stop_the_run(monkeypatch):
-    import iterselect._affinity_run as run_mod
+    import iterselect.affinity._run as run_mod
 
     calls = []
 

@@ -44,7 +44,7 @@ def test_deita_matches_naive_filter():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(200, 8))
     q = rng.random(200)
-    r = deita_select(X, q, 20, threshold=0.8)
+    r = deita_select(X, 20, quality=q, threshold=0.8)
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
     kept = []
     for i in np.argsort(-q, kind="stable"):
@@ -60,10 +60,10 @@ def test_deita_matches_naive_filter():
 def test_deita_runs_out():
     X = np.ones((5, 2))
     with pytest.raises(ValueError, match="only 1 samples pass"):
-        deita_select(X, np.arange(5.0), 2)
-    assert deita_select(X, np.arange(5.0), 2, allow_fewer=True).indices.tolist() == [4]
+        deita_select(X, 2, quality=np.arange(5.0))
+    assert deita_select(X, 2, quality=np.arange(5.0), allow_fewer=True).indices.tolist() == [4]
     with pytest.raises(ValueError, match="'quality'"):
-        deita_select(X, [1.0, np.nan, 0, 0, 0], 2)
+        deita_select(X, 2, quality=[1.0, np.nan, 0, 0, 0])
 
 
 def test_kcenter_select_is_kcenter_greedy(dolly_embeddings):

@@ -8,15 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import iterselect.cluster as cluster_mod
+from iterselect._faiss import faiss_num_gpus
 from iterselect.cluster import choose_k, cluster_weights_update, kmeans, kmq_sample
 from iterselect.metrics import silhouette
+
+from conftest import needs_faiss, require_module
 
 try:
     import faiss
 except ImportError:  # the kMQ and weight tests need no faiss
     faiss = None
-needs_faiss = pytest.mark.skipif(faiss is None, reason="faiss is not installed (pip install iterselect[faiss])")
 
 
 def blobs(centers, per, sigma=0.3, seed=0):
@@ -81,8 +82,8 @@ def test_kmeans_subsamples_for_training_but_labels_every_row():
 
 
 @needs_faiss
-def test_kmeans_spherical_centroids_are_unit_norm():
-    emb = np.load("/work/shared/data/embeddings/dolly_15k_minilm.npy")[:2000]
+def test_kmeans_spherical_centroids_are_unit_norm(dolly_embeddings):
+    emb = dolly_embeddings[:2000]
     res = kmeans(emb, 10, spherical=True, seed=0)  # float16 input
     np.testing.assert_allclose(np.linalg.norm(res.centroids, axis=1), 1.0, atol=1e-5)
     assert np.bincount(res.labels, minlength=10).min() > 0
@@ -90,7 +91,7 @@ def test_kmeans_spherical_centroids_are_unit_norm():
 
 @needs_faiss
 def test_kmeans_returns_the_inputs_kind():
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "torch")
     X, y = blobs([[0, 0], [9, 9]], 20)
     res = kmeans(torch.from_numpy(X).to(torch.bfloat16), 2, seed=0)
     assert isinstance(res.labels, torch.Tensor) and res.labels.dtype == torch.int64
@@ -116,7 +117,8 @@ def test_kmeans_bad_parameters_name_them():
 
 
 @needs_faiss
-@pytest.mark.skipif(faiss is not None and cluster_mod.faiss_num_gpus(faiss) > 0, reason="faiss has GPU support here")
+@pytest.mark.skipif(faiss is not None and faiss_num_gpus(faiss) > 0,
+                    reason="needs faiss without GPU support: this faiss build has it")
 def test_kmeans_gpu_true_without_faiss_gpu_is_an_error():
     with pytest.raises(ValueError, match="'gpu' parameter of kmeans.*no GPU support"):
         kmeans(np.zeros((10, 2), dtype=np.float32), 2, gpu=True)
@@ -330,7 +332,7 @@ def test_kmq_different_seeds_differ():
 
 
 def test_kmq_accepts_torch_labels():
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "torch")
     labels = torch.tensor([0, 0, 1, 1, 1, 2])
     res = kmq_sample(labels, 3, quality=torch.ones(6, dtype=torch.float32), seed=0)
     assert res.per_cluster.tolist() == [1, 2, 0]  # shares 1, 1.5, 0.5: the tie goes to id 1
@@ -465,5 +467,9 @@ def test_choose_k_bad_candidates():
 
 @needs_faiss  # the kmeans and choose_k examples run faiss
 def test_docstring_examples_run():
-    res = doctest.testmod(cluster_mod, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert res.attempted > 0 and res.failed == 0
+    import importlib
+
+    for name in ("_kmeans", "_kmq", "_weights", "_choose_k"):
+        module = importlib.import_module(f"iterselect.cluster.{name}")
+        res = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert res.attempted > 0 and res.failed == 0, name

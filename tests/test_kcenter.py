@@ -11,15 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import iterselect
 from iterselect import kcenter_greedy
 from iterselect.kcenter import _run_cuda
 from iterselect._arrays import as_matrix
 
+from conftest import needs_emulation, require_module
 from reference_kcenter import assert_matches_reference, in_dtype, integer_grids, kcenter_reference
 
-EMU = iterselect.backends()["cuda-emulation"] == "available"
-needs_emu = pytest.mark.skipif(not EMU, reason="built without ITERSELECT_CUDA_EMULATION")
 
 
 def run(X, k, **kw):
@@ -93,9 +91,14 @@ def test_cosine_matches_reference():
     assert np.all(np.asarray(r.radii) <= 2.0)
 
 
-def test_gains_alias_radii():
+def test_radii_are_never_called_gains():
+    """k-center reports its covering radii as ``radii``; ``gains`` (larger is better) is not a
+    name for them, on the result or on the estimator."""
     r = run(np.random.default_rng(2).normal(size=(20, 3)), 4)
-    assert r.gains is r.radii
+    assert not hasattr(r, "gains")
+    from iterselect import KCenterSelector
+
+    assert not hasattr(KCenterSelector(k=2, progress=False).fit(np.eye(3)), "gains_")
 
 
 # ---------------------------------------------------------------- hypothesis: ties, duplicates
@@ -132,7 +135,7 @@ def test_hypothesis_float64_matches_reference(X, k):
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_dolly_every_dtype_matches_reference(dolly2k, dtype, metric):
-    pytest.importorskip("torch")
+    require_module("torch", "torch")
     X, X64 = in_dtype(dolly2k, dtype)  # X64: the exact values the kernel sees
     r = run(X, 200, metric=metric)
     step = assert_matches_reference(r, X64, 200, metric=metric)
@@ -167,7 +170,7 @@ def test_threads_do_not_change_the_result(dolly2k):
 # ---------------------------------------------------------------- frameworks in, same kind out
 
 def test_torch_in_torch_out():
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "torch")
     X = torch.randn(100, 8, generator=torch.Generator().manual_seed(0))
     r = run(X, 10)
     assert isinstance(r.indices, torch.Tensor) and r.indices.dtype == torch.int64
@@ -176,8 +179,8 @@ def test_torch_in_torch_out():
 
 
 def test_ml_dtypes_bfloat16_numpy_input():
-    ml_dtypes = pytest.importorskip("ml_dtypes")
-    torch = pytest.importorskip("torch")
+    ml_dtypes = require_module("ml_dtypes", "test")
+    torch = require_module("torch", "torch")
     X = np.random.default_rng(4).normal(size=(80, 6)).astype(ml_dtypes.bfloat16)
     T = torch.from_numpy(X.astype(np.float32)).to(torch.bfloat16)
     np.testing.assert_array_equal(run(X, 12).indices, run(T, 12).indices.numpy())
@@ -190,17 +193,17 @@ def test_non_contiguous_input_is_accepted():
 
 # ---------------------------------------------------------------- CUDA kernels on the emulated grid
 
-@needs_emu
+@needs_emulation
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_emulated_cuda_equals_cpu(dolly2k, dtype, metric):
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "torch")
     t = torch.from_numpy(dolly2k[:300].astype(np.float32)).to(getattr(torch, dtype))
     X = t if dtype == "bfloat16" else t.numpy()
     assert_same(run(X, 12, metric=metric, backend="cuda-emulation"), run(X, 12, metric=metric))
 
 
-@needs_emu
+@needs_emulation
 @pytest.mark.parametrize("n, block_threads, max_blocks", [
     (100, 64, 0),   # n not a multiple of the rows per block
     (70, 64, 1),    # a single block walks every row
@@ -215,7 +218,7 @@ def test_emulated_cuda_grid_shapes(n, block_threads, max_blocks):
         assert_same(emu, run(X, k, selected=pool if pool.size else None))
 
 
-@needs_emu
+@needs_emulation
 def test_emulated_cuda_warm_start_and_duplicates():
     X = np.repeat(np.random.default_rng(6).normal(size=(10, 5)), 3, axis=0).astype(np.float32)
     pool = [0, 4]
@@ -258,13 +261,18 @@ def test_bad_input(X, k, kw, exc, match):
 
 
 def test_cosine_names_the_lowest_zero_row():
-    """Zero rows in both threads' halves: the one that starts the second half is found first
-    (long rows keep the first thread busy); the error must name the lowest, every time."""
+    """Zero rows in both threads' halves: the Python boundary names the lowest, and so does the
+    C++ core behind it, where the row that starts the second half is found first (long rows keep
+    the first thread busy), every time."""
+    from iterselect import _backends
+
     X = np.random.default_rng(8).normal(size=(4096, 2048)).astype(np.float32)
     X[[2047, 2048, 4000]] = 0.0  # two threads split the rows at 2048
+    with pytest.raises(ValueError, match=r"non-zero norm.*Got a zero row at index 2047 instead\."):
+        run(X, 2, metric="cosine", threads=2)
     for _ in range(5):
         with pytest.raises(ValueError, match=r"^row 2047 of X has zero norm; the cosine metric is undefined for it$"):
-            run(X, 2, metric="cosine", threads=2)
+            _backends.core.kcenter_greedy(X, "float32", 2, np.empty(0, np.int64), "cosine", 0, 2, True, None)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -277,7 +285,7 @@ def test_non_finite_rows_are_named(bad, dtype):
 
 
 def test_non_finite_bfloat16_rows_are_named():
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "torch")
     X = torch.ones(6, 4, dtype=torch.bfloat16)
     X[4, 0] = float("nan")
     with pytest.raises(ValueError, match="row 4"):
@@ -321,7 +329,7 @@ def test_sklearn_style_selector():
     sel = KCenterSelector(k=7, progress=False).fit(X, selected=[1, 2])
     expected = run(X, 7, selected=[1, 2])
     np.testing.assert_array_equal(sel.ranking_, expected.indices)
-    np.testing.assert_array_equal(sel.gains_, expected.radii)
+    np.testing.assert_array_equal(sel.radii_, expected.radii)
     np.testing.assert_array_equal(sel.transform(X), X[expected.indices])
     with pytest.raises(RuntimeError, match="not fitted"):
         KCenterSelector(k=2).transform(X)

@@ -6,14 +6,16 @@ import pytest
 
 from iterselect import kcenter_greedy
 
+from conftest import require_module
+
 pytestmark = pytest.mark.gpu
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
-def test_cuda_equals_cpu(dolly_embeddings, dtype, metric):
-    torch = pytest.importorskip("torch")
-    X = torch.from_numpy(dolly_embeddings.astype(np.float32)).to(getattr(torch, dtype))
+def test_cuda_equals_cpu(dolly_embeddings_full, dtype, metric):
+    torch = require_module("torch", "torch")
+    X = torch.from_numpy(dolly_embeddings_full.astype(np.float32)).to(getattr(torch, dtype))
     gpu = kcenter_greedy(X.cuda(), 300, metric=metric, progress=False)
     cpu = kcenter_greedy(X, 300, metric=metric, progress=False)
     assert gpu.indices.is_cuda and gpu.radii.is_cuda
@@ -22,18 +24,18 @@ def test_cuda_equals_cpu(dolly_embeddings, dtype, metric):
     np.testing.assert_array_equal(gpu.min_distances.cpu().numpy(), cpu.min_distances.numpy())
 
 
-def test_cuda_warm_start_equals_cpu(dolly_embeddings):
-    torch = pytest.importorskip("torch")
-    X = torch.from_numpy(dolly_embeddings.astype(np.float32))
+def test_cuda_warm_start_equals_cpu(dolly_embeddings_full):
+    torch = require_module("torch", "torch")
+    X = torch.from_numpy(dolly_embeddings_full.astype(np.float32))
     pool = np.random.default_rng(0).choice(len(X), 500, replace=False)
     gpu = kcenter_greedy(X.cuda(), 200, selected=pool, progress=False)
     cpu = kcenter_greedy(X, 200, selected=pool, progress=False)
     np.testing.assert_array_equal(gpu.indices.cpu().numpy(), cpu.indices.numpy())
 
 
-def test_cupy_input_comes_back_as_cupy(dolly_embeddings):
-    cupy = pytest.importorskip("cupy")
-    X = cupy.asarray(dolly_embeddings[:2000].astype(np.float32))
+def test_cupy_input_comes_back_as_cupy(dolly_embeddings_full):
+    cupy = require_module("cupy", None)
+    X = cupy.asarray(dolly_embeddings_full[:2000].astype(np.float32))
     r = kcenter_greedy(X, 50, progress=False)
     assert isinstance(r.indices, cupy.ndarray)
     np.testing.assert_array_equal(r.indices.get(), kcenter_greedy(X.get(), 50, progress=False).indices)

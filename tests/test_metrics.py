@@ -10,15 +10,15 @@ from sklearn.preprocessing import normalize
 import iterselect.metrics as metrics_mod
 from iterselect.metrics import silhouette, vendi_score
 
+from conftest import needs_vendi, require_module
+
 try:
     from vendi_score import vendi
 except ImportError:  # the silhouette tests need no vendi-score
     vendi = None
-needs_vendi = pytest.mark.skipif(vendi is None, reason="vendi-score is not installed")
 # vendi-score imports scipy.sparse.csr, deprecated in recent SciPy
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-DOLLY = "/work/shared/data/embeddings/dolly_15k_minilm.npy"
 
 
 def labelled(n=300, d=8, k=5, seed=0):
@@ -46,8 +46,8 @@ def test_silhouette_equals_sklearn(metric, block_size):
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
-def test_silhouette_on_real_embeddings_float16(metric):
-    emb = np.load(DOLLY)[:1500]
+def test_silhouette_on_real_embeddings_float16(metric, dolly_embeddings):
+    emb = dolly_embeddings[:1500]
     labels = np.random.default_rng(0).integers(0, 12, 1500)
     labels[:300] = 0  # a few clusters with real structure: the first rows share a label
     res = silhouette(emb, labels, metric=metric, progress=False)
@@ -72,7 +72,7 @@ def test_silhouette_float32_and_string_labels_and_torch():
     ref = silhouette_score(X, labels)
     assert silhouette(X.astype(np.float32), names, progress=False).score == pytest.approx(
         silhouette_score(X.astype(np.float32).astype(np.float64), labels), abs=1e-10)
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "torch")
     assert silhouette(torch.from_numpy(X), torch.from_numpy(labels), progress=False).score == pytest.approx(ref, abs=1e-12)
 
 
@@ -157,19 +157,19 @@ def test_vendi_equals_the_vendi_package(q, shape):
 
 
 @needs_vendi
-def test_vendi_on_real_embeddings_float16():
-    emb = np.load(DOLLY)[:800]
+def test_vendi_on_real_embeddings_float16(dolly_embeddings):
+    emb = dolly_embeddings[:800]
     res = vendi_score(emb)
     assert res.score == pytest.approx(vendi_nxn(emb, 1.0), rel=1e-9)
     assert res.score == pytest.approx(vendi.score_dual(emb.astype(np.float64)), rel=1e-9)
 
 
-def test_vendi_float32_blocks_are_close():
-    emb = np.load(DOLLY)[:3000]
+def test_vendi_float32_blocks_are_close(dolly_embeddings):
+    emb = dolly_embeddings[:3000]
     exact = vendi_score(emb).score
     fast = vendi_score(emb, dtype="float32").score
     assert fast == pytest.approx(exact, rel=1e-5) and fast != exact
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "torch")
     g = metrics_mod._gram_framework(torch.from_numpy(emb), "torch", 3000, 384, "vendi_score", "float32")
     Xn = normalize(emb.astype(np.float64))
     np.testing.assert_allclose(g, Xn.T @ Xn, atol=1e-3)
@@ -199,7 +199,7 @@ def test_vendi_extremes_and_invariances():
 
 @needs_vendi
 def test_vendi_torch_inputs_and_the_framework_path():
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "torch")
     X = np.random.default_rng(6).standard_normal((64, 8))
     ref = vendi_nxn(X, 1.0)
     assert vendi_score(torch.from_numpy(X)).score == pytest.approx(ref, rel=1e-9)

@@ -9,26 +9,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from conftest import require_module  # noqa: E402
+
+torch = require_module("torch", "torch", module_level=True)
+require_module("transformers", "torch", module_level=True)
 
 from iterselect.scoring import embed, ifd_scores, perplexity  # noqa: E402
 from iterselect.scoring.toy import toy_causal_lm, toy_tokenizer  # noqa: E402
 
-from torch_support import BF16_LOSS_ATOL, dolly, forward_hook_rows, hf_offline  # noqa: E402,F401
+from torch_support import BF16_LOSS_ATOL, forward_hook_rows  # noqa: E402
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("hf_offline")]
 
 
 @pytest.fixture(scope="module")
-def tok(dolly):
-    return toy_tokenizer([r["instruction"] + "\n" + r["output"] for r in dolly[:300]],
+def tok(dolly_records):
+    return toy_tokenizer([r["instruction"] + "\n" + r["output"] for r in dolly_records[:300]],
                          vocab_size=512)
 
 
 @pytest.fixture(scope="module")
-def records(dolly):
-    return [r for r in dolly if len(r["instruction"]) + len(r["output"]) < 300][:64]
+def records(dolly_records):
+    return [r for r in dolly_records if len(r["instruction"]) + len(r["output"]) < 300][:64]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 one by one) gives the same bits, and the same picks as the numpy reference."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 from iterselect import kcenter_greedy
 from iterselect._backends import core
 
+from conftest import require_module, subprocess_env
 from reference_kcenter import assert_matches_reference, in_dtype, integer_grids, kcenter_reference
 
 ALL_PATHS = ("scalar", "avx2", "avx512")
@@ -69,7 +69,7 @@ def test_a_path_the_cpu_lacks_or_a_bad_name_is_refused():
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_kcenter_dolly_every_path_same_bits_and_reference(dolly2k, dtype, metric):
-    pytest.importorskip("torch")
+    require_module("torch", "torch")
     X, X64 = in_dtype(dolly2k[:1500], dtype)
     lazy = kcenter_on_every_path(X, 150, metric=metric)
     plain = kcenter_on_every_path(X, 150, metric=metric, lazy=False)
@@ -117,8 +117,8 @@ def test_hypothesis_every_path_equals_the_reference(X, data):
 
 
 def _child(code, **env):
-    environ = {**os.environ, **env}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(**env),
+                          timeout=120)
 
 
 def test_environment_variable_forces_a_path():
@@ -183,8 +183,7 @@ def test_affinity_every_path_same_bits(dolly2k, metric, threads):
 
 
 def test_affinity_float64_every_path_equals_sklearn(dolly_embeddings):
-    pytest.importorskip("sklearn")
-    from sklearn.cluster import affinity_propagation as sklearn_ap
+    sklearn_ap = require_module("sklearn.cluster", "test").affinity_propagation
     from sklearn.metrics import pairwise_distances
 
     S = -pairwise_distances(dolly_embeddings[600:877].astype(np.float64))

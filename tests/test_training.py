@@ -8,8 +8,10 @@ import importlib
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from conftest import require_module  # noqa: E402
+
+torch = require_module("torch", "torch", module_level=True)
+require_module("transformers", "torch", module_level=True)
 
 from iterselect.scoring import (ScoringWarning, format_examples, load_model,  # noqa: E402
                                 load_tokenizer, perplexity)
@@ -18,17 +20,19 @@ from iterselect.training import finetune  # noqa: E402
 
 finetune_module = importlib.import_module("iterselect.training.finetune")
 
-from torch_support import CHATML, dolly, hf_offline, one_thread  # noqa: E402,F401
+from torch_support import CHATML  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "hf_offline")
 
 
 @pytest.fixture(scope="module")
-def train_records(dolly):
-    out = [r for r in dolly if len(r["instruction"]) + len(r["input"]) + len(r["output"]) < 200]
+def train_records(dolly_records):
+    out = [r for r in dolly_records if len(r["instruction"]) + len(r["input"]) + len(r["output"]) < 200]
     return out[:48]
 
 
 @pytest.fixture(scope="module")
-def tok_path(dolly, tmp_path_factory):
+def tok_path(dolly_records, tmp_path_factory):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -37,7 +41,7 @@ def tok_path(dolly, tmp_path_factory):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.train_from_iterator(
-        [r["instruction"] + "\n" + r["output"] for r in dolly[:300]],
+        [r["instruction"] + "\n" + r["output"] for r in dolly_records[:300]],
         trainers.BpeTrainer(vocab_size=384, special_tokens=specials, show_progress=False,
                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tok.post_processor = processors.TemplateProcessing(single="<s> $A",

@@ -1,45 +1,59 @@
 """iterselect: fast, exact training-subset selection for LLM instruction tuning.
 
-The public API, re-exported from one module per selector family.
+The public API, re-exported from one subpackage per selector family (:mod:`iterselect.kcenter`,
+:mod:`iterselect.coverage`, :mod:`iterselect.affinity`, :mod:`iterselect.cluster`, :mod:`iterselect.facility`), the
+measures (:mod:`iterselect.metrics`), the methods (:mod:`iterselect.methods`), model scoring
+(:mod:`iterselect.scoring`) and training (:mod:`iterselect.training`).
 """
 from ._backends import backends, cuda_unavailable_reason, has_cuda
-from ._vocabulary import NgramVocabulary
+from ._version import __version__
 from .affinity import (AffinityPropagationResult, affinity_propagation, history_matrix,
                        representation_scores)
-from .cluster import (ChooseKResult, ClusterWeights, KMeansResult, KMQSample, choose_k,
-                      cluster_weights_update, kmeans, kmq_sample)
-from .coverage import (CoverageResult, IterITResult, TfidfResult, coverage_decay, coverage_gains,
-                       coverage_greedy, iterit_select, tfidf_matrix)
-from .exceptions import ConvergenceWarning
+from .cluster import (ChooseKResult, ClusterWeights, ClusterWeightsResult, KMeansResult, KMQSample,
+                      KMQSampleResult, choose_k, cluster_weights_update, kmeans, kmq_sample)
+from .coverage import (CoverageResult, IterITResult, NgramVocabulary, TfidfResult, coverage_decay,
+                       coverage_gains, coverage_greedy, iterit_select, tfidf_matrix)
+from .exceptions import ConvergenceWarning, DataError, RecordError, RunError, ScoringWarning
+from .facility import (FacilityLocationResult, facility_gains, facility_location,
+                       facility_location_graph, facility_objective, facility_update,
+                       knn_similarity_graph)
 from .kcenter import KCenterResult, kcenter_greedy
-from .methods import (Bank, BankHistory, InsBank, InsBankRound, BaselineResult, DiverseEvol, IterativeKMQ, IterIT, MethodRun, TrainConfig,
-                      deita_select, ifd_topk, kcenter_select, knn_distance, longest_response,
-                      random_select)
+from .methods import (Bank, BankHistory, BaselineResult, DiverseEvol, InsBank, InsBankRound,
+                      InsBankRoundResult, IterativeKMQ, IterIT, MethodRun, MethodRunResult,
+                      TrainConfig, deita_select, ifd_topk, kcenter_select, knn_distance,
+                      longest_response, random_select)
 from .metrics import SilhouetteResult, VendiResult, silhouette, vendi_score
 from .runs import RunDirectory
-from .scoring import (Embeddings, FormattedExample, FormattedExamples, GenerationResult, IFDResult,
-                      PerplexityResult, RewardResult, ScoringWarning, embed, embed_sentences,
-                      format_examples, format_prompts, generate, ifd_scores, load_model,
-                      load_tokenizer, perplexity, reward_scores)
+from .scoring import (Embeddings, EmbeddingsResult, FormattedExample, FormattedExamples,
+                      GenerationResult, IFDResult, PerplexityResult, RewardResult, embed,
+                      embed_sentences, format_examples, format_prompts, generate, ifd_scores,
+                      load_model, load_tokenizer, perplexity, reward_scores)
 from .selectors import KCenterSelector
 from .training import FinetuneResult, finetune
 
-__version__ = "0.1.0"
-
 __all__ = [
-    "AffinityPropagationResult", "ConvergenceWarning", "affinity_propagation", "history_matrix",
-    "representation_scores",
-    "ChooseKResult", "ClusterWeights", "KMeansResult", "KMQSample", "choose_k",
-    "cluster_weights_update", "kmeans", "kmq_sample", "SilhouetteResult", "VendiResult",
-    "silhouette", "vendi_score", "BaselineResult", "DiverseEvol", "IterIT", "IterativeKMQ",
-    "MethodRun", "TrainConfig", "deita_select", "ifd_topk", "kcenter_select", "knn_distance",
-    "longest_response", "random_select", "RunDirectory", "Bank", "BankHistory", "InsBank",
-    "InsBankRound",
+    "__version__", "backends", "cuda_unavailable_reason", "has_cuda",
+    # families
+    "KCenterResult", "kcenter_greedy",
     "CoverageResult", "IterITResult", "NgramVocabulary", "TfidfResult", "coverage_decay",
     "coverage_gains", "coverage_greedy", "iterit_select", "tfidf_matrix",
-    "Embeddings", "FinetuneResult", "FormattedExample", "FormattedExamples", "GenerationResult",
-    "IFDResult", "KCenterResult", "KCenterSelector", "PerplexityResult", "RewardResult",
-    "ScoringWarning", "backends", "cuda_unavailable_reason", "embed", "embed_sentences",
-    "finetune", "format_examples", "format_prompts", "generate", "has_cuda", "ifd_scores",
-    "kcenter_greedy", "load_model", "load_tokenizer", "perplexity", "reward_scores",
+    "AffinityPropagationResult", "affinity_propagation", "history_matrix", "representation_scores",
+    "ChooseKResult", "ClusterWeightsResult", "KMeansResult", "KMQSampleResult", "choose_k",
+    "cluster_weights_update", "kmeans", "kmq_sample",
+    "FacilityLocationResult", "facility_gains", "facility_location", "facility_location_graph",
+    "facility_objective", "facility_update", "knn_similarity_graph",
+    "KCenterSelector",
+    # measures
+    "SilhouetteResult", "VendiResult", "silhouette", "vendi_score",
+    # methods and baselines
+    "Bank", "BankHistory", "BaselineResult", "DiverseEvol", "InsBank", "InsBankRoundResult",
+    "IterIT", "IterativeKMQ", "MethodRunResult", "RunDirectory", "TrainConfig", "deita_select",
+    "ifd_topk", "kcenter_select", "knn_distance", "longest_response", "random_select",
+    # scoring and training
+    "EmbeddingsResult", "FinetuneResult", "FormattedExample", "FormattedExamples",
+    "GenerationResult", "IFDResult", "PerplexityResult", "RewardResult", "embed",
+    "embed_sentences", "finetune", "format_examples", "format_prompts", "generate", "ifd_scores",
+    "load_model", "load_tokenizer", "perplexity", "reward_scores",
+    # warnings and errors
+    "ConvergenceWarning", "DataError", "RecordError", "RunError", "ScoringWarning",
 ]

@@ -1,8 +1,14 @@
-"""Validation and conversion of numpy / torch / cupy inputs.
+"""The one array layer: numpy / torch / cupy inputs, validated and converted, and results back.
 
 The C++ kernels read raw host buffers; the CUDA kernels read raw device pointers. This module
 turns whatever the user passed into one of those without copying (DLPack for torch and cupy),
-remembers what it was, and turns results back into the input's kind and device.
+remembers what it was, and turns results back into the input's kind and device
+(:func:`as_matrix`, :func:`like_input`). It also holds what every family needs of arrays:
+the array kind (:func:`array_kind`), bfloat16 widening and host copies (:func:`host_values`,
+:func:`to_float32`, :func:`to_float64`, :func:`copy_host`, :func:`host_float32`), 1-D host
+vectors (:func:`host_vector`), the zero-row check of the cosine metric
+(:func:`check_nonzero_rows`, one message everywhere) and the arrays a CUDA kernel writes to
+(:func:`device_arrays`).
 
 Half precision stays half: float16 is passed as numpy float16, bfloat16 (torch, or numpy with
 ``ml_dtypes``) is passed as its raw ``uint16`` bits with the dtype tag ``"bfloat16"``.
@@ -13,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import param_error
+from ._memory import device_available, host_available
+from .exceptions import param_error
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _BLOCK_ROWS = 65536  # finiteness is checked a block at a time so no N x d temporary is made
@@ -133,18 +140,75 @@ def check_finite_rows(host: np.ndarray, dtype: str, name: str, func: str) -> Non
                               f"a non-finite value in row {start + int(rows[0])}")
 
 
+def widen_bfloat16(bits: np.ndarray) -> np.ndarray:
+    """float32 values of bfloat16 numbers held as their raw ``uint16`` bits (exact)."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def host_values(m: Matrix, rows=None) -> np.ndarray:
+    """The host matrix's numbers as a numpy float array: bfloat16 bits widened to float32, every
+    other dtype as it is (a view). ``rows``: a slice or index array of the rows wanted."""
+    host = m.host if rows is None else m.host[rows]
+    return widen_bfloat16(host) if m.dtype == "bfloat16" else host
+
+
+def host_rows(m: Matrix, rows, dtype=np.float32) -> np.ndarray:
+    """Rows of a host matrix (a slice or an index array) as ``dtype``: a copy of those rows only."""
+    return host_values(m, rows).astype(dtype, copy=False)
+
+
+def row_blocks(m: Matrix, dtype=np.float32, rows: int | None = None):
+    """Yield ``(start, block)``: consecutive rows of a host matrix as ``dtype``, about 64 MiB at
+    a time, so that a memory-mapped input is never converted (or read into memory) whole."""
+    if rows is None:
+        rows = max(1, (1 << 26) // (max(1, m.shape[1]) * np.dtype(dtype).itemsize))
+    for start in range(0, m.shape[0], rows):
+        yield start, host_rows(m, slice(start, start + rows), dtype)
+
+
 def to_float64(m: Matrix) -> np.ndarray:
     """A float64 host copy of a host matrix (used by references and small helpers)."""
-    if m.dtype == "bfloat16":
-        return (m.host.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
-    return m.host.astype(np.float64)
+    return host_values(m).astype(np.float64)
 
 
 def to_float32(m: Matrix) -> np.ndarray:
     """A float32 host array of a host matrix (a view when it already is float32)."""
-    if m.dtype == "bfloat16":
-        return (m.host.astype(np.uint32) << 16).view(np.float32)
-    return m.host.astype(np.float32, copy=False)
+    return host_values(m).astype(np.float32, copy=False)
+
+
+def copy_host(m: Matrix, out: np.ndarray) -> None:
+    """Copy a host matrix into ``out`` (converting to its dtype), a block of rows at a time."""
+    rows = max(1, (1 << 24) // max(1, out.shape[1]))
+    for r0 in range(0, out.shape[0], rows):
+        r1 = min(out.shape[0], r0 + rows)
+        out[r0:r1] = host_values(m, slice(r0, r1))
+
+
+def zero_row_error(func: str, name: str, row: int) -> ValueError:
+    """The one message for a row of zero norm where a cosine needs a direction."""
+    return param_error(func, name, "rows of non-zero norm (the cosine of a zero row is undefined)",
+                       f"a zero row at index {row}")
+
+
+def check_nonzero_rows(m: Matrix, name: str, func: str) -> None:
+    """Raise :func:`zero_row_error` for the lowest row of ``m`` that is all zeros (host: a block
+    at a time; CUDA: on the device, one bool per row copied back)."""
+    if m.on_cuda:
+        obj = m.obj
+        zero = ~(obj != 0).any(axis=1) if m.kind == "cupy" else ~(obj != 0).any(dim=1)
+        rows = np.flatnonzero(zero.get() if m.kind == "cupy" else zero.cpu().numpy())
+        if rows.size:
+            raise zero_row_error(func, name, int(rows[0]))
+        return
+    for start in range(0, m.shape[0], _BLOCK_ROWS):
+        block = m.host[start:start + _BLOCK_ROWS]
+        if m.dtype in ("bfloat16", "float16"):  # any bit but the sign: -0.0 is zero too
+            nonzero = (block.view(np.uint16) & 0x7FFF) != 0
+        else:
+            nonzero = block != 0
+        rows = np.flatnonzero(~nonzero.any(axis=1))
+        if rows.size:
+            raise zero_row_error(func, name, start + int(rows[0]))
 
 
 def like_input(values: np.ndarray, m: Matrix):
@@ -159,3 +223,142 @@ def like_input(values: np.ndarray, m: Matrix):
 
         return cupy.asarray(values)
     return values
+
+
+def host_float32(m: Matrix) -> np.ndarray:
+    """A C-contiguous float32 host array of ``m``; CUDA inputs are copied to the host (once)."""
+    if not m.on_cuda:
+        return np.ascontiguousarray(to_float32(m))
+    if m.kind == "torch":
+        return m.obj.detach().float().cpu().numpy()
+    import cupy
+
+    return cupy.asnumpy(m.obj.astype(cupy.float32))
+
+
+def host_vector(values, name: str, func: str, *, kind: str) -> np.ndarray:
+    """A 1-D host numpy array from numpy / list / torch (any device) / cupy input.
+
+    1-D vectors (labels, scores) are small next to the (N, d) embeddings, so a CUDA vector is
+    copied to the host here.
+    """
+    mod = array_kind(values)
+    if mod == "torch":
+        values = values.detach().cpu().numpy()
+    elif mod == "cupy":
+        values = values.get()
+    try:
+        arr = np.asarray(values)
+    except Exception as exc:
+        raise param_error(func, name, f"a 1-D array of {kind}", type(values).__name__, TypeError) from exc
+    if arr.ndim != 1:
+        raise param_error(func, name, f"a 1-D array of {kind}", f"an array of shape {arr.shape}")
+    return arr
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrays on the device a CUDA kernel writes to: torch or cupy on a GPU, numpy for the emulated
+# grid. One interface, so that each family's driver allocates and passes pointers the same way.
+
+class _HostArrays:
+    """Host numpy arrays for the CPU emulation of the grid."""
+
+    stream = 0
+
+    def __init__(self, m: Matrix):
+        self.m = m
+
+    def empty(self, shape, dtype):
+        return np.empty(shape, dtype=dtype)
+
+    def zeros(self, shape, dtype):
+        return np.zeros(shape, dtype=dtype)
+
+    @staticmethod
+    def ptr(a) -> int:
+        return a.ctypes.data
+
+    def x_ptr(self) -> int:
+        return self.m.host.ctypes.data
+
+    def copy_matrix(self, mat: Matrix, dtype):
+        out = np.empty(mat.shape, dtype=dtype)
+        copy_host(mat, out)
+        return out
+
+    def available(self) -> int:
+        return host_available()
+
+
+class _TorchArrays:
+    """torch tensors on the input's CUDA device, on its current stream."""
+
+    def __init__(self, m: Matrix):
+        import torch
+
+        from ._backends import stream_of
+
+        self.torch, self.m, self.device = torch, m, m.obj.device
+        self.stream = stream_of(m.obj)
+
+    def _dt(self, dtype):
+        return getattr(self.torch, np.dtype(dtype).name)
+
+    def empty(self, shape, dtype):
+        return self.torch.empty(shape, dtype=self._dt(dtype), device=self.device)
+
+    def zeros(self, shape, dtype):
+        return self.torch.zeros(shape, dtype=self._dt(dtype), device=self.device)
+
+    @staticmethod
+    def ptr(a) -> int:
+        return a.data_ptr()
+
+    def x_ptr(self) -> int:
+        return self.m.ptr
+
+    def copy_matrix(self, mat: Matrix, dtype):
+        return mat.obj.to(dtype=self._dt(dtype), copy=True).contiguous()
+
+    def available(self) -> int:
+        return device_available(self.m.obj)
+
+
+class _CupyArrays:
+    """cupy arrays on the current device and stream."""
+
+    def __init__(self, m: Matrix):
+        import cupy
+
+        from ._backends import stream_of
+
+        self.cupy, self.m = cupy, m
+        self.stream = stream_of(m.obj)
+
+    def empty(self, shape, dtype):
+        return self.cupy.empty(shape, dtype=dtype)
+
+    def zeros(self, shape, dtype):
+        return self.cupy.zeros(shape, dtype=dtype)
+
+    @staticmethod
+    def ptr(a) -> int:
+        return a.data.ptr
+
+    def x_ptr(self) -> int:
+        return self.m.ptr
+
+    def copy_matrix(self, mat: Matrix, dtype):
+        return self.cupy.array(mat.obj, dtype=dtype, copy=True, order="C")
+
+    def available(self) -> int:
+        return device_available(self.m.obj)
+
+
+def device_arrays(m: Matrix, backend: str):
+    """Where a CUDA kernel run on ``backend`` ("cuda" or "cuda-emulation") for input ``m`` puts
+    its arrays: ``empty``, ``zeros``, ``ptr``, ``x_ptr`` (the input), ``copy_matrix``,
+    ``available`` (bytes free) and ``stream``."""
+    if backend == "cuda-emulation":
+        return _HostArrays(m)
+    return _TorchArrays(m) if m.kind == "torch" else _CupyArrays(m)

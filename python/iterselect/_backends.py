@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 
-from ._validation import param_error
+from ._arrays import array_kind
+from .exceptions import param_error
 
 BACKENDS = ("auto", "cpu", "cuda", "cuda-emulation")
 
@@ -135,7 +136,7 @@ def cuda_module(backend: str):
 
 def stream_of(obj) -> int:
     """The current CUDA stream of the framework that owns ``obj`` (0 for host arrays)."""
-    kind = type(obj).__module__.split(".")[0]
+    kind = array_kind(obj)
     if kind == "torch" and obj.is_cuda:
         import torch
 

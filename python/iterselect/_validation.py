@@ -11,10 +11,8 @@ import numbers
 
 import numpy as np
 
-
-def param_error(func: str, name: str, expected: str, got, exc=ValueError) -> Exception:
-    """Build the standard error for parameter ``name`` of ``func``."""
-    return exc(f"The '{name}' parameter of {func} must be {expected}. Got {got!r} instead.")
+from ._arrays import host_vector
+from .exceptions import param_error
 
 
 def check_int(value, name: str, func: str, low: int | None = None, high: int | None = None) -> int:
@@ -57,6 +55,18 @@ def check_choice(value, name: str, func: str, choices) -> str:
     return value
 
 
+def check_float_dtype(dtype, name: str, func: str) -> np.dtype:
+    """Return ``dtype`` as ``numpy.float32`` or ``numpy.float64``."""
+    expected = "numpy.float32 or numpy.float64"
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise param_error(func, name, expected, dtype, TypeError) from exc
+    if dt not in (np.float32, np.float64):
+        raise param_error(func, name, expected, dtype)
+    return dt
+
+
 def check_indices(values, name: str, func: str, n: int, *, allow_none: bool = True) -> np.ndarray:
     """Return ``values`` as a unique int64 array of indices into ``range(n)``.
 
@@ -94,3 +104,44 @@ def check_selection_budget(selected, k, func: str, n: int, item: str = "row"):
         raise param_error(func, "selected", f"fewer than n ({n}) indices, so there is a {item} "
                           "left to pick", f"{pool.size} indices")
     return pool, check_int(k, "k", func, 1, room)
+
+
+def check_labels(labels, func: str, *, n: int | None = None, name: str = "labels",
+                 what: str = "one cluster id per sample") -> np.ndarray:
+    """Non-negative int64 cluster ids, of length ``n`` when given."""
+    arr = host_vector(labels, name, func, kind="non-negative integer cluster ids")
+    if arr.size and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+        raise param_error(func, name, "a 1-D array of non-negative integer cluster ids",
+                          f"an array of dtype {arr.dtype}", TypeError)
+    arr = arr.astype(np.int64, copy=False)
+    if n is not None and arr.shape[0] != n:
+        raise param_error(func, name, f"a 1-D array of length {n} ({what})",
+                          f"an array of length {arr.shape[0]}")
+    if arr.size == 0:
+        raise param_error(func, name, "a non-empty 1-D array of cluster ids", "an empty array")
+    neg = np.flatnonzero(arr < 0)
+    if neg.size:
+        raise param_error(func, name, "non-negative integer cluster ids",
+                          f"{int(arr[neg[0]])} at position {int(neg[0])}")
+    return arr
+
+
+def check_float_vector(values, name: str, func: str, n: int, *, nonnegative: bool,
+                       what: str) -> np.ndarray:
+    """A finite float64 vector of length ``n`` (and >= 0 when ``nonnegative``)."""
+    arr = host_vector(values, name, func, kind="floats")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise param_error(func, name, "a 1-D array of floats", f"an array of dtype {arr.dtype}", TypeError)
+    arr = arr.astype(np.float64, copy=False)
+    if arr.shape[0] != n:
+        raise param_error(func, name, f"a 1-D array of length {n} ({what})",
+                          f"an array of length {arr.shape[0]}")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise param_error(func, name, "finite (no NaN or inf)",
+                          f"{arr[bad[0]]} at position {int(bad[0])}")
+    if nonnegative:
+        neg = np.flatnonzero(arr < 0)
+        if neg.size:
+            raise param_error(func, name, "non-negative", f"{arr[neg[0]]} at position {int(neg[0])}")
+    return arr

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_file
-from .data import Records, read_records
+from .io import Records, read_records
 
 DOLLY_ROWS = 15015
 EMBEDDING_TEXT_CHARS = 2000
@@ -37,7 +37,7 @@ def load_dolly(*, raw: bool = False):
     Parameters
     ----------
     raw : bool
-        Return the :class:`~iterselect.data.Records` (records plus their JSON text) instead of
+        Return the :class:`~iterselect.io.Records` (records plus their JSON text) instead of
         the list of dicts.
 
     Examples
@@ -52,8 +52,9 @@ def load_dolly(*, raw: bool = False):
 
 
 def embedding_text(record: dict) -> str:
-    """The text embedded for a record: instruction, input and output joined by newlines, cut to
-    its first 2,000 characters (the recipe of ../shared/data/embeddings).
+    """The text embedded for a record: instruction, input and output joined by newlines (a
+    ShareGPT record: its turns' texts), cut to its first 2,000 characters (then the model's own
+    256-token limit applies).
 
     Examples
     --------
@@ -62,8 +63,15 @@ def embedding_text(record: dict) -> str:
     Add.
     2+2
     4
+    >>> embedding_text({"conversations": [{"from": "human", "value": "Hi"},
+    ...                                   {"from": "gpt", "value": "Hello"}]})
+    'Hi\\nHello'
     """
-    text = f"{record.get('instruction', '')}\n{record.get('input', '')}\n{record.get('output', '')}"
+    turns = record.get("conversations")
+    if turns:
+        text = "\n".join(str(t.get("value", t.get("content", ""))) for t in turns)
+    else:
+        text = f"{record.get('instruction', '')}\n{record.get('input', '')}\n{record.get('output', '')}"
     return text[:EMBEDDING_TEXT_CHARS]
 
 
@@ -91,6 +99,15 @@ def minilm_embeddings(texts, *, batch_size: int = 64, progress: bool = True) -> 
     return embed_sentences(None, list(texts), batch_size=batch_size, progress=progress).embeddings
 
 
+def _dolly_embeddings_path() -> Path:
+    return cache_dir() / "dolly_15k_minilm.npy"
+
+
+def dolly_embeddings_cached() -> bool:
+    """Whether :func:`dolly_embeddings` will load its cache instead of computing."""
+    return _dolly_embeddings_path().exists()
+
+
 def dolly_embeddings(*, progress: bool = True, refresh: bool = False) -> np.ndarray:
     """MiniLM embeddings of :func:`load_dolly` (15015 x 384, float16), computed once and cached.
 
@@ -104,7 +121,7 @@ def dolly_embeddings(*, progress: bool = True, refresh: bool = False) -> np.ndar
     >>> emb.shape, emb.dtype  # doctest: +SKIP
     ((15015, 384), dtype('float16'))
     """
-    path = cache_dir() / "dolly_15k_minilm.npy"
+    path = _dolly_embeddings_path()
     if path.exists() and not refresh:
         emb = np.load(path)
         if emb.shape[0] == DOLLY_ROWS:

@@ -14,8 +14,9 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ._arrays import Matrix, as_matrix, to_float64
+from ._arrays import Matrix, as_matrix, host_values, host_vector, to_float64, zero_row_error
 from ._validation import check_choice, check_int, param_error
 
 __all__ = ["SilhouetteResult", "VendiResult", "silhouette", "vendi_score"]
@@ -72,14 +73,7 @@ class VendiResult:
 # silhouette
 # --------------------------------------------------------------------------------------------
 def _labels_any(labels, n: int, func: str) -> np.ndarray:
-    mod = type(labels).__module__.split(".")[0]
-    if mod == "torch":
-        labels = labels.detach().cpu().numpy()
-    elif mod == "cupy":
-        labels = labels.get()
-    arr = np.asarray(labels)
-    if arr.ndim != 1:
-        raise param_error(func, "labels", "a 1-D array of cluster labels", f"an array of shape {arr.shape}")
+    arr = host_vector(labels, "labels", func, kind="cluster labels")
     if arr.shape[0] != n:
         raise param_error(func, "labels", f"a 1-D array of length {n} (one label per row of X)",
                           f"an array of length {arr.shape[0]}")
@@ -107,14 +101,11 @@ def _rows_float64(m: Matrix, rows: np.ndarray | None) -> np.ndarray:
         return obj.astype("float64").get()
     if rows is None:
         return to_float64(m)
-    sub = m.host[rows]
-    if m.dtype == "bfloat16":
-        return (sub.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
-    return sub.astype(np.float64)
+    return host_values(m, rows).astype(np.float64)
 
 
-def silhouette(X, labels, *, metric="euclidean", sample_size=None, seed=0, block_size=None,
-               progress=True) -> SilhouetteResult:
+def silhouette(X: ArrayLike, labels: ArrayLike, *, metric: str = "euclidean", sample_size: int | None = None,
+               seed: int = 0, block_size: int | None = None, progress: bool = True) -> SilhouetteResult:
     """Exact mean silhouette coefficient, without an N x N matrix in memory.
 
     For row i of cluster A, ``a(i)`` is its mean distance to the other rows of A and ``b(i)``
@@ -391,9 +382,7 @@ def _gram_host(m: Matrix, n: int, d: int, func: str, dtype: str) -> np.ndarray:
     g = np.zeros((d, d))
     buf = np.empty((min(n, _GRAM_ROWS), d), dtype=dtype)  # reused: no page faults per block
     for b0 in range(0, n, _GRAM_ROWS):
-        blk = m.host[b0:b0 + _GRAM_ROWS]
-        if m.dtype == "bfloat16":
-            blk = (blk.astype(np.uint32) << 16).view(np.float32)
+        blk = host_values(m, slice(b0, b0 + _GRAM_ROWS))
         sq = np.einsum("ij,ij->i", blk, blk, dtype=np.float64)
         _check_nonzero_rows(sq, b0, func)
         scaled = buf[:blk.shape[0]]
@@ -430,11 +419,10 @@ def _gram_framework(obj, kind: str, n: int, d: int, func: str, dtype: str = "flo
 def _check_nonzero_rows(norms: np.ndarray, offset: int, func: str) -> None:
     zero = np.flatnonzero(norms == 0)
     if zero.size:
-        raise param_error(func, "X", "rows of non-zero norm (the cosine similarity of a zero "
-                          "vector is undefined)", f"a zero row at index {offset + int(zero[0])}")
+        raise zero_row_error(func, "X", offset + int(zero[0]))
 
 
-def vendi_score(X, *, q=1.0, kernel="cosine", dtype="float64") -> VendiResult:
+def vendi_score(X: ArrayLike, *, q: float = 1.0, kernel: str = "cosine", dtype: str = "float64") -> VendiResult:
     """The Vendi score of the rows of ``X`` under the cosine kernel, exactly, in O(N d^2).
 
     The Vendi score is ``exp(H_q(lambda))``, ``lambda`` the eigenvalues of ``K / N`` and

@@ -15,6 +15,7 @@ round.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -25,13 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_file
+from .exceptions import RunError
 
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
-
-
-class RunError(ValueError):
-    """A run directory that cannot be used as asked (exists without resume, other config)."""
 
 
 def _plain(obj):
@@ -66,6 +64,25 @@ def atomic_write_json(obj, path) -> None:
     """
     with atomic_file(path) as f:
         json.dump(_plain(obj), f, indent=2, allow_nan=False)
+
+
+def fingerprint(records, *arrays) -> str:
+    """A SHA-256 of ``records`` (JSON with sorted keys) and the bytes of ``arrays``: what a resume
+    compares to refuse inputs that changed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fingerprint([{"a": 1}], np.ones(2)) == fingerprint([{"a": 1}], np.ones(2))
+    True
+    >>> fingerprint([{"a": 1}], np.ones(2)) == fingerprint([{"a": 2}], np.ones(2))
+    False
+    """
+    h = hashlib.sha256()
+    h.update(json.dumps(records, sort_keys=True, default=str).encode())
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 class RunDirectory:

@@ -1,7 +1,8 @@
 """Thin scikit-learn-style wrappers of the selector functions, for other libraries.
 
-``fit(X)`` runs the selection and stores ``ranking_`` (indices in selection order) and
-``gains_`` (the objective after each step); ``transform(X)`` returns the selected rows.
+``fit(X)`` runs the selection and stores ``ranking_`` (indices in selection order) and the
+objective after each step under its own name (k-center: ``radii_``, the covering radius, smaller
+is better); ``transform(X)`` returns the selected rows.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class KCenterSelector:
                                 threads=self.threads, progress=self.progress, backend=self.backend)
         self.result_ = result
         self.ranking_ = result.indices
-        self.gains_ = result.radii
+        self.radii_ = result.radii
         return self
 
     def transform(self, X):

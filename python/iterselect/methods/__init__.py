@@ -6,16 +6,16 @@ embeddings or scores, and whose ``run(...)`` trains, scores and re-selects, savi
 run directory (:mod:`iterselect.runs`) after every round. Needs the ``torch`` extra for ``run``
 (InsBank's ``run`` trains nothing; it needs torch only to compute MiniLM embeddings).
 """
-from ._loop import MethodRun, TrainConfig
+from ._method_run import MethodRun, MethodRunResult, TrainConfig
 from .baselines import (BaselineResult, deita_select, ifd_topk, kcenter_select, knn_distance,
                         longest_response, random_select)
 from .diverse_evol import DiverseEvol
-from .insbank import Bank, BankHistory, InsBank, InsBankRound
+from .insbank import Bank, BankHistory, InsBank, InsBankRound, InsBankRoundResult
 from .iterit import IterIT
 from .kmq import IterativeKMQ
 
 __all__ = [
-    "Bank", "BankHistory", "BaselineResult", "DiverseEvol", "InsBank", "InsBankRound", "IterIT",
-    "IterativeKMQ", "MethodRun", "TrainConfig", "deita_select",
+    "Bank", "BankHistory", "BaselineResult", "DiverseEvol", "InsBank", "InsBankRoundResult", "IterIT",
+    "IterativeKMQ", "MethodRunResult", "TrainConfig", "deita_select",
     "ifd_topk", "kcenter_select", "knn_distance", "longest_response", "random_select",
 ]

@@ -1,7 +1,9 @@
 """Static baselines the four methods are compared with.
 
-Every function returns a :class:`BaselineResult` whose ``indices`` are in selection order (so a
-prefix is the same baseline at a smaller budget) and whose ``scores`` are what ranked them.
+Every function takes the samples first (embeddings ``X``, records, or one score per sample) and
+the budget ``k`` second, its options by keyword, and returns a :class:`BaselineResult` whose
+``indices`` are in selection order (so a prefix is the same baseline at a smaller budget) and
+whose ``scores`` are what ranked them.
 Ties go to the lowest index. Randomised baselines take ``seed``.
 
 * :func:`random_select` -- uniform without replacement.
@@ -18,11 +20,14 @@ Ties go to the lowest index. Randomised baselines take ``seed``.
 """
 from __future__ import annotations
 
+import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .._arrays import as_matrix, to_float64
+from .._arrays import as_matrix, host_rows
 from .._validation import check_float, check_int, param_error
 
 
@@ -47,6 +52,14 @@ class BaselineResult:
     n_dropped: int = 0
 
 
+def _length(X, func: str) -> int:
+    try:
+        return len(X)
+    except TypeError:
+        raise param_error(func, "X", "an int or a sequence of samples (records or rows)",
+                          type(X).__name__, TypeError) from None
+
+
 def _check_k(k, n: int, func: str) -> int:
     return check_int(k, "k", func, low=1, high=n)
 
@@ -57,8 +70,9 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return order[:k].astype(np.int64)
 
 
-def random_select(n, k, *, seed=0) -> BaselineResult:
-    """``k`` of ``n`` indices uniformly at random, without replacement.
+def random_select(X: int | Sequence, k: int, *, seed: int = 0) -> BaselineResult:
+    """``k`` of the ``len(X)`` rows (or of ``range(X)`` when ``X`` is an int) uniformly at
+    random, without replacement.
 
     Examples
     --------
@@ -66,7 +80,7 @@ def random_select(n, k, *, seed=0) -> BaselineResult:
     True
     """
     func = "random_select"
-    n = check_int(n, "n", func, low=1)
+    n = check_int(X if isinstance(X, numbers.Integral) else _length(X, func), "X", func, low=1)
     k = _check_k(k, n, func)
     seed = check_int(seed, "seed", func, low=0)
     idx = np.random.default_rng(seed).permutation(n)[:k].astype(np.int64)
@@ -90,7 +104,7 @@ def response_text(record) -> str:
     return ""
 
 
-def longest_response(records, k) -> BaselineResult:
+def longest_response(records: Sequence, k: int) -> BaselineResult:
     """The ``k`` records with the longest responses (in characters), longest first.
 
     Parameters
@@ -117,10 +131,14 @@ def _unit_rows(X: np.ndarray) -> np.ndarray:
     return X / np.where(norms == 0, 1.0, norms)
 
 
-def knn_distance(X, k, *, metric="euclidean", block_size=2048) -> BaselineResult:
+def knn_distance(X: ArrayLike, k: int, *, metric: str = "euclidean",
+                 block_size: int | None = None) -> BaselineResult:
     """The ``k`` points farthest from their nearest other point (kNN-1), most isolated first.
 
-    Exact, in row blocks of ``block_size`` (memory ``block_size x N`` floats).
+    Exact, in blocks of rows against blocks of columns, each converted to float64 when it is
+    used: memory ``block_size x block_size`` distances plus two blocks of rows, never a copy of
+    ``X`` (a memory-mapped ``X`` stays on disk). ``block_size`` (default: 2,048, smaller when
+    the memory available is short) changes the memory only, never the result.
 
     Examples
     --------
@@ -131,26 +149,56 @@ def knn_distance(X, k, *, metric="euclidean", block_size=2048) -> BaselineResult
     """
     func = "knn_distance"
     m = as_matrix(X, "X", func, min_rows=2)
-    X = to_float64(m)
-    n = X.shape[0]
+    n, d = m.shape
     k = _check_k(k, n, func)
     if metric not in ("euclidean", "cosine"):
         raise param_error(func, "metric", "one of {'euclidean', 'cosine'}", metric)
-    block_size = check_int(block_size, "block_size", func, low=1)
-    if metric == "cosine":
-        X = _unit_rows(X)
-    sq = np.einsum("ij,ij->i", X, X)
-    nn = np.empty(n)
+    block_size = knn_block_size(n, d) if block_size is None else check_int(block_size, "block_size", func, low=1)
+
+    def rows(s, e):
+        x = host_rows(m, slice(s, e), np.float64)
+        return _unit_rows(x) if metric == "cosine" else x
+
+    sq = np.empty(n)
+    for s in range(0, n, block_size):
+        x = rows(s, s + block_size)
+        sq[s:s + x.shape[0]] = np.einsum("ij,ij->i", x, x)
+    nn = np.full(n, np.inf)
     for s in range(0, n, block_size):
         e = min(n, s + block_size)
-        d = sq[s:e, None] + sq[None, :] - 2.0 * (X[s:e] @ X.T)
-        d[np.arange(e - s), np.arange(s, e)] = np.inf
-        nn[s:e] = np.sqrt(np.maximum(d.min(axis=1), 0.0))
+        xs = rows(s, e)
+        for c in range(0, n, block_size):
+            f = min(n, c + block_size)
+            dist = sq[s:e, None] + sq[None, c:f] - 2.0 * (xs @ rows(c, f).T)
+            if c == s:
+                np.fill_diagonal(dist, np.inf)
+            np.minimum(nn[s:e], dist.min(axis=1), out=nn[s:e])
+    nn = np.sqrt(np.maximum(nn, 0.0))
     idx = _top(nn, k)
     return BaselineResult(idx, nn[idx], f"knn1-{metric}")
 
 
-def deita_select(X, quality, k, *, threshold=0.9, allow_fewer=False) -> BaselineResult:
+def knn_block_size(n: int, d: int, memory: int | None = None) -> int:
+    """:func:`knn_distance`'s default block: 2,048 rows, fewer when its working memory (a
+    block x block distance matrix with two temporaries, and two float64 blocks of rows) would
+    pass a quarter of ``memory`` (default: what is available now)."""
+    from .._memory import host_available
+
+    budget = (host_available() if memory is None else memory) // 4
+    b = 2048
+    while b > 16 and knn_memory(b, n, d) > budget:
+        b //= 2
+    return max(1, min(b, n))
+
+
+def knn_memory(block_size: int, n: int, d: int) -> int:
+    """Bytes :func:`knn_distance` works in, besides its n-long vectors."""
+    b = min(block_size, n)
+    return 8 * (3 * b * b + 2 * b * d) + 24 * n
+
+
+def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float = 0.9,
+                 allow_fewer: bool = False) -> BaselineResult:
     """DEITA's score-first diversity filter: by decreasing ``quality``, keep a sample when its
     cosine similarity to every kept sample is below ``threshold``, until ``k`` are kept.
 
@@ -158,9 +206,9 @@ def deita_select(X, quality, k, *, threshold=0.9, allow_fewer=False) -> Baseline
     ----------
     X : (N, d) array
         Embeddings (any norm; cosine similarity is used).
+    k : int
     quality : (N,) array
         Higher is better (DEITA: complexity x quality scores); ties by lowest index.
-    k : int
     threshold : float in (0, 1], default=0.9
         DEITA's tau for cosine similarity.
     allow_fewer : bool, default=False
@@ -170,13 +218,12 @@ def deita_select(X, quality, k, *, threshold=0.9, allow_fewer=False) -> Baseline
     --------
     >>> import numpy as np
     >>> X = np.array([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0]])
-    >>> deita_select(X, [3.0, 2.0, 1.0], 2).indices.tolist()
+    >>> deita_select(X, 2, quality=[3.0, 2.0, 1.0]).indices.tolist()
     [0, 2]
     """
     func = "deita_select"
     m = as_matrix(X, "X", func)
-    X = _unit_rows(to_float64(m))
-    n = X.shape[0]
+    n, d = m.shape
     q = np.asarray(quality, dtype=np.float64)
     if q.shape != (n,) or not np.all(np.isfinite(q)):
         raise param_error(func, "quality", f"a finite array of shape ({n},)",
@@ -184,12 +231,13 @@ def deita_select(X, quality, k, *, threshold=0.9, allow_fewer=False) -> Baseline
     k = _check_k(k, n, func)
     threshold = check_float(threshold, "threshold", func, low=0, high=1, low_open=True)
     order = _top(q, n)
-    kept = np.empty((k, X.shape[1]))
+    kept = np.empty((k, d))
     picks = []
     for i in order:
-        if picks and float(np.max(kept[:len(picks)] @ X[i])) >= threshold:
+        x = _unit_rows(host_rows(m, slice(i, i + 1), np.float64))[0]  # one row, not a copy of X
+        if picks and float(np.max(kept[:len(picks)] @ x)) >= threshold:
             continue
-        kept[len(picks)] = X[i]
+        kept[len(picks)] = x
         picks.append(int(i))
         if len(picks) == k:
             break
@@ -200,7 +248,8 @@ def deita_select(X, quality, k, *, threshold=0.9, allow_fewer=False) -> Baseline
     return BaselineResult(idx, q[idx], "deita", n_dropped=0)
 
 
-def kcenter_select(X, k, *, metric="euclidean", seed_index=0, progress=False) -> BaselineResult:
+def kcenter_select(X: ArrayLike, k: int, *, metric: str = "euclidean", seed_index: int = 0,
+                   progress: bool = False) -> BaselineResult:
     """Static k-center greedy on fixed embeddings; ``scores`` are the covering radii.
 
     Examples
@@ -216,7 +265,7 @@ def kcenter_select(X, k, *, metric="euclidean", seed_index=0, progress=False) ->
                           np.asarray(r.radii, dtype=np.float64), f"kcenter-{metric}")
 
 
-def ifd_topk(ifd, k, *, drop_above_one=True, allow_fewer=False) -> BaselineResult:
+def ifd_topk(ifd: ArrayLike, k: int, *, drop_above_one: bool = True, allow_fewer: bool = False) -> BaselineResult:
     """The ``k`` highest IFD scores first (Cherry LLM). NaN, and IFD >= 1 when
     ``drop_above_one`` (the response is not helped by its instruction), are dropped and counted.
 

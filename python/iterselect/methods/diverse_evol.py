@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_choice, check_indices, check_int
-from ._loop import MethodRun, TrainConfig, finetune_on, open_run, sample_texts
+from ._method_run import MethodRunResult, TrainConfig, finetune_on, open_run, sample_texts
 
 
 class DiverseEvol:
@@ -106,7 +106,7 @@ class DiverseEvol:
 
         Returns
         -------
-        MethodRun
+        MethodRunResult
         """
         from ..metrics import vendi_score
         from ..scoring import embed
@@ -138,7 +138,7 @@ class DiverseEvol:
             run.commit(report, {"selected": grown})
             if on_round_end:
                 on_round_end(t, run.reports()[-1])
-        return MethodRun(np.asarray(run.state["selected"], dtype=np.int64), tuple(run.reports()),
+        return MethodRunResult(np.asarray(run.state["selected"], dtype=np.int64), tuple(run.reports()),
                          run.path)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_float, check_int
-from ._loop import MethodRun, TrainConfig, finetune_on, open_run
+from ._method_run import MethodRunResult, TrainConfig, finetune_on, open_run
 from .baselines import ifd_topk, response_text
 
 
@@ -95,7 +95,7 @@ class IterIT:
     def run(self, model, tokenizer, records, run_dir, *, resume=False, on_round_end=None):
         """Score, then select and train for ``epochs`` epochs, saving state and a checkpoint
         after each (see :meth:`DiverseEvol.run <iterselect.methods.DiverseEvol.run>` for the
-        parameters). ``MethodRun.selected`` is the last epoch's selection."""
+        parameters). ``MethodRunResult.selected`` is the last epoch's selection."""
         records, base, tokenizer, run = open_run(self, model, tokenizer, records, run_dir, resume, "IterIT.run")
         responses = [response_text(r) for r in records]
         if run.rounds_done == 0:
@@ -139,5 +139,5 @@ class IterIT:
                                 "model": str(path)})
             if on_round_end:
                 on_round_end(e, run.reports()[-1])
-        return MethodRun(np.asarray(run.state["selected"], dtype=np.int64), tuple(run.reports()),
+        return MethodRunResult(np.asarray(run.state["selected"], dtype=np.int64), tuple(run.reports()),
                          run.path, run.state["model"])

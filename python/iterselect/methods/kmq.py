@@ -7,7 +7,7 @@ import numpy as np
 from .._arrays import as_matrix
 from .._validation import check_choice, check_int, param_error
 from ..runs import RunDirectory
-from ._loop import BaseModel, MethodRun, TrainConfig, check_records, finetune_on
+from ._method_run import BaseModel, MethodRunResult, TrainConfig, check_records, finetune_on
 
 
 class IterativeKMQ:
@@ -91,7 +91,7 @@ class IterativeKMQ:
     def select_round(self, labels, size, weights, *, quality=None, selected=None, round_index=0):
         """Draw ``size`` samples not in ``selected`` with :func:`~iterselect.cluster.kmq_sample`
         under cluster ``weights`` (uniform inside a cluster when ``quality`` is None); returns
-        its :class:`~iterselect.cluster.KMQSample`."""
+        its :class:`~iterselect.cluster.KMQSampleResult`."""
         from ..cluster import kmq_sample
 
         return kmq_sample(labels, size, quality=quality, cluster_weights=weights,
@@ -181,7 +181,7 @@ class IterativeKMQ:
                        {"selected": grown, "last": draw.indices, "weights": new_weights})
             if on_round_end:
                 on_round_end(i, run.reports()[-1])
-        return MethodRun(np.asarray(run.state["selected"], dtype=np.int64), tuple(run.reports()),
+        return MethodRunResult(np.asarray(run.state["selected"], dtype=np.int64), tuple(run.reports()),
                          run.path)
 
 

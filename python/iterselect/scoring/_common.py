@@ -6,10 +6,6 @@ import inspect
 from .._validation import check_int, param_error
 
 
-class ScoringWarning(UserWarning):
-    """Something was counted rather than scored (NaN scores, skipped or truncated examples)."""
-
-
 def model_device(model):
     """The device of the model's first parameter (CPU for a model without parameters)."""
     import torch

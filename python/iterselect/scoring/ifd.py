@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_choice, param_error
-from ._common import (ScoringWarning, check_model, check_padding_side, check_tokenizer, pad_id,
+from ..exceptions import ScoringWarning
+from ._common import (check_model, check_padding_side, check_tokenizer, pad_id,
                       resolve_max_length)
 from .batching import check_autocast, check_batch_tokens
 from .formatting import as_examples

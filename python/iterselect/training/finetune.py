@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_choice, check_float, check_int, param_error
-from ..scoring._common import (ScoringWarning, check_model, check_tokenizer, model_device, pad_id,
+from ..exceptions import ScoringWarning
+from ..scoring._common import (check_model, check_tokenizer, model_device, pad_id,
                                resolve_max_length)
 from ..scoring.batching import pad_batch, plan_batches
 from ..scoring.formatting import as_examples

@@ -11,7 +11,7 @@ from .._validation import check_float, check_int, param_error
 
 
 @dataclass(frozen=True, eq=False)
-class MethodRun:
+class MethodRunResult:
     """The outcome of a method's ``run``.
 
     Attributes
@@ -134,3 +134,6 @@ def sample_texts(records, template, tokenizer) -> list:
     if all(isinstance(r, dict) and "instruction" in r for r in records):
         return [embedding_text(r) for r in records]
     return [ex.text for ex in format_examples(records, template, tokenizer=tokenizer)]
+
+
+MethodRun = MethodRunResult  # the earlier name, still accepted

@@ -1,20 +1,13 @@
-"""InsBank / PIBE (Shi et al., 2025, "InsBank: Evolving Instruction Subset for Ongoing Alignment",
-Progressive Instruction Bank Evolution)."""
+"""InsBank / PIBE's algorithm: one arrival ranks the bank and the new samples (affinity
+propagation with history, representation x quality) and keeps the best."""
 from __future__ import annotations
 
-import hashlib
-import json
-import numbers
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from .._arrays import as_matrix
-from .._files import atomic_file
-from .._validation import check_choice, check_float, check_int, param_error
-from ..runs import RunDirectory, RunError
-from ._loop import MethodRun
+from ..._arrays import as_matrix, host_values
+from ..._validation import check_choice, check_float, check_float_dtype, check_int, param_error
 
 COMBINES = ("multiply", "add")
 
@@ -51,7 +44,7 @@ class BankHistory:
 
 
 @dataclass(frozen=True, eq=False)
-class InsBankRound:
+class InsBankRoundResult:
     """The result of :meth:`InsBank.select_round`.
 
     The round's candidates are the previous bank's members (rows ``0 .. n_bank - 1``, in the
@@ -101,7 +94,7 @@ class InsBankRound:
 
     @property
     def gains(self) -> np.ndarray:
-        """The scores, under the name DESIGN's result convention gives them."""
+        """The scores (larger is better), under the name every selection result gives them."""
         return self.scores
 
     @property
@@ -113,6 +106,9 @@ class InsBankRound:
     def history(self) -> BankHistory:
         """The messages the next round's history is built from (``bank_history=``)."""
         return BankHistory(self.responsibility, self.candidate_embeddings, self.indices)
+
+
+InsBankRound = InsBankRoundResult  # the earlier name, still accepted
 
 
 def minmax(values) -> np.ndarray:
@@ -131,14 +127,7 @@ def minmax(values) -> np.ndarray:
     return (v - lo) / (hi - lo)
 
 
-def _host(m) -> np.ndarray:
-    """A validated host Matrix as a numpy float array (bfloat16 bits widened to float32)."""
-    if m.dtype == "bfloat16":
-        return (m.host.astype(np.uint32) << 16).view(np.float32)
-    return m.host
-
-
-def _check_quality(quality, n: int, name: str, func: str) -> np.ndarray:
+def check_quality(quality, n: int, name: str, func: str) -> np.ndarray:
     expected = f"a 1-D array of {n} finite floats (one per sample)"
     try:
         q = np.asarray(quality, dtype=np.float64)
@@ -178,7 +167,7 @@ class InsBank:
 
     Where the published code (CadenShi/InsBank, ``pibe/``) differs: its history weights use the
     cosine distance whatever the metric (here the run's euclidean similarities; see
-    :mod:`iterselect._affinity_history`); from the second arrival it scales the representation
+    :func:`iterselect.affinity.history_matrix`); from the second arrival it scales the representation
     with the minimum over the first ``n_clusters`` candidates and clips below 0 (here plain
     min-max over all candidates); its preference is 0 (here the median of S by default, as Frey &
     Dueck and scikit-learn; ``preference=0.0`` gives the published one); its
@@ -238,14 +227,7 @@ class InsBank:
         self.damping = check_float(damping, "damping", func, 0.5, 1.0, high_open=True)
         self.max_iter = check_int(max_iter, "max_iter", func, low=1)
         self.convergence_iter = check_int(convergence_iter, "convergence_iter", func, low=1)
-        try:
-            dt = np.dtype(dtype)
-        except TypeError as exc:
-            raise param_error(func, "dtype", "numpy.float32 or numpy.float64", dtype,
-                              TypeError) from exc
-        if dt not in (np.float32, np.float64):
-            raise param_error(func, "dtype", "numpy.float32 or numpy.float64", dtype)
-        self.dtype = dt
+        self.dtype = check_float_dtype(dtype, "dtype", func)
         self.progress = progress
 
     def config(self, quality_field) -> dict:
@@ -281,20 +263,20 @@ class InsBank:
 
         Returns
         -------
-        InsBankRound
+        InsBankRoundResult
             ``indices`` are candidate rows: ``0 .. len(bank) - 1`` are the previous bank's
             members, ``len(bank) + i`` is new sample ``i``.
         """
-        from ..affinity import affinity_propagation, representation_scores
+        from ...affinity import affinity_propagation, representation_scores
 
         func = "InsBank.select_round"
         m = as_matrix(embeddings, "embeddings", func)
         if m.on_cuda:
             raise param_error(func, "embeddings", "a host array (numpy, or torch on the CPU)",
                               "an array on a CUDA device")
-        X = _host(m)
+        X = host_values(m)
         n, d = X.shape
-        q = _check_quality(quality, n, "quality", func)
+        q = check_quality(quality, n, "quality", func)
         if bank is None:
             if bank_history is not None:
                 raise param_error(func, "bank_history", "None when bank is None", "a BankHistory")
@@ -332,7 +314,7 @@ class InsBank:
         qn = minmax(cand_q)
         total = self.score(rep, qn)
         order = np.argsort(-total, kind="stable")[:self.bank_size].astype(np.int64)
-        return InsBankRound(
+        return InsBankRoundResult(
             indices=order, scores=total[order], candidate_scores=total, representation=rep,
             quality=qn, raw_representation=raw, n_bank=n_bank,
             exemplars=np.asarray(ap.exemplars, dtype=np.int64), n_iter=int(ap.n_iter),
@@ -343,7 +325,7 @@ class InsBank:
     def _history(hist, bank, X, func):
         from scipy.spatial.distance import cdist
 
-        from ..affinity import history_matrix
+        from ...affinity import history_matrix
 
         if not isinstance(hist, BankHistory):
             raise param_error(func, "bank_history", "None or a BankHistory (a previous round's "
@@ -386,7 +368,7 @@ class InsBank:
 
         Returns
         -------
-        MethodRun
+        MethodRunResult
             ``selected``: the bank, as indices into the concatenation of all arrivals' records
             (arrival ``t``'s record ``i`` is ``sum(sizes[:t]) + i``), in rank order.
 
@@ -394,141 +376,7 @@ class InsBank:
         candidates' embeddings and responsibilities (``arrays/arrival_NNN.npz``), from which a
         resumed run rebuilds the bank and its history exactly. No model is trained.
         """
-        func = "InsBank.run"
-        if isinstance(datasets, (str, bytes, dict)) or not hasattr(datasets, "__len__"):
-            raise param_error(func, "datasets", "a sequence of arrivals (lists of records or "
-                              "dicts with 'records')", type(datasets).__name__, TypeError)
-        if not isinstance(quality_field, str):
-            raise param_error(func, "quality_field", "a str", quality_field, TypeError)
-        arrivals = [_arrival(item, t, quality_field, func) for t, item in enumerate(datasets)]
-        if not arrivals:
-            raise param_error(func, "datasets", "at least one arrival", 0)
-        run = RunDirectory(run_dir, method=self.name, config=self.config(quality_field),
-                           resume=resume)
-        sizes = [len(a["records"]) for a in arrivals]
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        done = run.rounds_done
-        bank = history = None
-        bank_ids = np.empty(0, dtype=np.int64)
-        if done:
-            state = run.state
-            if done > len(arrivals):
-                raise RunError(f"{run.path}: has done {done} arrivals but only {len(arrivals)} "
-                               "were given")
-            for t in range(done):
-                if state["fingerprints"][t] != arrivals[t]["fingerprint"]:
-                    raise RunError(f"{run.path}: arrival {t} differs from the one this run "
-                                   "processed (records or quality changed); resume with the same "
-                                   "data")
-            with np.load(_arrays_path(run.path, done - 1), allow_pickle=False) as z:
-                cand_emb, R = z["embeddings"], z["responsibility"]
-            keep = np.asarray(state["keep"], dtype=np.int64)
-            bank = Bank(cand_emb[keep], np.asarray(state["bank_quality"], dtype=np.float64))
-            history = BankHistory(R, cand_emb, keep)
-            bank_ids = np.asarray(state["bank"], dtype=np.int64)
-        for t in range(done, len(arrivals)):
-            a = arrivals[t]
-            emb = a["embeddings"]
-            if emb is None:
-                from ..datasets import embedding_text, minilm_embeddings
+        from ._run import run_insbank
 
-                emb = minilm_embeddings([embedding_text(r) for r in a["records"]],
-                                        progress=self.progress)
-            try:
-                res = self.select_round(emb, a["quality"], bank=bank,
-                                        bank_history=history if self.use_history else None)
-            except ValueError as exc:
-                raise ValueError(f"arrival {t}: {exc}") from None
-            cand_ids = np.concatenate([bank_ids, offsets[t] + np.arange(sizes[t], dtype=np.int64)])
-            prev = set(bank_ids.tolist())
-            new_ids = cand_ids[res.indices]
-            _save_arrays(run.path, t, res.candidate_embeddings, res.responsibility)
-            report = {"arrival": t, "n_new": sizes[t], "n_candidates": int(cand_ids.size),
-                      "bank_size": int(new_ids.size),
-                      "kept": int(sum(i in prev for i in new_ids.tolist())),
-                      "added": [i for i in new_ids.tolist() if i not in prev],
-                      "objective": float(np.mean(res.scores)),
-                      "objective_name": "mean score of the bank",
-                      "diversity": _diversity(res.bank.embeddings),
-                      "diversity_name": "Vendi score of the bank (cosine)",
-                      "mean_representation": float(np.mean(res.representation[res.indices])),
-                      "mean_quality": float(np.mean(res.quality[res.indices])),
-                      "n_exemplars": int(res.exemplars.size), "n_iter": res.n_iter,
-                      "converged": res.converged, "used_history": res.used_history}
-            run.commit(report, {"bank": new_ids, "keep": res.indices,
-                                "bank_quality": res.bank.quality, "bank_scores": res.scores,
-                                "sizes": sizes[:t + 1],
-                                "fingerprints": [x["fingerprint"] for x in arrivals[:t + 1]]})
-            old = _arrays_path(run.path, t - 1)
-            if t and old.exists():
-                old.unlink()
-            bank, history, bank_ids = res.bank, res.history, new_ids
-            if on_round_end:
-                on_round_end(t, run.reports()[-1])
-        return MethodRun(np.asarray(run.state["bank"], dtype=np.int64), tuple(run.reports()),
-                         run.path)
-
-
-def _arrival(item, t, quality_field, func):
-    name = f"datasets[{t}]"
-    if isinstance(item, dict):
-        if "records" not in item:
-            raise param_error(func, name, "a list of records or a dict with 'records'",
-                              f"a dict with keys {sorted(item)}")
-        records, emb, quality = item["records"], item.get("embeddings"), item.get("quality")
-    else:
-        records, emb, quality = item, None, None
-    if isinstance(records, (str, bytes)) or not hasattr(records, "__len__"):
-        raise param_error(func, name, "a list of instruction records", type(records).__name__,
-                          TypeError)
-    records = list(records)
-    if not records:
-        raise param_error(func, name, "at least 1 record", 0)
-    n = len(records)
-    if quality is None:
-        values = []
-        for i, r in enumerate(records):
-            if not isinstance(r, dict) or quality_field not in r:
-                raise param_error(func, name, f"records with a {quality_field!r} field (or a "
-                                  "'quality' array)", f"record {i} without it")
-            v = r[quality_field]
-            if isinstance(v, bool) or not isinstance(v, numbers.Real):
-                raise param_error(func, name, f"a number in every record's {quality_field!r}",
-                                  f"{v!r} in record {i}")
-            values.append(float(v))
-        quality = values
-    q = _check_quality(quality, n, f"{name} quality", func)
-    if emb is not None:
-        m = as_matrix(emb, f"{name} embeddings", func)
-        if m.on_cuda:
-            raise param_error(func, f"{name} embeddings", "a host array", "a CUDA array")
-        if m.shape[0] != n:
-            raise param_error(func, f"{name} embeddings", f"one row per record ({n})",
-                              f"{m.shape[0]} rows")
-        emb = _host(m)
-    h = hashlib.sha256()
-    h.update(json.dumps(records, sort_keys=True, default=str).encode())
-    h.update(q.tobytes())
-    return {"records": records, "embeddings": emb, "quality": q, "fingerprint": h.hexdigest()}
-
-
-def _arrays_path(run_path, t) -> Path:
-    return Path(run_path) / "arrays" / f"arrival_{t:03d}.npz"
-
-
-def _save_arrays(run_path, t, embeddings, responsibility) -> None:
-    """The candidates' embeddings and responsibilities of arrival ``t``, written atomically."""
-    with atomic_file(_arrays_path(run_path, t), "wb") as f:
-        np.savez(f, embeddings=embeddings, responsibility=responsibility)
-
-
-def _diversity(embeddings):
-    from ..metrics import vendi_score
-
-    try:
-        return float(vendi_score(embeddings).score)
-    except ValueError:  # a zero row has no cosine
-        return None
-
-
-__all__ = ["Bank", "BankHistory", "InsBank", "InsBankRound", "minmax"]
+        return run_insbank(self, datasets, run_dir, quality_field=quality_field, resume=resume,
+                           on_round_end=on_round_end)

@@ -12,13 +12,14 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from . import _backends
-from ._affinity_history import history_matrix
-from ._affinity_run import Options, run_dense_cpu, run_dense_device, run_sparse
-from ._arrays import as_matrix, like_input
-from ._knn import INDEXES
-from ._validation import check_choice, check_float, check_int, param_error
+from .. import _backends
+from ._history import history_matrix
+from ._run import Options, run_dense_cpu, run_dense_device, run_sparse
+from .._arrays import as_matrix, like_input
+from .._knn import INDEXES
+from .._validation import check_choice, check_float, check_float_dtype, check_int, param_error
 
 __all__ = ["AffinityPropagationResult", "affinity_propagation", "history_matrix", "representation_scores"]
 
@@ -63,14 +64,17 @@ class AffinityPropagationResult:
 
     @property
     def indices(self):
-        """The exemplars, as DESIGN's result convention names a selection."""
+        """The exemplars, under the name every selection result gives its picks."""
         return self.exemplars
 
 
-def affinity_propagation(X_or_S, *, metric="euclidean", preference=None, damping=0.5, max_iter=200,
-                         convergence_iter=15, random_state=None, dtype=np.float32, history=None,
-                         history_weight=0.5, history_decay=0.99, return_messages=False, progress=True,
-                         backend="auto", n_neighbors=None, knn="auto", threads=None):
+def affinity_propagation(X_or_S: ArrayLike, *, metric: str = "euclidean",
+                         preference: float | ArrayLike | None = None, damping: float = 0.5,
+                         max_iter: int = 200, convergence_iter: int = 15, random_state=None,
+                         dtype=np.float32, history: ArrayLike | None = None, history_weight: float = 0.5,
+                         history_decay: float = 0.99, return_messages: bool = False, progress: bool = True,
+                         backend: str = "auto", n_neighbors: int | None = None, knn="auto",
+                         threads: int | None = None) -> AffinityPropagationResult:
     """Elect exemplars by affinity propagation (Frey & Dueck 2007), as scikit-learn, at scale.
 
     Messages follow scikit-learn's update order, damping and convergence rule, with every float
@@ -173,7 +177,7 @@ def affinity_propagation(X_or_S, *, metric="euclidean", preference=None, damping
         max_iter=check_int(max_iter, "max_iter", _FUNC, 1),
         convergence_iter=check_int(convergence_iter, "convergence_iter", _FUNC, 1),
         random_state=_check_random_state(random_state),
-        dtype=_check_dtype(dtype),
+        dtype=check_float_dtype(dtype, "dtype", _FUNC),
         history_weight=check_float(history_weight, "history_weight", _FUNC, 0.0, 1.0),
         history_decay=check_float(history_decay, "history_decay", _FUNC, 0.0, 1.0),
         return_messages=bool(return_messages),
@@ -211,7 +215,7 @@ def _warn(res, opts) -> None:
         warnings.warn("All samples have mutually equal similarities. Returning arbitrary cluster center(s).",
                       UserWarning, stacklevel=3)
         return
-    from .exceptions import ConvergenceWarning
+    from ..exceptions import ConvergenceWarning
 
     if not res.converged:
         if len(res.exemplars):
@@ -260,16 +264,6 @@ def _check_random_state(random_state):
                       "legacy generator, so the noise matches)", random_state, TypeError)
 
 
-def _check_dtype(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise param_error(_FUNC, "dtype", "numpy.float32 or numpy.float64", dtype, TypeError) from exc
-    if dt not in (np.float32, np.float64):
-        raise param_error(_FUNC, "dtype", "numpy.float32 or numpy.float64", dtype)
-    return dt
-
-
 def _check_history(history, n, sparse_ok):
     if history is None:
         return None
@@ -311,7 +305,7 @@ def _check_knn(knn, n_neighbors, n):
     return np.ascontiguousarray(arr, dtype=np.int64), arr.shape[1]
 
 
-def representation_scores(R, A, *, threads=None):
+def representation_scores(R: ArrayLike, A: ArrayLike, *, threads: int | None = None):
     """InsBank's representation score (Eq. 7): colsum(A+R) - rowsum(A+R) + diag(A+R).
 
     Column k's sum gathers the evidence every point sends for k as its exemplar; row i's sum is
@@ -360,7 +354,7 @@ def representation_scores(R, A, *, threads=None):
     if r.on_cuda != a.on_cuda:
         raise param_error(func, "A", "on the same device as R", a.device)
     if r.on_cuda:
-        from ._affinity_run import device_scores
+        from ._run import device_scores
 
         return device_scores(r, a)
     if r.dtype != a.dtype or r.dtype not in ("float32", "float64"):

@@ -4,11 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from . import _backends
-from ._arrays import Matrix, as_matrix, like_input
-from ._progress import progress_callback
-from ._validation import check_choice, check_int, check_selection_budget, param_error
+from .. import _backends
+from .._arrays import Matrix, as_matrix, check_nonzero_rows, device_arrays, like_input
+from .._progress import progress_callback
+from .._validation import check_choice, check_int, check_selection_budget
 
 _FUNC = "kcenter_greedy"
 
@@ -42,14 +43,10 @@ class KCenterResult:
     backend: str
     final_evaluations: int | None = None
 
-    @property
-    def gains(self):
-        """The objective after each step (the covering radius), as DESIGN's result convention names it."""
-        return self.radii
 
-
-def kcenter_greedy(X, k, *, selected=None, metric="euclidean", seed_index=0, threads=None,
-                   progress=True, backend="auto", lazy=True):
+def kcenter_greedy(X: ArrayLike, k: int, *, selected: ArrayLike | None = None, metric: str = "euclidean",
+                   seed_index: int = 0, threads: int | None = None, progress: bool = True,
+                   backend: str = "auto", lazy: bool = True) -> KCenterResult:
     """Pick ``k`` points by exact farthest-first traversal (Gonzalez's k-center greedy).
 
     Each pick is the point farthest from every center chosen so far (and from the ``selected``
@@ -105,6 +102,8 @@ def kcenter_greedy(X, k, *, selected=None, metric="euclidean", seed_index=0, thr
     seed_index = check_int(seed_index, "seed_index", _FUNC, 0, n - 1)
     threads = 0 if threads is None else check_int(threads, "threads", _FUNC, 1)
     which = _backends.resolve(backend, m.on_cuda, _FUNC)
+    if metric == "cosine":
+        check_nonzero_rows(m, "X", _FUNC)
     if which == "cpu":
         return _run_cpu(m, k, pool, metric, seed_index, threads, progress, lazy)
     return _run_cuda(m, k, pool, metric, seed_index, progress, which)
@@ -130,38 +129,16 @@ def _reported(sq, metric):
     return sq * 0.5 if metric == "cosine" else sq ** 0.5
 
 
-def _check_cosine_norms(m: Matrix) -> None:
-    if m.on_cuda:
-        norms = (m.obj.float() if m.kind == "torch" else m.obj.astype("float32"))
-        zero = (norms * norms).sum(axis=1) == 0 if m.kind == "cupy" else (norms * norms).sum(dim=1) == 0
-        rows = np.flatnonzero(zero.cpu().numpy() if m.kind == "torch" else zero.get())
-    else:
-        from ._arrays import to_float32
-
-        rows = np.flatnonzero(~np.any(to_float32(m) != 0, axis=1))
-    if rows.size:
-        raise param_error(_FUNC, "X", "rows of non-zero norm for metric='cosine'",
-                          f"a zero row at index {int(rows[0])}")
-
-
 def _run_cuda(m: Matrix, k, pool, metric, seed_index, progress, which, block_threads=None,
               max_blocks=0) -> KCenterResult:
-    if metric == "cosine":
-        _check_cosine_norms(m)
     module = _backends.cuda_module(which)
     n, d = m.shape
     acc = "float64" if m.dtype == "float64" else "float32"
-    if which == "cuda":
-        xp = _device_namespace(m)
-        indices, values, min_sq = xp.empty(k, "int64"), xp.empty(k, acc), xp.empty(n, acc)
-        ptr = (lambda a: a.data_ptr()) if m.kind == "torch" else (lambda a: a.data.ptr)
-        x_ptr, stream = m.ptr, _backends.stream_of(m.obj)
-        threads_per_block = block_threads or 256
-    else:
-        indices, values, min_sq = np.empty(k, np.int64), np.empty(k, acc), np.empty(n, acc)
-        ptr = lambda a: a.ctypes.data  # noqa: E731
-        x_ptr, stream = m.host.ctypes.data, 0
-        threads_per_block = block_threads or 64  # emulated threads are OS threads: keep blocks small
+    xp = device_arrays(m, which)
+    indices, values, min_sq = xp.empty(k, "int64"), xp.empty(k, acc), xp.empty(n, acc)
+    ptr, x_ptr, stream = xp.ptr, xp.x_ptr(), xp.stream
+    # emulated threads are OS threads: keep the emulation's blocks small
+    threads_per_block = block_threads or (256 if which == "cuda" else 64)
     with progress_callback(progress, k, "k-center") as callback:
         module.kcenter_greedy(x_ptr, m.dtype, n, d, k, pool, metric, seed_index, stream, ptr(indices),
                               ptr(values), ptr(min_sq), threads_per_block, max_blocks, callback)
@@ -171,21 +148,3 @@ def _run_cuda(m: Matrix, k, pool, metric, seed_index, progress, which, block_thr
     return KCenterResult(indices=like_input(indices, m), radii=like_input(_reported(values, metric), m),
                          min_distances=like_input(_reported(min_sq, metric), m), distance_evaluations=None,
                          backend=which)
-
-
-class _TorchNamespace:
-    def __init__(self, device):
-        import torch
-
-        self.torch, self.device = torch, device
-
-    def empty(self, n, dtype):
-        return self.torch.empty(n, dtype=getattr(self.torch, dtype), device=self.device)
-
-
-def _device_namespace(m: Matrix):
-    if m.kind == "torch":
-        return _TorchNamespace(m.obj.device)
-    import cupy
-
-    return cupy

@@ -5,10 +5,10 @@ candidates) followed by the new samples. The previous round's responsibilities R
 carried over as a history matrix H over the new set, which affinity_propagation(history=H)
 mixes into its updates with a decaying weight.
 
-Our reading of Eq. 4-5 (the paper's text was not available to us; this follows the issue's
-statement and the authors' published code, CadenShi/InsBank pibe/affinity_propagation.py,
-``AffinityPropagation.incremental_fit``), with P = |keep|, N_new new samples, and s(j, n) the
-similarity of old candidate j and new sample n:
+Eq. 4-5 as computed here (they agree with the authors' published code, CadenShi/InsBank
+pibe/affinity_propagation.py, ``AffinityPropagation.incremental_fit``, up to the differences
+listed below), with P = |keep|, N_new new samples, and s(j, n) the similarity of old candidate j
+and new sample n:
 
   weights   w(n, j) = s(j, n) / sum_j' s(j', n)          (a weighted average over the old set;
                                                           s <= 0 gives w >= 0, sum_j w = 1)
@@ -18,7 +18,7 @@ similarity of old candidate j and new sample n:
   Eq. 5     H[P + n, P + m] = median of every entry of the three blocks above
             (the "median correction": new pairs have no history, so they get the typical one)
 
-Where the published code differs (we follow the reading above by default):
+Where the published code differs (the default here is the computation above):
   - its weights come from cosine distances 1 - cos(x_new, x_old) whatever the AP metric; here
     they come from the similarities the caller passes. Passing S_old_new = cos - 1 (this
     library's "cosine" similarity) reproduces the published weights exactly, since the
@@ -32,14 +32,15 @@ lambda after every iteration) is the published code's, bit for bit in float64.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ._arrays import as_matrix
-from ._validation import check_indices, param_error
+from .._arrays import as_matrix, host_values
+from .._validation import check_indices, param_error
 
 _FUNC = "history_matrix"
 
 
-def history_matrix(R_old, S_old_new, *, keep=None):
+def history_matrix(R_old: ArrayLike, S_old_new: ArrayLike, *, keep: ArrayLike | None = None) -> np.ndarray:
     """History responsibilities for a grown candidate set, InsBank's Eq. 4-5.
 
     The new candidate set is ``keep`` (indices into the previous candidates, in that order)
@@ -83,7 +84,7 @@ def history_matrix(R_old, S_old_new, *, keep=None):
                           "candidate)", f"an array of shape {s.shape}")
     dtype = np.dtype(r.dtype) if r.dtype in ("float32", "float64") else np.dtype(np.float64)
     R = r.host.astype(dtype, copy=False)
-    S = s.host.astype(np.float64) if s.dtype != "bfloat16" else (s.host.astype(np.uint32) << 16).view(np.float32)
+    S = s.host.astype(np.float64) if s.dtype != "bfloat16" else host_values(s)
     kept = np.arange(n_old) if keep is None else check_indices(keep, "keep", _FUNC, n_old, allow_none=False)
     totals = S.sum(axis=0, dtype=np.float64)
     zero = np.flatnonzero(totals == 0)

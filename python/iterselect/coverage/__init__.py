@@ -9,14 +9,16 @@ repeats. :func:`tfidf_matrix` builds scikit-learn's ``TfidfVectorizer`` matrix i
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 import scipy.sparse as sp
 
-from . import _backends
-from ._progress import progress_callback
-from ._validation import check_float, check_int, check_selection_budget, param_error
+from .. import _backends
+from .._progress import progress_callback
+from .._validation import check_float, check_float_dtype, check_int, check_selection_budget, param_error
 from ._vocabulary import NgramVocabulary
 from ._wordchars import word_ranges
 
@@ -79,8 +81,8 @@ def _check_threads(threads, func: str) -> int:
     return 0 if threads is None else check_int(threads, "threads", func, 1)
 
 
-def tfidf_matrix(texts, ngram_range=(1, 3), lowercase=True, *, dtype=np.float64, threads=None,
-                 progress=True) -> TfidfResult:
+def tfidf_matrix(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lowercase: bool = True, *,
+                 dtype=np.float64, threads: int | None = None, progress: bool = True) -> TfidfResult:
     """TF-IDF of word n-grams, the same as scikit-learn's ``TfidfVectorizer``, in C++.
 
     Equal to ``TfidfVectorizer(ngram_range=ngram_range, lowercase=lowercase)`` with every other
@@ -134,12 +136,7 @@ def tfidf_matrix(texts, ngram_range=(1, 3), lowercase=True, *, dtype=np.float64,
     min_n, max_n = _check_ngram_range(ngram_range, func)
     if not isinstance(lowercase, (bool, np.bool_)):
         raise param_error(func, "lowercase", "a bool", lowercase, TypeError)
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise param_error(func, "dtype", "numpy.float64 or numpy.float32", dtype) from None
-    if dtype not in (np.float64, np.float32):
-        raise param_error(func, "dtype", "numpy.float64 or numpy.float32", dtype)
+    dtype = check_float_dtype(dtype, "dtype", func)
     threads = _check_threads(threads, func)
     if lowercase:
         texts = [t.lower() for t in texts]
@@ -228,8 +225,9 @@ def _check_weights(weights, n: int, func: str):
     return w
 
 
-def coverage_greedy(X, k, *, weights=None, decay=0.1, selected=None, threads=None,
-                    progress=True) -> CoverageResult:
+def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float = 0.1,
+                    selected: ArrayLike | None = None, threads: int | None = None,
+                    progress: bool = True) -> CoverageResult:
     """Pick ``k`` rows by exact greedy weighted coverage (IterIT's diversity selection).
 
     Every column j has a weight ``alpha_j`` (1 at the start). Each step picks the unpicked row
@@ -291,7 +289,8 @@ def coverage_greedy(X, k, *, weights=None, decay=0.1, selected=None, threads=Non
     return CoverageResult(indices=picks, gains=gains, alpha=alpha, refreshes=int(refreshes))
 
 
-def coverage_gains(X, alpha=None, *, weights=None, threads=None) -> np.ndarray:
+def coverage_gains(X, alpha: ArrayLike | None = None, *, weights: ArrayLike | None = None,
+                   threads: int | None = None) -> np.ndarray:
     """Every row's gain ``w_i * sum_j alpha_j * X[i, j]`` (the greedy's marginal gain kernel).
 
     Summed in float64 over each row's entries in column order, exactly as the greedy does.
@@ -328,7 +327,7 @@ def coverage_gains(X, alpha=None, *, weights=None, threads=None) -> np.ndarray:
     return _backends.core.coverage_row_gains(indptr, indices, data, n, m, a, w, threads)
 
 
-def coverage_decay(X, row, alpha, decay=0.1) -> int:
+def coverage_decay(X, row: int, alpha: np.ndarray, decay: float = 0.1) -> int:
     """One greedy update step, in place: ``alpha[j] *= decay`` where ``X[row, j] != 0``.
 
     Parameters
@@ -416,8 +415,9 @@ class IterITResult:
         return self.n_dropped_nan + self.n_dropped_high_ifd
 
 
-def iterit_select(texts, k, ifd, *, decay=0.1, ngram_range=(1, 3), allow_fewer=False, threads=None,
-                  progress=True) -> IterITResult:
+def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float = 0.1,
+                  ngram_range: tuple[int, int] = (1, 3), allow_fewer: bool = False, threads: int | None = None,
+                  progress: bool = True) -> IterITResult:
     """IterIT's selection step: greedy IFD × TF-IDF-diversity over the responses.
 
     Texts whose IFD is NaN or at least 1 are dropped (and counted). The rest are the candidates:

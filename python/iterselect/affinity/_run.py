@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _backends
-from ._arrays import Matrix, to_float32
-from ._knn import kneighbors
-from ._memory import device_available, gib, host_available
-from ._progress import progress_callback
-from ._validation import param_error
+from .. import _backends
+from .._arrays import (Matrix, check_nonzero_rows, copy_host, device_arrays,
+                       host_values)
+from .._knn import kneighbors
+from .._memory import gib, host_available
+from .._progress import progress_callback
+from .._validation import param_error
 
 _NOISE_BLOCK = 1 << 22  # normal draws per block of noise (32 MiB of float64)
 
@@ -99,43 +100,6 @@ def _noise_rows(opts: Options, n: int, add_rows) -> None:
         add_rows(r0, r1, opts.random_state.standard_normal(size=(r1 - r0) * n))
 
 
-def _check_cosine(m: Matrix, func: str) -> None:
-    if m.on_cuda:
-        obj = m.obj
-        zero = ~(obj != 0).any(axis=1) if m.kind == "cupy" else ~(obj != 0).any(dim=1)
-        rows = np.flatnonzero(zero.get() if m.kind == "cupy" else zero.cpu().numpy())
-    else:
-        host = m.host
-        rows = np.empty(0, dtype=np.int64)
-        for start in range(0, host.shape[0], 65536):
-            block = host[start:start + 65536]
-            if m.dtype in ("bfloat16", "float16"):  # any bit but the sign
-                nz = (block.view(np.uint16) & 0x7FFF) != 0
-            else:
-                nz = block != 0
-            found = np.flatnonzero(~nz.any(axis=1))
-            if found.size:
-                rows = found + start
-                break
-    if rows.size:
-        raise param_error(func, "X_or_S", "rows of non-zero norm for metric='cosine'",
-                          f"a zero row at index {int(rows[0])}")
-
-
-def _host_rows(m: Matrix, r0: int, r1: int, dtype) -> np.ndarray:
-    block = m.host[r0:r1]
-    if m.dtype == "bfloat16":
-        block = (block.astype(np.uint32) << 16).view(np.float32)
-    return block.astype(dtype, copy=False)
-
-
-def _copy_host(m: Matrix, out: np.ndarray) -> None:
-    rows = max(1, (1 << 24) // max(1, out.shape[1]))
-    for r0 in range(0, out.shape[0], rows):
-        r1 = min(out.shape[0], r0 + rows)
-        out[r0:r1] = _host_rows(m, r0, r1, out.dtype)
-
-
 # ------------------------------------------------------------------ dense, CPU
 
 def run_dense_cpu(m: Matrix, opts: Options, H: Matrix | None, func: str) -> Raw:
@@ -151,10 +115,10 @@ def run_dense_cpu(m: Matrix, opts: Options, H: Matrix | None, func: str) -> Raw:
     _refuse(func, f"3 n^2 {T.name} values (S, R and A{', and a copy of history' if h_copy else ''})", need,
             host_available(), "memory", n, T)
     if opts.metric == "cosine":
-        _check_cosine(m, func)
+        check_nonzero_rows(m, "X_or_S", func)
     S = np.empty((n, n), dtype=T)
     if opts.metric == "precomputed":
-        _copy_host(m, S)
+        copy_host(m, S)
     else:
         core.affinity_similarity_matrix(m.host, m.dtype, opts.metric, S, opts.threads, None)
     pref, reported = _preference_array(opts, lambda: core.affinity_median(S, opts.threads))
@@ -170,7 +134,7 @@ def run_dense_cpu(m: Matrix, opts: Options, H: Matrix | None, func: str) -> Raw:
     if H is not None:
         Hh = H.host if not h_copy else np.empty((n, n), dtype=T)
         if h_copy:
-            _copy_host(H, Hh)
+            copy_host(H, Hh)
     R, A = np.empty((n, n), T), np.empty((n, n), T)
     with progress_callback(opts.progress, opts.max_iter, "affinity propagation") as callback:
         n_iter, converged, mask = core.affinity_dense_run(
@@ -184,111 +148,6 @@ def run_dense_cpu(m: Matrix, opts: Options, H: Matrix | None, func: str) -> Raw:
 
 # ------------------------------------------------------------------ dense, CUDA device or emulation
 
-class _Numpy:
-    """Host arrays for the emulated device (CPU emulation of the grid)."""
-
-    stream = 0
-
-    def __init__(self, m: Matrix):
-        self.m = m
-
-    def empty(self, shape, dtype):
-        return np.empty(shape, dtype=dtype)
-
-    def zeros(self, shape, dtype):
-        return np.zeros(shape, dtype=dtype)
-
-    @staticmethod
-    def ptr(a) -> int:
-        return a.ctypes.data
-
-    def x_ptr(self) -> int:
-        return self.m.host.ctypes.data
-
-    def copy_matrix(self, mat: Matrix, dtype):
-        out = np.empty(mat.shape, dtype=dtype)
-        _copy_host(mat, out)
-        return out
-
-    def available(self) -> int:
-        return host_available()
-
-    @staticmethod
-    def result(a):
-        return a
-
-
-class _Torch:
-    def __init__(self, m: Matrix):
-        import torch
-
-        self.torch, self.m, self.device = torch, m, m.obj.device
-        self.stream = _backends.stream_of(m.obj)
-
-    def _dt(self, dtype):
-        return getattr(self.torch, np.dtype(dtype).name)
-
-    def empty(self, shape, dtype):
-        return self.torch.empty(shape, dtype=self._dt(dtype), device=self.device)
-
-    def zeros(self, shape, dtype):
-        return self.torch.zeros(shape, dtype=self._dt(dtype), device=self.device)
-
-    @staticmethod
-    def ptr(a) -> int:
-        return a.data_ptr()
-
-    def x_ptr(self) -> int:
-        return self.m.ptr
-
-    def copy_matrix(self, mat: Matrix, dtype):
-        return mat.obj.to(dtype=self._dt(dtype), copy=True).contiguous()
-
-    def available(self) -> int:
-        return device_available(self.m.obj)
-
-    @staticmethod
-    def result(a):
-        return a
-
-
-class _Cupy:
-    def __init__(self, m: Matrix):
-        import cupy
-
-        self.cupy, self.m = cupy, m
-        self.stream = _backends.stream_of(m.obj)
-
-    def empty(self, shape, dtype):
-        return self.cupy.empty(shape, dtype=dtype)
-
-    def zeros(self, shape, dtype):
-        return self.cupy.zeros(shape, dtype=dtype)
-
-    @staticmethod
-    def ptr(a) -> int:
-        return a.data.ptr
-
-    def x_ptr(self) -> int:
-        return self.m.ptr
-
-    def copy_matrix(self, mat: Matrix, dtype):
-        return self.cupy.array(mat.obj, dtype=dtype, copy=True, order="C")
-
-    def available(self) -> int:
-        return device_available(self.m.obj)
-
-    @staticmethod
-    def result(a):
-        return a
-
-
-def _namespace(m: Matrix, which: str):
-    if which == "cuda-emulation":
-        return _Numpy(m)
-    return _Torch(m) if m.kind == "torch" else _Cupy(m)
-
-
 def launch_shape(which: str, block_threads=None, max_blocks=None) -> tuple[int, int]:
     """(threads per block, block cap): small for the emulation (its threads are OS threads)."""
     if which == "cuda-emulation":
@@ -299,7 +158,7 @@ def launch_shape(which: str, block_threads=None, max_blocks=None) -> tuple[int, 
 def run_dense_device(m: Matrix, opts: Options, H: Matrix | None, which: str, func: str, block_threads=None,
                      max_blocks=None) -> Raw:
     mod = _backends.cuda_module(which)
-    xp = _namespace(m, which)
+    xp = device_arrays(m, which)
     bt, mb = launch_shape(which, block_threads, max_blocks)
     n = m.shape[0]
     T = opts.dtype
@@ -311,7 +170,7 @@ def run_dense_device(m: Matrix, opts: Options, H: Matrix | None, which: str, fun
     _refuse(func, f"3 n^2 {dt} values (S, R and A{', and a copy of history' if h_copy else ''})", need,
             xp.available(), "device memory" if which == "cuda" else "memory", n, T)
     if opts.metric == "cosine":
-        _check_cosine(m, func)
+        check_nonzero_rows(m, "X_or_S", func)
     stream = xp.stream
     if opts.metric == "precomputed":
         S = xp.copy_matrix(m, T)
@@ -344,7 +203,7 @@ def run_dense_device(m: Matrix, opts: Options, H: Matrix | None, which: str, fun
 
 def device_scores(r: Matrix, a: Matrix, block_threads=None, max_blocks=None):
     """representation_scores for CUDA arrays: the device kernel, output on the device."""
-    xp = _namespace(r, "cuda")
+    xp = device_arrays(r, "cuda")
     n = r.shape[0]
     if r.dtype != a.dtype or r.dtype not in ("float32", "float64"):
         raise param_error("representation_scores", "A", "of R's dtype (float32 or float64) on a CUDA device",
@@ -365,9 +224,9 @@ def run_sparse(m: Matrix, opts: Options, k: int, neighbors, index: str | None, H
     n = m.shape[0]
     T = opts.dtype
     if opts.metric == "cosine":
-        _check_cosine(m, func)
+        check_nonzero_rows(m, "X_or_S", func)
     if neighbors is None:
-        neighbors = kneighbors(to_float32(m), k, metric=opts.metric, index=index, threads=opts.threads or None,
+        neighbors = kneighbors(m, k, metric=opts.metric, index=index, threads=opts.threads or None,
                                func=func)
     indptr, indices, transpose, diagonal = core.affinity_knn_graph(neighbors, opts.threads)
     nnz = int(indptr[-1])
@@ -419,5 +278,5 @@ def _history_values(H, indptr, indices, T) -> np.ndarray:
         if Hc is not None:
             out[e0:e1] = np.asarray(Hc[rows, cols]).ravel()
         else:
-            out[e0:e1] = _host_rows(H, r0, r1, T)[rows - r0, cols]
+            out[e0:e1] = host_values(H, slice(r0, r1))[rows - r0, cols]
     return out
