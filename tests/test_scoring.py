@@ -562,7 +562,7 @@ def test_autocast_parameter_errors(gpt2, tok):
     for func in (ifd_scores, perplexity):
         with pytest.raises(ValueError, match=rf"^The 'autocast' parameter of {func.__name__} must be "
                                              r"one of \{None, 'bfloat16', 'float16', 'off'\}. "
-                                             r"Got 'fp8' instead.$"):
+                                             r"Got fp8 instead.$"):
             func(gpt2, tok, [("a", "b")], autocast="fp8")
 
 
