@@ -84,8 +84,7 @@ def plan_embeddings(source: RecordSource, path, *, bundled: bool, plan: Plan, pr
         if emb.shape[0] < n:
             load_embeddings(path, n)  # raises, naming the rows
         return EmbeddingSource(n, emb.shape[1], emb.dtype.name, lambda: emb[:n])
-    cached = datasets.cache_dir() / "dolly_15k_minilm.npy"
-    if bundled and cached.exists():
+    if bundled and datasets.dolly_embeddings_cached():
         emb = datasets.dolly_embeddings(progress=progress)
         if emb.shape[0] == n or (more_rows and emb.shape[0] > n):
             return EmbeddingSource(n, emb.shape[1], emb.dtype.name, lambda: emb[:n])
