@@ -11,23 +11,15 @@ import traceback
 
 
 def _emitter(path):
+    from ..runs import _plain
+
     f = open(path, "a", encoding="utf-8")
 
     def emit(row: dict) -> None:
-        f.write(json.dumps(row, default=_plain) + "\n")
+        f.write(json.dumps(_plain(row)) + "\n")
         f.flush()
 
     return emit, f
-
-
-def _plain(obj):
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def run(spec: dict, emit) -> None:
