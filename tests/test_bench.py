@@ -155,6 +155,22 @@ def test_user_files_cut_the_ladder_and_pair_up(tmp_path, capsys):
     assert "fewer than every size" in capsys.readouterr().err
 
 
+def test_user_records_and_field_mapping(tmp_path):
+    """--input with a renamed response field: the TF-IDF and coverage rows run on its texts."""
+    records = [{"prompt": r["instruction"], "answer": r["output"]} for r in synth_records(60)]
+    path = tmp_path / "mine.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "o"
+    assert main(["bench", "--suite", "speed", "--kernels", "tfidf,coverage", "--n", "50", "--k", "5",
+                 "--input", str(path), "--instruction-field", "prompt", "--response-field", "answer",
+                 "--out", str(out), "--no-progress"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["data"]["records"] == str(path) and results["errors"] == []
+    tf = _speed_row(results, "tfidf")
+    assert tf["n"] == 50 and tf["agreement"]["identical"] is True
+    assert _speed_row(results, "coverage")["agreement"]["identical"] is True
+
+
 def test_ctrl_c_keeps_what_finished(tmp_path, monkeypatch):
     """A run stopped after its first job keeps that job's row in results.json and .md."""
     real = runner._Run.run_job

@@ -62,7 +62,8 @@ def run(args, fields=None) -> int:
     source = Source(embeddings=str(args.embeddings) if args.embeddings else None,
                     records=str(args.input) if args.input else None,
                     quality=str(args.quality) if args.quality else None, seed=args.seed,
-                    fields=asdict(fields) if fields is not None else None)
+                    fields=asdict(fields) if fields is not None else None,
+                    split=getattr(args, "split", None))
     if args.seed < 0:
         raise BenchError(f"--seed must be at least 0; got {args.seed}")
     for flag, value in (("--pool", args.pool), ("--budget", args.budget)):

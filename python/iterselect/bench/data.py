@@ -84,9 +84,9 @@ def synth_records(n: int, seed: int = 0) -> list[dict]:
 class Source:
     """Where the benchmark's rows come from, as the worker processes rebuild them.
 
-    ``embeddings`` / ``records``: a user's file, or None for the synthetic set (of any size).
-    ``pool``: the quality suite's pool ("dolly": the bundled records with their real
-    embeddings; "files": the user's records and embeddings, row for row).
+    ``embeddings`` / ``records``: a user's file, or None for the synthetic set (of any size);
+    ``quality``: a user's (N,) scores for the quality suite; ``fields`` and ``split``: how the
+    records file is read (:class:`~iterselect.io.FieldMap`, a datasets folder's split).
     """
 
     embeddings: str | None = None
@@ -94,6 +94,7 @@ class Source:
     quality: str | None = None
     seed: int = 0
     fields: dict | None = None
+    split: str | None = None
 
     def describe(self) -> dict:
         return {"embeddings": self.embeddings or "synthetic (bundled Dolly MiniLM embeddings cycled "
@@ -121,7 +122,8 @@ def _open(source: Source, limit: int | None):
     from ..io import FieldMap
     from ..jobs import open_input
 
-    return open_input(Path(source.records), fields=FieldMap(**(source.fields or {})), limit=limit)
+    return open_input(Path(source.records), fields=FieldMap(**(source.fields or {})), split=source.split,
+                      limit=limit)
 
 
 def record_count(source: Source) -> int | None:
