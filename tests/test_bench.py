@@ -100,12 +100,14 @@ def test_kmeans_and_silhouette_agree_with_scikit_learn():
     assert sil["max_error"] < 1e-5, sil
 
 
+@pytest.mark.slow  # apricot compiles its numba kernels at every fit
 def test_facility_agrees_with_apricot():
     require_module("apricot", "bench")
     fl = _ran(_in_process("facility", n=200, k=10, facility_neighbors=16)["facility"])
     assert fl["complete_graph_identical"] is True and 0.9 < fl["objective_ratio"] < 1.1, fl
 
 
+@pytest.mark.slow  # trains a toy tokenizer and runs a toy model
 def test_ifd_agrees_with_the_one_example_loop():
     require_module("torch", "torch")
     require_module("transformers", "torch")
