@@ -79,8 +79,10 @@ def run(args, fields=None) -> int:
         jobs = plan(s)
         for job in jobs:
             print(f"{job['job']:>9}  N={job['n'] or 'pool'}  k={job['k']}  ~{job['est']:.0f} s", file=sys.stderr)
-        print(f"about {sum(j['est'] for j in jobs) / 60:.0f} minutes in all on a quiet 2-core machine; dry run: "
-              "nothing was run or written", file=sys.stderr)
+        total = sum(j["est"] for j in jobs)
+        about = f"{total / 60:.0f} minutes" if total >= 90 else f"{total:.0f} s"
+        print(f"about {about} in all on a quiet 2-core machine; dry run: nothing was run or written",
+              file=sys.stderr)
         return 0
     try:
         results = run_bench(s)
