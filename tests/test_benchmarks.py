@@ -1,4 +1,6 @@
 """The benchmark scripts still run: each one, at a tiny size, exits 0 and reports agreement.
+(The TF-IDF/coverage, k-means/Vendi and facility-location benchmarks are `iterselect bench`,
+tested in test_bench.py.)
 
 These check that the scripts work and that the correctness results they report hold (read from
 the JSON each writes with ``--json``); their timings mean nothing at these sizes (speed is
@@ -14,8 +16,6 @@ from pathlib import Path
 import pytest
 
 import iterselect
-
-
 from conftest import SHARED_DATA, require_module, shared_file, subprocess_env
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -82,14 +82,6 @@ def test_kcenter_benchmark_picks_identical(bench_cache):
     assert res["simd"]["path"] == path and all(r["simd_path"] == path for r in rows), res
 
 
-def test_coverage_benchmark_matches_reference(bench_cache):
-    shared_file("alpaca_52k.jsonl.gz")
-    res = run_benchmark("coverage.py", "--part", "alpaca", "--n", "1000", cache=bench_cache)["alpaca"]
-    assert res["same_vocabulary_as_sklearn"], res
-    greedy = res["greedy"]
-    assert len(greedy) == 2 and all(g["k"] == 50 and g["picks_identical"] for g in greedy), res
-
-
 def test_affinity_benchmark_runs(bench_cache):
     shared_file("embeddings", "dolly_15k_minilm.npy")
     shared_file("..", "bench", "synth.py")
@@ -98,27 +90,6 @@ def test_affinity_benchmark_runs(bench_cache):
     sklearn_rows = [r for r in res["dense"] if r["method"] == "scikit-learn"]
     assert len(sklearn_rows) == 1 and sklearn_rows[0]["identical_to_iterselect_float64"], res
     assert res["sparse"]["converged"] is True, res
-
-
-def test_cluster_benchmark_runs(bench_cache):
-    shared_file("..", "bench", "synth.py")
-    res = run_benchmark("cluster.py", "--n", "3000", "--k", "8", "--repeat", "1",
-                        "--sil-sample", "500", "--ref-sample", "500", "--vendi-nxn", "300",
-                        cache=bench_cache)
-    diffs = [r["difference"] for r in res["rows"] if r["difference"] is not None]
-    assert len(diffs) == 5 and max(diffs) < 1e-5, res  # silhouette and Vendi against references
-
-
-def test_facility_benchmark_same_objective_picks_identical(bench_cache):
-    shared_file("embeddings", "dolly_15k_minilm.npy")
-    require_module("apricot", "test")
-    res = run_benchmark("facility.py", "--n", "300", "--k", "10", "--neighbors", "5", "--sub", "120",
-                        "--optimizers", "naive", cache=bench_cache)
-    knn = next(r for r in res["full"] if r["selector"].startswith("iterselect kNN 5"))
-    apricot = next(r for r in res["full"] if r["selector"].startswith("apricot"))
-    assert 0.9 < knn["dense_objective"] / apricot["dense_objective"] < 1.1, res  # close to apricot's
-    naive = next(r for r in res["same_objective"] if r.get("optimizer") == "naive")
-    assert naive["picks"] == "identical (10)", res  # same objective: the same picks
 
 
 def test_insbank_benchmark_runs(bench_cache):
