@@ -45,6 +45,8 @@ struct TfidfOptions {
   const int32_t* word_ranges = nullptr;  // n_word_ranges pairs [first, last] of word code points
   int64_t n_word_ranges = 0;
   bool float32 = false;              // output values as float32 (computed in double either way)
+  bool counts = false;               // output raw counts (no idf, no normalization), for a caller
+                                     // that weighs rows by another idf (a sharded vocabulary)
   int threads = 0;                   // <= 0: all hardware threads
 };
 

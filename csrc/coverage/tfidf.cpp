@@ -368,12 +368,12 @@ class Builder {
         for (int64_t j = 0; j < len; ++j, ++e) {
           const Term& t = c.term[c.entry_ids[e]];
           order[j] = (static_cast<uint64_t>(t.column) << 32) | static_cast<uint64_t>(j);
-          values[j] = static_cast<double>(c.entry_counts[e]) * t.idf;
+          values[j] = o_.counts ? static_cast<double>(c.entry_counts[e]) : static_cast<double>(c.entry_counts[e]) * t.idf;
         }
         std::sort(order.begin(), order.end());
         double sumsq = 0.0;  // in column order, as the row is stored
         for (uint64_t o : order) sumsq += values[o & 0xFFFFFFFFu] * values[o & 0xFFFFFFFFu];
-        const double norm = sumsq != 0.0 ? std::sqrt(sumsq) : 1.0;  // 0 only for a row without entries
+        const double norm = sumsq != 0.0 && !o_.counts ? std::sqrt(sumsq) : 1.0;  // 0: a row without entries
         const int64_t at = m.indptr[i];
         for (int64_t j = 0; j < len; ++j) {
           const double v = values[order[j] & 0xFFFFFFFFu] / norm;
