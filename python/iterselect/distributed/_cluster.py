@@ -106,6 +106,18 @@ def nbytes(obj) -> int:
     return 8 if isinstance(obj, (int, float, np.generic)) else 0
 
 
+def gather(group, offsets: np.ndarray, ids: np.ndarray, method: str) -> list:
+    """``worker.method(local indices)`` on the shards that hold global indices ``ids`` (shard s
+    holds ``[offsets[s], offsets[s + 1])``); their items, in the order of ``ids``."""
+    owner = np.searchsorted(offsets, ids, side="right") - 1
+    out = [None] * len(ids)
+    for s in np.unique(owner):
+        at = np.flatnonzero(owner == s)
+        for a, item in zip(at.tolist(), group.call_one(int(s), method, ids[at] - offsets[s])):
+            out[a] = item
+    return out
+
+
 class ShardActor:
     """The Ray actor that holds one shard's worker. Ray re-runs this constructor when it
     restarts the actor, which then holds nothing until the driver loads it again."""

@@ -2,193 +2,91 @@
 and the TF-IDF it runs on, counted by the shards and reduced into one vocabulary."""
 from __future__ import annotations
 
-import heapq
-import time
+import functools
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._progress import progress_callback
 from .._validation import check_float, check_float_dtype, check_int, check_selection_budget, param_error
 from ..coverage import (CoverageResult, IterITResult, TfidfResult, _as_coverage_csr, _check_ngram_range,
                         _check_texts, _check_weights, _iterit_candidates, coverage_decay, coverage_gains)
 from ..coverage._counts import ngram_counts, smooth_idf, tfidf_weigh
 from ..coverage._vocabulary import NgramVocabulary
-from ._candidates import CandidatePool
-from ._cluster import ShardGroup, connect, default_shards, run_stats
-from ._shards import row_ranges
-
-_REFRESH_BATCH = 64  # stale rows recomputed at a time when the heap's top is stale
+from ._cluster import ShardGroup, connect, default_shards, gather
+from ._lazy import LazyWorker, RoundProblem, lazy_rounds, local_features
+from ._shards import Shard, row_ranges
 
 
-class CoverageWorker:
-    """One shard's rows, their column weights and their lazy heap of gains.
+class CoverageWorker(LazyWorker):
+    """One shard of rows: the candidates are rows, the features their columns, the state
+    ``alpha`` (see ``_lazy``). A shard of texts first counts its n-grams and waits for the
+    update ``("vocabulary", per-shard (global column ids, idf))`` to weigh them."""
 
-    The shard holds its rows with *local* columns (its own columns, in global order, so a row's
-    entries keep their order and its gain its rounding), the global id of each local column,
-    the row weights and ``alpha`` on its columns. Updates: ``("vocabulary", per-shard (global
-    ids, idf))`` for a shard of texts (it then weighs its counts), and ``("picks", global rows,
-    [(global columns, values) per row])``: mark the rows chosen, decay their columns.
-    """
-
-    def __init__(self, shard, *, decay: float, threads: int, ngram_range=None, lowercase=True,
-                 dtype="float64"):
+    def __init__(self, shard, *, decay: float, threads: int, ngram_range=None, lowercase=True, dtype="float64"):
         import ray
 
         self.offset, self.rows, self.index = shard.offset, shard.rows, shard.start
-        payload = ray.get(shard.ref[0])
         self.decay, self.threads, self.dtype = decay, threads, np.dtype(dtype)
-        self.refreshes = 0
+        payload = ray.get(shard.ref[0])
         if shard.kind == "texts":
             texts, self.weights = payload
-            counts = ngram_counts(texts, ngram_range, lowercase, threads=threads)
-            self.counts, self.local_vocabulary, self.local_df = counts.matrix, counts.vocabulary, counts.df
-            self.X = None
+            self.counts = ngram_counts(texts, ngram_range, lowercase, threads=threads)
         else:
-            indptr, indices, data, self.columns, self.weights = payload
-            self._ready(sp.csr_array((data, indices, indptr), shape=(self.rows, self.columns.size)))
+            X, columns, self.weights = payload
+            self._ready(X, columns, np.ones(columns.size))
 
-    def _ready(self, X) -> None:
-        self.X = X
-        self.alpha = np.ones(X.shape[1])
-        self.chosen = np.zeros(self.rows, dtype=bool)
-        self.version = 0  # picks applied: a row's gain is current when computed at this version
-        self.stamp = np.zeros(self.rows, dtype=np.int64)
-        self.heap = None
-
-    # ---- the vocabulary (shards of texts)
     def vocabulary(self):
-        v = self.local_vocabulary
-        return np.asarray(v._utf8), np.asarray(v._offsets), self.local_df
+        v = self.counts.vocabulary
+        return np.asarray(v._utf8), np.asarray(v._offsets), self.counts.df
 
     def apply(self, update) -> None:
-        if update[0] == "vocabulary":
-            self.columns, idf = update[1][self.index]
-            self._ready(tfidf_weigh(self.counts, idf, self.dtype))
-            self.counts = None
-            return
-        _, ids, entries = update
-        self.version += 1
-        for g, (cols, vals) in zip(np.asarray(ids).tolist(), entries):
-            if self.offset <= g < self.offset + self.rows:
-                self.chosen[g - self.offset] = True
-            pos = np.searchsorted(self.columns, cols)
-            here = (pos < self.columns.size) & (self.columns[np.minimum(pos, self.columns.size - 1)] == cols)
-            if here.any():
-                row = sp.csr_array((vals[here], pos[here], [0, int(here.sum())]), shape=(1, self.columns.size))
-                coverage_decay(row, 0, self.alpha, self.decay)
+        if update[0] != "vocabulary":
+            return super().apply(update)
+        columns, idf = update[1][self.index]
+        self._ready(tfidf_weigh(self.counts.matrix, idf, self.dtype), columns, np.ones(columns.size))
+        self.counts = None
 
-    def rows_of(self, local):
-        """Rows ``local`` as (global columns, values) pairs."""
-        out = []
-        for i in np.asarray(local, np.int64).tolist():
-            lo, hi = self.X.indptr[i], self.X.indptr[i + 1]
-            out.append((self.columns[self.X.indices[lo:hi]], np.asarray(self.X.data[lo:hi])))
-        return out
+    def first_pick(self, log: list) -> int:
+        return 1 if log and log[0][0] == "vocabulary" else 0
 
-    def start(self):
-        """Every row's gain; returns the shard's number of columns."""
-        return int(self.X.shape[1])
+    def gains(self, local):
+        return coverage_gains(self.X[local], self.state, weights=self.weights[local], threads=self.threads)
 
-    def _gains(self, rows: np.ndarray) -> np.ndarray:
-        self.refreshes += rows.size
-        return coverage_gains(self.X[rows], self.alpha, weights=self.weights[rows], threads=self.threads)
+    def update_state(self, features, values) -> None:
+        row = sp.csr_array((values, features, [0, features.size]), shape=(1, self.state.size))
+        coverage_decay(row, 0, self.state, self.decay)
 
-    def _build_heap(self) -> None:
-        free = np.flatnonzero(~self.chosen)
-        gains = coverage_gains(self.X[free], self.alpha, weights=self.weights[free], threads=self.threads)
-        self.stamp[free] = self.version
-        self.heap = list(zip((-gains).tolist(), free.tolist()))
-        heapq.heapify(self.heap)
-
-    def _exact_top(self) -> int:
-        heap = self.heap
-        while heap:
-            i = heap[0][1]
-            if self.chosen[i]:
-                heapq.heappop(heap)
-                continue
-            if self.stamp[i] == self.version:
-                return i
-            batch = []
-            while heap and len(batch) < _REFRESH_BATCH and self.stamp[heap[0][1]] != self.version:
-                j = heapq.heappop(heap)[1]
-                if not self.chosen[j]:
-                    batch.append(j)
-            batch = np.asarray(batch, np.int64)
-            gains = self._gains(batch)
-            self.stamp[batch] = self.version
-            for g, j in zip((-gains).tolist(), batch.tolist()):
-                heapq.heappush(heap, (g, j))
-        return -1
-
-    def top(self, m: int):
-        """The m best unchosen rows with exact gains, the rest bound, and the rows themselves
-        (global columns, values, ``alpha`` at each entry)."""
-        if self.heap is None:
-            self._build_heap()
-        taken = []
-        while len(taken) < m:
-            i = self._exact_top()
-            if i < 0:
-                break
-            taken.append(heapq.heappop(self.heap))
-        rest = self._exact_top()
-        rest_gain = -self.heap[0][0] if rest >= 0 else 0.0
-        for entry in taken:
-            heapq.heappush(self.heap, entry)
-        local = np.array([e[1] for e in taken], np.int64)
-        gains = np.array([-e[0] for e in taken], np.float64)
-        rows = []
-        for i in local.tolist():
-            lo, hi = self.X.indptr[i], self.X.indptr[i + 1]
-            cols = self.X.indices[lo:hi]
-            rows.append((self.columns[cols], np.asarray(self.X.data[lo:hi]), self.alpha[cols]))
-        return local, gains, rest, rest_gain, rows, self.weights[local]
-
-    def finish(self) -> int:
-        return self.refreshes
+    def extras(self, local):
+        return self.weights[local]
 
     def matrix(self):
         """The shard's rows with global columns: (indptr, indices, data)."""
-        return self.X.indptr.astype(np.int64), self.columns[self.X.indices], self.X.data
-
-    def snapshot(self):
-        return (self.alpha.copy(), self.chosen.copy(), self.version, self.stamp.copy(),
-                None if self.heap is None else list(self.heap))
-
-    def restore(self, state, position: int, log: list) -> None:
-        if state is None:
-            for update in log:
-                self.apply(update)
-            return
-        if log and log[0][0] == "vocabulary":
-            self.apply(log[0])
-        self.alpha, self.chosen, self.version, self.stamp, heap = (
-            state[0].copy(), state[1].copy(), state[2], state[3].copy(), state[4])
-        self.heap = None if heap is None else list(heap)
-        for update in log[position:]:
-            self.apply(update)
+        return self.X.indptr.astype(np.int64), self.features[self.X.indices], self.X.data
 
 
-def _csr_shards(ray, X, weights, parts: int):
+class CoverageRound(RoundProblem):
+    def __init__(self, answers, decay: float):
+        super().__init__(answers)
+        self.decay = decay
+
+    def apply_pick(self, j: int) -> None:
+        coverage_decay(self.matrix, j, self.state, self.decay)
+
+    def gains(self, free):
+        return coverage_gains(self.matrix[free], self.state, weights=self.extras[free])
+
+
+def _csr_shards(ray, X, weights, parts: int) -> list:
     """Row shards of a CSR matrix, each with its own columns (ascending global ids)."""
-    from ._shards import Shard
-
-    shards = []
     w = np.ones(X.shape[0]) if weights is None else weights
+    shards = []
     for s, (lo, hi) in enumerate(row_ranges(X.shape[0], parts)):
-        sub = X[lo:hi]
-        columns = np.unique(sub.indices).astype(np.int64)
-        local = np.searchsorted(columns, sub.indices).astype(np.int64)
-        payload = (sub.indptr.astype(np.int64), local, sub.data, columns, np.ascontiguousarray(w[lo:hi]))
-        shards.append(Shard(lo, hi - lo, "csr", [ray.put(payload)], start=s))
+        sub, columns = local_features(X, lo, hi)
+        shards.append(Shard(lo, hi - lo, "csr", [ray.put((sub, columns, np.ascontiguousarray(w[lo:hi])))], start=s))
     return shards
 
 
-def _text_shards(ray, texts, weights, parts: int):
-    from ._shards import Shard
-
+def _text_shards(ray, texts, weights, parts: int) -> list:
     w = np.ones(len(texts)) if weights is None else weights
     return [Shard(lo, hi - lo, "texts", [ray.put((texts[lo:hi], np.ascontiguousarray(w[lo:hi])))], start=s)
             for s, (lo, hi) in enumerate(row_ranges(len(texts), parts))]
@@ -211,88 +109,30 @@ def _reduce_vocabulary(answers, n_texts: int):
     offsets = np.zeros(len(terms) + 1, np.int64)
     np.cumsum([len(b) + 1 for b in encoded], out=offsets[1:])
     utf8 = np.frombuffer(b"".join(b + b"\n" for b in encoded), np.int8).copy()
-    vocabulary = NgramVocabulary(utf8, offsets)
-    return vocabulary, df, idf, [(g, idf[g]) for g in ids]
+    return NgramVocabulary(utf8, offsets), df, idf, [(g, idf[g]) for g in ids]
+
+
+def _greedy(group, offsets, k, pool, decay, m, n_cols, progress, func):
+    """The sharded lazy greedy; returns (picks, gains, alpha, refreshes)."""
+    alpha = np.ones(n_cols)
+
+    def decayed(cols, vals):
+        if cols.size:
+            coverage_decay(sp.csr_array((vals, cols, [0, cols.size]), shape=(1, n_cols)), 0, alpha, decay)
+
+    if pool.size:
+        pool_rows = gather(group, offsets, pool, "entries")
+        for cols, vals in pool_rows:
+            decayed(cols, vals)
+        group.call_all("start", update=("picks", pool, pool_rows))
+    picks, gains, refreshes, _, _ = lazy_rounds(group, offsets, k, m, functools.partial(CoverageRound, decay=decay),
+                                                decayed, "coverage (distributed)", progress, func)
+    return picks, gains, alpha, refreshes
 
 
 def _group(ray, shards, params, func, num_cpus, max_restarts, checkpoint_every):
     return ShardGroup(ray, CoverageWorker, shards, params, func=func, num_cpus=num_cpus,
                       max_restarts=max_restarts, checkpoint_every=checkpoint_every)
-
-
-def _gather_rows(group, offsets, ids):
-    owner = np.searchsorted(offsets, ids, side="right") - 1
-    out = [None] * len(ids)
-    for s in np.unique(owner):
-        at = np.flatnonzero(owner == s)
-        for a, row in zip(at.tolist(), group.call_one(int(s), "rows_of", ids[at] - offsets[s])):
-            out[a] = row
-    return out
-
-
-def _greedy(group, offsets, k, pool, decay, m, n_cols, progress, func):
-    """The rounds of the sharded lazy greedy; returns (picks, gains, alpha, refreshes, rounds, seconds)."""
-    alpha = np.ones(n_cols)
-    if pool.size:
-        pool_rows = _gather_rows(group, offsets, pool)
-        for cols, vals in pool_rows:
-            _decay(alpha, cols, vals, decay)
-        group.call_all("start", update=("picks", pool, pool_rows))
-    else:
-        group.call_all("start")
-    picks, gains = [], []
-    update, rounds = None, 0
-    start = time.perf_counter()
-    with progress_callback(progress, k, "coverage (distributed)") as callback:
-        while len(picks) < k:
-            answers = group.call_all("top", m, update=update)
-            rounds += 1
-            cand = CandidatePool(answers, offsets)
-            rows = [r for a in answers for r in a[4]]
-            weights = np.concatenate([a[5] for a in answers])
-            mini, mini_alpha = _mini_problem(rows)
-            new = []
-            while len(picks) < k:
-                j = cand.best()
-                if j < 0 or not cand.certified(j):
-                    break
-                picks.append(int(cand.ids[j]))
-                gains.append(float(cand.values[j]))
-                new.append(j)
-                cand.taken[j] = True
-                _decay(alpha, rows[j][0], rows[j][1], decay)
-                coverage_decay(mini, j, mini_alpha, decay)
-                free = cand.free()
-                if free.size:
-                    cand.values[free] = coverage_gains(mini[free], mini_alpha, weights=weights[free])
-            if not new:
-                raise RuntimeError(f"{func}: a round made no pick (a shard's answer was not exact)")
-            if callback is not None:
-                callback(len(picks), k)
-            update = ("picks", cand.ids[np.asarray(new)], [rows[j][:2] for j in new])
-    seconds = time.perf_counter() - start
-    refreshes = sum(group.call_all("finish", update=update))
-    return np.asarray(picks, np.int64), np.asarray(gains), alpha, refreshes, rounds, seconds
-
-
-def _decay(alpha, cols, vals, decay) -> None:
-    """alpha_j *= decay where the row is nonzero, as the single process applies a pick."""
-    if cols.size:
-        row = sp.csr_array((vals, cols, [0, cols.size]), shape=(1, alpha.size))
-        coverage_decay(row, 0, alpha, decay)
-
-
-def _mini_problem(rows):
-    """The round's candidates as one CSR over the union of their columns, with ``alpha`` there."""
-    cols = [r[0] for r in rows]
-    union, inverse = np.unique(np.concatenate(cols) if cols else np.empty(0, np.int64), return_inverse=True)
-    indptr = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum([c.size for c in cols], out=indptr[1:])
-    data = np.concatenate([r[1] for r in rows]) if rows else np.empty(0)
-    alpha = np.ones(union.size)
-    if rows:
-        alpha[inverse.reshape(-1)] = np.concatenate([r[2] for r in rows])
-    return sp.csr_array((data, inverse.reshape(-1).astype(np.int64), indptr), shape=(len(rows), union.size)), alpha
 
 
 def coverage_greedy(X, k: int, *, weights=None, decay: float = 0.1, selected=None, num_shards: int | None = None,
@@ -350,8 +190,7 @@ def coverage_greedy(X, k: int, *, weights=None, decay: float = 0.1, selected=Non
     shards = _csr_shards(ray, X, w, parts)
     offsets = np.array([s.offset for s in shards] + [n], np.int64)
     with _group(ray, shards, dict(decay=decay), func, num_cpus, max_restarts, checkpoint_every) as group:
-        picks, gains, alpha, refreshes, _, _ = _greedy(group, offsets, k, pool, decay, candidates, n_cols,
-                                                       progress, func)
+        picks, gains, alpha, refreshes = _greedy(group, offsets, k, pool, decay, candidates, n_cols, progress, func)
     return CoverageResult(indices=picks, gains=gains, alpha=alpha, refreshes=int(refreshes))
 
 
@@ -446,6 +285,6 @@ def iterit_select(texts, k: int, ifd, *, decay: float = 0.1, ngram_range=(1, 3),
     with _group(ray, shards, params, func, num_cpus, max_restarts, checkpoint_every) as group:
         vocabulary, _, _, columns = _reduce_vocabulary(group.call_all("vocabulary"), len(chosen_texts))
         group.call_all("start", update=("vocabulary", columns))
-        picks, gains, _, _, _, _ = _greedy(group, offsets, prepared.k, np.empty(0, np.int64), prepared.decay,
-                                           candidates, len(vocabulary), progress, func)
+        picks, gains, _, _ = _greedy(group, offsets, prepared.k, np.empty(0, np.int64), prepared.decay,
+                                     candidates, len(vocabulary), progress, func)
     return prepared.result(picks, gains, len(vocabulary))

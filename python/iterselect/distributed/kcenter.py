@@ -12,7 +12,7 @@ from .._progress import progress_callback
 from .._validation import check_choice, check_int, check_selection_budget
 from ..kcenter import KCenterResult
 from ._candidates import CandidatePool
-from ._cluster import RunStats, ShardGroup, connect, default_shards, run_stats
+from ._cluster import RunStats, ShardGroup, connect, default_shards, gather, run_stats
 from ._shards import load_shard, shard_matrix
 
 _FUNC = "kcenter_greedy"
@@ -69,20 +69,6 @@ class KCenterWorker:
             self.apply(update)
         if state is None and log:
             self.state.refresh_all()
-
-
-def gather_rows(group: ShardGroup, offsets: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Rows of global indices ``ids`` (any order), fetched from the shards that hold them."""
-    owner = np.searchsorted(offsets, ids, side="right") - 1
-    parts, order = [], []
-    for s in np.unique(owner):
-        at = np.flatnonzero(owner == s)
-        parts.append(group.call_one(int(s), "row_block", ids[at] - offsets[s]))
-        order.append(at)
-    rows = np.concatenate(parts)
-    out = np.empty_like(rows)
-    out[np.concatenate(order)] = rows
-    return out
 
 
 def _reported(sq: float, metric: str) -> float:
@@ -170,7 +156,7 @@ def kcenter_greedy(X, k: int, *, selected=None, metric: str = "euclidean", seed_
                     max_restarts=max_restarts, checkpoint_every=checkpoint_every) as group:
         first = pool if pool.size else np.array([seed_index], np.int64)
         picks = [] if pool.size else [int(seed_index)]
-        group.call_all("start", update=(first, gather_rows(group, offsets, first)))
+        group.call_all("start", update=(first, np.stack(gather(group, offsets, first, "row_block"))))
         start = time.perf_counter()
         radii, rounds, last = _pick(group, offsets, k, picks, candidates, metric, data.dtype, progress)
         seconds = time.perf_counter() - start
