@@ -55,7 +55,8 @@ class LazyWorker:
             if self.offset <= g < self.offset + self.rows:
                 self.chosen[g - self.offset] = True
             pos = np.searchsorted(self.features, features)
-            here = (pos < self.features.size) & (self.features[np.minimum(pos, self.features.size - 1)] == features)
+            here = pos < self.features.size
+            here[here] = self.features[pos[here]] == features[here]
             if here.any():
                 self.update_state(pos[here], np.asarray(values)[here])
 
@@ -71,6 +72,8 @@ class LazyWorker:
         """Nothing to do: the heap is built at the first :meth:`top`."""
 
     def _evaluate(self, local: np.ndarray) -> np.ndarray:
+        if local.size == 0:
+            return np.empty(0)
         self.evaluations += local.size
         self.stamp[local] = self.version
         return self.gains(local)

@@ -14,7 +14,7 @@ from ..coverage._counts import ngram_counts, smooth_idf, tfidf_weigh
 from ..coverage._vocabulary import NgramVocabulary
 from ._cluster import ShardGroup, connect, default_shards, gather
 from ._lazy import LazyWorker, RoundProblem, lazy_rounds, local_features
-from ._shards import Shard, row_ranges
+from ._shards import Shard, resolve, row_ranges
 
 
 class CoverageWorker(LazyWorker):
@@ -23,11 +23,9 @@ class CoverageWorker(LazyWorker):
     update ``("vocabulary", per-shard (global column ids, idf))`` to weigh them."""
 
     def __init__(self, shard, *, decay: float, threads: int, ngram_range=None, lowercase=True, dtype="float64"):
-        import ray
-
         self.offset, self.rows, self.index = shard.offset, shard.rows, shard.start
         self.decay, self.threads, self.dtype = decay, threads, np.dtype(dtype)
-        payload = ray.get(shard.ref[0])
+        payload = resolve(shard.ref)[0]
         if shard.kind == "texts":
             texts, self.weights = payload
             self.counts = ngram_counts(texts, ngram_range, lowercase, threads=threads)
@@ -76,19 +74,20 @@ class CoverageRound(RoundProblem):
         return coverage_gains(self.matrix[free], self.state, weights=self.extras[free])
 
 
-def _csr_shards(ray, X, weights, parts: int) -> list:
-    """Row shards of a CSR matrix, each with its own columns (ascending global ids)."""
+def _csr_shards(put, X, weights, parts: int) -> list:
+    """Row shards of a CSR matrix, each with its own columns (ascending global ids); ``put``
+    stores a payload (``ray.put``)."""
     w = np.ones(X.shape[0]) if weights is None else weights
     shards = []
     for s, (lo, hi) in enumerate(row_ranges(X.shape[0], parts)):
         sub, columns = local_features(X, lo, hi)
-        shards.append(Shard(lo, hi - lo, "csr", [ray.put((sub, columns, np.ascontiguousarray(w[lo:hi])))], start=s))
+        shards.append(Shard(lo, hi - lo, "csr", [put((sub, columns, np.ascontiguousarray(w[lo:hi])))], start=s))
     return shards
 
 
-def _text_shards(ray, texts, weights, parts: int) -> list:
+def _text_shards(put, texts, weights, parts: int) -> list:
     w = np.ones(len(texts)) if weights is None else weights
-    return [Shard(lo, hi - lo, "texts", [ray.put((texts[lo:hi], np.ascontiguousarray(w[lo:hi])))], start=s)
+    return [Shard(lo, hi - lo, "texts", [put((texts[lo:hi], np.ascontiguousarray(w[lo:hi])))], start=s)
             for s, (lo, hi) in enumerate(row_ranges(len(texts), parts))]
 
 
@@ -187,7 +186,7 @@ def coverage_greedy(X, k: int, *, weights=None, decay: float = 0.1, selected=Non
     candidates = check_int(candidates, "candidates", func, 1)
     ray = connect(address, func)
     parts = default_shards(ray) if num_shards is None else check_int(num_shards, "num_shards", func, 1)
-    shards = _csr_shards(ray, X, w, parts)
+    shards = _csr_shards(ray.put, X, w, parts)
     offsets = np.array([s.offset for s in shards] + [n], np.int64)
     with _group(ray, shards, dict(decay=decay), func, num_cpus, max_restarts, checkpoint_every) as group:
         picks, gains, alpha, refreshes = _greedy(group, offsets, k, pool, decay, candidates, n_cols, progress, func)
@@ -230,7 +229,7 @@ def tfidf_matrix(texts, ngram_range=(1, 3), lowercase: bool = True, *, dtype=np.
     dtype = check_float_dtype(dtype, "dtype", func)
     ray = connect(address, func)
     parts = default_shards(ray) if num_shards is None else check_int(num_shards, "num_shards", func, 1)
-    shards = _text_shards(ray, texts, None, parts)
+    shards = _text_shards(ray.put, texts, None, parts)
     params = dict(decay=0.1, ngram_range=ngram_range, lowercase=bool(lowercase), dtype=dtype.name)
     with _group(ray, shards, params, func, num_cpus, max_restarts, 0) as group:
         vocabulary, df, idf, columns = _reduce_vocabulary(group.call_all("vocabulary"), len(texts))
@@ -279,7 +278,7 @@ def iterit_select(texts, k: int, ifd, *, decay: float = 0.1, ngram_range=(1, 3),
     parts = default_shards(ray) if num_shards is None else check_int(num_shards, "num_shards", func, 1)
     chosen_texts = [prepared.texts[i] for i in prepared.candidates]
     weights = prepared.scores[prepared.candidates]
-    shards = _text_shards(ray, chosen_texts, weights, parts)
+    shards = _text_shards(ray.put, chosen_texts, weights, parts)
     offsets = np.array([s.offset for s in shards] + [len(chosen_texts)], np.int64)
     params = dict(decay=prepared.decay, ngram_range=prepared.ngram_range, lowercase=True)
     with _group(ray, shards, params, func, num_cpus, max_restarts, checkpoint_every) as group:

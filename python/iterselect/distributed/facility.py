@@ -18,13 +18,23 @@ from ..facility import FacilityLocationResult, _check_quality, _objective, facil
 from ..facility._graph import similarity_csr
 from ._cluster import ShardGroup, connect, default_shards, gather
 from ._lazy import LazyWorker, RoundProblem, lazy_rounds, local_features
-from ._shards import Shard, row_ranges
+from ._shards import Shard, resolve, row_ranges
 
 
 def _column_graph(rows_csr, n_points: int) -> sp.csc_array:
     """Candidates given as rows over points, as the (points x candidates) graph the kernels
-    read: the same arrays, taken as CSC."""
-    return sp.csc_array((rows_csr.data, rows_csr.indices, rows_csr.indptr), shape=(n_points, rows_csr.shape[0]))
+    read: the same arrays, taken as CSC. At least one point: a block whose candidates all have
+    empty columns still has a graph (the extra point is in no column, so it changes no gain)."""
+    return sp.csc_array((rows_csr.data, rows_csr.indices, rows_csr.indptr),
+                        shape=(max(1, n_points), rows_csr.shape[0]))
+
+
+def _gains(rows_csr, current: np.ndarray, quality, alpha: float, threads=None) -> np.ndarray:
+    """The kernel's gains of candidates given as rows over points with ``current`` there."""
+    if current.size == 0:
+        current = np.zeros(1)
+    return facility_gains(_column_graph(rows_csr, current.size), current, quality=quality, quality_weight=alpha,
+                          threads=threads)
 
 
 class FacilityWorker(LazyWorker):
@@ -32,17 +42,14 @@ class FacilityWorker(LazyWorker):
     points, the state ``current`` (see ``_lazy``)."""
 
     def __init__(self, shard, *, quality_weight: float, threads: int):
-        import ray
-
         self.offset, self.rows = shard.offset, shard.rows
         self.alpha, self.threads = quality_weight, threads
-        columns, points, self.quality = ray.get(shard.ref[0])
+        columns, points, self.quality = resolve(shard.ref)[0]
         self._ready(columns, points, np.zeros(points.size))
 
     def gains(self, local):
         q = None if self.quality is None else self.quality[local]
-        return facility_gains(_column_graph(self.X[local], self.state.size), self.state, quality=q,
-                              quality_weight=self.alpha, threads=self.threads)
+        return _gains(self.X[local], self.state, q, self.alpha, self.threads)
 
     def update_state(self, features, values) -> None:
         column = sp.csc_array((values, features, [0, features.size]), shape=(self.state.size, 1))
@@ -59,12 +66,24 @@ class FacilityRound(RoundProblem):
         self.graph = _column_graph(self.matrix, self.state.size)
 
     def apply_pick(self, j: int) -> None:
-        facility_update(self.graph, j, self.state)
+        if self.state.size:
+            facility_update(self.graph, j, self.state)
 
     def gains(self, free):
         q = None if self.extras is None else self.extras[free]
-        return facility_gains(_column_graph(self.matrix[free], self.state.size), self.state, quality=q,
-                              quality_weight=self.alpha)
+        return _gains(self.matrix[free], self.state, q, self.alpha)
+
+
+def _candidate_shards(put, graph, quality, parts: int) -> list:
+    """Blocks of candidates (columns of the graph), each with its own points (ascending global
+    ids); ``put`` stores a payload (``ray.put``)."""
+    by_candidate = sp.csr_array(graph.T)  # rows: candidates, columns: points
+    by_candidate.sort_indices()
+    shards = []
+    for lo, hi in row_ranges(graph.shape[1], parts):
+        block, points = local_features(by_candidate, lo, hi)
+        shards.append(Shard(lo, hi - lo, "columns", [put((block, points, None if quality is None else quality[lo:hi]))]))
+    return shards
 
 
 def facility_location_graph(graph, k: int, *, quality=None, quality_weight: float = 0.5, selected=None,
@@ -116,29 +135,29 @@ def facility_location_graph(graph, k: int, *, quality=None, quality_weight: floa
     candidates = check_int(candidates, "candidates", func, 1)
     ray = connect(address, func)
     parts = default_shards(ray) if num_shards is None else check_int(num_shards, "num_shards", func, 1)
-    by_candidate = sp.csr_array(csr.matrix.T)  # rows: candidates, columns: points
-    by_candidate.sort_indices()
-    shards = []
-    for lo, hi in row_ranges(n_cand, parts):
-        block, points = local_features(by_candidate, lo, hi)
-        payload = (block, points, None if q is None else q[lo:hi])
-        shards.append(Shard(lo, hi - lo, "columns", [ray.put(payload)]))
+    shards = _candidate_shards(ray.put, csr.matrix, q, parts)
     offsets = np.array([s.offset for s in shards] + [n_cand], np.int64)
+    with ShardGroup(ray, FacilityWorker, shards, dict(quality_weight=alpha), func=func, num_cpus=num_cpus,
+                    max_restarts=max_restarts, checkpoint_every=checkpoint_every) as group:
+        picks, gains, evaluations, current = _run(group, offsets, k, pool, candidates, alpha, n_points, progress)
+    chosen = np.concatenate([pool, picks])
+    return FacilityLocationResult(indices=picks, gains=gains, objective=_objective(current, q, alpha, chosen),
+                                  current=current, evaluations=evaluations, backend="cpu")
+
+
+def _run(group, offsets, k, pool, m, alpha, n_points, progress):
+    """The run on a group of candidate blocks: (picks, gains, evaluations, current)."""
     current = np.zeros(n_points)
 
     def raised(points, values):
         facility_update(sp.csc_array((values, points, [0, points.size]), shape=(n_points, 1)), 0, current)
 
-    with ShardGroup(ray, FacilityWorker, shards, dict(quality_weight=alpha), func=func, num_cpus=num_cpus,
-                    max_restarts=max_restarts, checkpoint_every=checkpoint_every) as group:
-        if pool.size:
-            pool_columns = gather(group, offsets, pool, "entries")
-            for points, values in pool_columns:
-                raised(points, values)
-            group.call_all("start", update=("picks", pool, pool_columns))
-        picks, gains, evaluations, _, _ = lazy_rounds(group, offsets, k, candidates,
-                                                      functools.partial(FacilityRound, alpha=alpha), raised,
-                                                      "facility location (distributed)", progress, func)
-    chosen = np.concatenate([pool, picks])
-    return FacilityLocationResult(indices=picks, gains=gains, objective=_objective(current, q, alpha, chosen),
-                                  current=current, evaluations=evaluations, backend="cpu")
+    if pool.size:
+        pool_columns = gather(group, offsets, pool, "entries")
+        for points, values in pool_columns:
+            raised(points, values)
+        group.call_all("start", update=("picks", pool, pool_columns))
+    picks, gains, evaluations, _, _ = lazy_rounds(group, offsets, k, m, functools.partial(FacilityRound, alpha=alpha),
+                                                  raised, "facility location (distributed)", progress,
+                                                  "facility_location_graph")
+    return picks, gains, evaluations, current

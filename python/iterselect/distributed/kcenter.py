@@ -31,8 +31,8 @@ class KCenterWorker:
     """One shard's lazy k-center state (the C++ ``KCenterShard``) on its actor. An update is a
     batch of centers: ``(global indices, rows)``."""
 
-    def __init__(self, shard, *, metric: str, threads: int, func: str = _FUNC):
-        self.m = load_shard(shard, func, cosine=metric == "cosine")
+    def __init__(self, shard, *, metric: str, threads: int):
+        self.m = load_shard(shard, _FUNC, cosine=metric == "cosine")
         self.offset, self.rows = shard.offset, shard.rows
         self.state = _backends.core.KCenterShard(self.m.host, self.m.dtype, metric, threads)
 
@@ -151,30 +151,30 @@ def kcenter_greedy(X, k: int, *, selected=None, metric: str = "euclidean", seed_
     n = data.n
     pool, k = check_selection_budget(selected, k, _FUNC, n, "point")
     seed_index = check_int(seed_index, "seed_index", _FUNC, 0, n - 1)
-    offsets = data.offsets
     with ShardGroup(ray, KCenterWorker, data.shards, dict(metric=metric), func=_FUNC, num_cpus=num_cpus,
                     max_restarts=max_restarts, checkpoint_every=checkpoint_every) as group:
-        first = pool if pool.size else np.array([seed_index], np.int64)
-        picks = [] if pool.size else [int(seed_index)]
-        group.call_all("start", update=(first, np.stack(gather(group, offsets, first, "row_block"))))
-        start = time.perf_counter()
-        radii, rounds, last = _pick(group, offsets, k, picks, candidates, metric, data.dtype, progress)
-        seconds = time.perf_counter() - start
-        finished = group.call_all("finish", update=last)
+        picks, radii, finished, rounds, seconds = _run(group, data.offsets, k, pool, seed_index, candidates, metric,
+                                                       data.dtype, progress)
         stats = run_stats(group, rounds, k, seconds)
     out_dtype = np.float64 if data.dtype == "float64" else np.float32
-    result = DistributedKCenterResult(
-        indices=np.asarray(picks, np.int64), radii=np.asarray(radii, np.float64).astype(out_dtype),
-        min_distances=np.concatenate([f[2] for f in finished]).astype(out_dtype),
+    back = (lambda a: a) if data.matrix is None else (lambda a: like_input(a, data.matrix))
+    return DistributedKCenterResult(
+        indices=back(np.asarray(picks, np.int64)), radii=back(np.asarray(radii, np.float64).astype(out_dtype)),
+        min_distances=back(np.concatenate([f[2] for f in finished]).astype(out_dtype)),
         distance_evaluations=int(sum(f[0] for f in finished)), backend="cpu",
         final_evaluations=int(sum(f[1] for f in finished)), stats=stats)
-    if data.matrix is None or data.matrix.kind == "numpy":
-        return result
-    m = data.matrix
-    return DistributedKCenterResult(indices=like_input(result.indices, m), radii=like_input(result.radii, m),
-                                    min_distances=like_input(result.min_distances, m),
-                                    distance_evaluations=result.distance_evaluations, backend="cpu",
-                                    final_evaluations=result.final_evaluations, stats=stats)
+
+
+def _run(group, offsets, k, pool, seed_index, m, metric, dtype, progress):
+    """The whole run on a group of shards: (picks, radii, the shards' final answers, rounds,
+    seconds of the picking loop)."""
+    first = pool if pool.size else np.array([seed_index], np.int64)
+    picks = [] if pool.size else [int(seed_index)]
+    group.call_all("start", update=(first, np.stack(gather(group, offsets, first, "row_block"))))
+    start = time.perf_counter()
+    radii, rounds, last = _pick(group, offsets, k, picks, m, metric, dtype, progress)
+    seconds = time.perf_counter() - start
+    return picks, radii, group.call_all("finish", update=last), rounds, seconds
 
 
 def _pick(group, offsets, k, picks: list, m: int, metric: str, dtype: str, progress: bool):
