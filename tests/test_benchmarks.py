@@ -102,3 +102,13 @@ def test_facility_benchmark_same_objective_picks_identical(bench_cache):
     assert 0.9 < knn["dense_objective"] / apricot["dense_objective"] < 1.1, res  # close to apricot's
     naive = next(r for r in res["same_objective"] if r.get("optimizer") == "naive")
     assert naive["picks"] == "identical (10)", res  # same objective: the same picks
+
+
+def test_distributed_benchmark_picks_identical(bench_cache):
+    require_module("ray", "ray")
+    shared_file("..", "bench", "synth.py")
+    res = run_benchmark("distributed.py", "--n", "3000", "--k", "60", "--actors", "2", "--num-cpus", "2",
+                        cache=bench_cache)
+    (run,) = res["runs"]
+    assert run["identical"] and run["actors"] == 2 and run["rounds"] < 60, res  # several picks per round trip
+    assert run["bytes_per_pick"] > 0 and min(run["peak_memory_mib"]) > 0, res

@@ -47,6 +47,12 @@ def same(put):
     return put
 
 
+def assert_same(ref, **got):
+    """Each named field of the single-process result ``ref`` equals the given array exactly."""
+    for name, value in got.items():
+        np.testing.assert_array_equal(value, getattr(ref, name), err_msg=name)
+
+
 def local_kcenter(X, k, parts, m, **kw):
     """k-center through the distributed driver on in-process shards: (picks, radii, min_dist)."""
     mat = as_matrix(X, "X", "test")
@@ -66,9 +72,7 @@ def local_kcenter(X, k, parts, m, **kw):
 def assert_kcenter_equal(X, k, parts, m, **kw):
     ref = iterselect.kcenter_greedy(X, k, progress=False, **kw)
     picks, radii, min_d = local_kcenter(X, k, parts, m, **kw)
-    np.testing.assert_array_equal(picks, ref.indices)
-    np.testing.assert_array_equal(radii, ref.radii)
-    np.testing.assert_array_equal(min_d, ref.min_distances)
+    assert_same(ref, indices=picks, radii=radii, min_distances=min_d)
 
 
 # ----------------------------------------------------------------------------- the k-center shard
@@ -220,9 +224,7 @@ def local_coverage(X, k, parts, m, weights=None, decay=0.1, selected=()):
 def assert_coverage_equal(X, k, parts, m, **kw):
     ref = iterselect.coverage_greedy(X, k, progress=False, **kw)
     picks, gains, alpha, _ = local_coverage(X, k, parts, m, **kw)
-    np.testing.assert_array_equal(picks, ref.indices)
-    np.testing.assert_array_equal(gains, ref.gains)
-    np.testing.assert_array_equal(alpha, ref.alpha)
+    assert_same(ref, indices=picks, gains=gains, alpha=alpha)
 
 
 def test_coverage_driver_on_dolly(dolly_responses):
@@ -261,9 +263,7 @@ def local_facility(G, k, parts, m, quality=None, quality_weight=0.5, selected=()
 def assert_facility_equal(G, k, parts, m, **kw):
     ref = iterselect.facility_location_graph(G, k, progress=False, **kw)
     picks, gains, _, current = local_facility(G, k, parts, m, **kw)
-    np.testing.assert_array_equal(picks, ref.indices)
-    np.testing.assert_array_equal(gains, ref.gains)
-    np.testing.assert_array_equal(current, ref.current)
+    assert_same(ref, indices=picks, gains=gains, current=current)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -199,6 +199,18 @@ def reuse_actors():
                     ray.kill(a, no_restart=True)
 
 
+def release_idle_actors(ray) -> None:
+    """Kill the pool's idle actors (see :func:`reuse_actors`), freeing their CPUs for other Ray
+    work of this driver (a Ray Dataset being materialized would otherwise wait for them)."""
+    with _POOL_LOCK:
+        if not _POOL:
+            return
+        actors = [a for idle in _POOL.values() for a in idle]
+        _POOL.clear()
+    for a in actors:
+        ray.kill(a, no_restart=True)
+
+
 def _take_actors(ray, count: int, cpus: float, max_restarts: int) -> list:
     """``count`` actors: idle ones of the pool first. Idle actors of another size are killed, so
     that the CPUs they hold are free for the new ones."""
@@ -254,9 +266,12 @@ class ShardGroup:
         self.bytes_from_shards = 0
         loads = [a.load.remote(self.name, worker_cls, shard, self.params) for a, shard in zip(self.actors, shards)]
         try:
-            ray.get(loads)  # a shard that fails its checks raises here, as the original exception
-        except BaseException:
+            ray.get(loads)
+        except BaseException as exc:
             self.close()
+            cause = getattr(exc, "cause", None)
+            if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(cause, (ValueError, TypeError)):
+                raise cause from None  # a shard failed its checks: the error as the single process words it
             raise
 
     def __len__(self) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._arrays import FLOAT_DTYPES, Matrix, as_matrix, check_finite_rows, check_nonzero_rows
 from ..exceptions import param_error
+from ._cluster import release_idle_actors
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ def _shard_files(paths: list, num_shards, func: str) -> ShardedMatrix:
 
 
 def _shard_dataset(ray, ds, parts: int, column, func: str) -> ShardedMatrix:
+    release_idle_actors(ray)
     ctx = ray.data.DataContext.get_current()
     keep = ctx.execution_options.preserve_order, ctx.enable_progress_bars
     ctx.execution_options.preserve_order = True  # global row i is the dataset's row i

@@ -82,7 +82,8 @@ def _candidate_shards(put, graph, quality, parts: int) -> list:
     shards = []
     for lo, hi in row_ranges(graph.shape[1], parts):
         block, points = local_features(by_candidate, lo, hi)
-        shards.append(Shard(lo, hi - lo, "columns", [put((block, points, None if quality is None else quality[lo:hi]))]))
+        payload = (block, points, None if quality is None else quality[lo:hi])
+        shards.append(Shard(lo, hi - lo, "columns", [put(payload)]))
     return shards
 
 
