@@ -288,13 +288,14 @@ def _select_kcenter(args) -> int:
         raise CliError(str(exc)) from None
     if _gate(plan, args):
         return 0
+    select = kcenter_greedy
     if args.ray is not None:  # the same selection, the rows sharded over the cluster's nodes
         from .distributed import kcenter_greedy as sharded
 
-        kcenter_greedy = functools.partial(sharded, address=args.ray)
+        select = functools.partial(sharded, address=args.ray)
     try:
-        result = kcenter_greedy(emb.get(), args.budget, metric=args.metric,
-                                seed_index=args.seed_index, progress=progress)
+        result = select(emb.get(), args.budget, metric=args.metric, seed_index=args.seed_index,
+                        progress=progress)
     except (ValueError, TypeError, ImportError) as exc:
         raise CliError(str(exc)) from None
     radius = float(result.radii[-1])

@@ -225,6 +225,17 @@ def _check_weights(weights, n: int, func: str):
     return w
 
 
+def _check_greedy_args(X, k, weights, decay, selected, func: str):
+    """The checked arguments of a coverage greedy: ((CSR, indptr, indices, data), weights,
+    decay, pool, k)."""
+    csr = _as_coverage_csr(X, func)
+    n = csr[0].shape[0]
+    w = _check_weights(weights, n, func)
+    decay = check_float(decay, "decay", func, 0.0, 1.0)
+    pool, k = check_selection_budget(selected, k, func, n)
+    return csr, w, decay, pool, k
+
+
 def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float = 0.1,
                     selected: ArrayLike | None = None, threads: int | None = None,
                     progress: bool = True) -> CoverageResult:
@@ -277,11 +288,8 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
     [0]
     """
     func = "coverage_greedy"
-    X, indptr, indices, data = _as_coverage_csr(X, func)
+    (X, indptr, indices, data), w, decay, pool, k = _check_greedy_args(X, k, weights, decay, selected, func)
     n, m = X.shape
-    w = _check_weights(weights, n, func)
-    decay = check_float(decay, "decay", func, 0.0, 1.0)
-    pool, k = check_selection_budget(selected, k, func, n)
     threads = _check_threads(threads, func)
     with progress_callback(progress, k, "coverage") as callback:
         picks, gains, alpha, refreshes = _backends.core.coverage_greedy(

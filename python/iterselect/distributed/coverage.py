@@ -7,9 +7,9 @@ import functools
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import check_float, check_float_dtype, check_int, check_selection_budget, param_error
-from ..coverage import (CoverageResult, IterITResult, TfidfResult, _as_coverage_csr, _check_ngram_range,
-                        _check_texts, _check_weights, _iterit_candidates, coverage_decay, coverage_gains)
+from .._validation import check_float_dtype, check_int, param_error
+from ..coverage import (CoverageResult, IterITResult, TfidfResult, _check_greedy_args, _check_ngram_range,
+                        _check_texts, _iterit_candidates, coverage_decay, coverage_gains)
 from ..coverage._counts import ngram_counts, smooth_idf, tfidf_weigh
 from ..coverage._vocabulary import NgramVocabulary
 from ._cluster import ShardGroup, connect, default_shards, gather
@@ -178,11 +178,8 @@ def coverage_greedy(X, k: int, *, weights=None, decay: float = 0.1, selected=Non
     ([1, 0, 2], [2.1, 0.2, 0.09])
     """
     func = "coverage_greedy"
-    X, _, _, _ = _as_coverage_csr(X, func)
+    (X, _, _, _), w, decay, pool, k = _check_greedy_args(X, k, weights, decay, selected, func)
     n, n_cols = X.shape
-    w = _check_weights(weights, n, func)
-    decay = check_float(decay, "decay", func, 0.0, 1.0)
-    pool, k = check_selection_budget(selected, k, func, n)
     candidates = check_int(candidates, "candidates", func, 1)
     ray = connect(address, func)
     parts = default_shards(ray) if num_shards is None else check_int(num_shards, "num_shards", func, 1)
