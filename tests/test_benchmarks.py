@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-
+import iterselect
 from conftest import SHARED_DATA, require_module, shared_file, subprocess_env
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -106,3 +106,25 @@ def test_distributed_benchmark_picks_identical(bench_cache):
     (run,) = res["runs"]
     assert run["identical"] and run["actors"] == 2 and run["rounds"] < 60, res  # several picks per round trip
     assert run["bytes_per_pick"] > 0 and min(run["peak_memory_mib"]) > 0, res
+
+
+def test_insbank_benchmark_runs(bench_cache):
+    shared_file("..", "bench", "synth.py")
+    res = run_benchmark("insbank.py", "--n", "600", "--second", "300", "--bank", "100",
+                        "--reference", "300", "--neighbors", "16", cache=bench_cache)
+    assert [r["mode"] for r in res["reference"]] == ["dense", "sparse"], res
+    assert [r["n_candidates"] for r in res["rounds"]] == [600, 400], res
+    assert [r["used_history"] for r in res["rounds"]] == [False, True], res
+    assert all(r["converged"] for r in res["rounds"]), res
+
+
+@pytest.mark.parametrize("script, args", [("kcenter_gpu.py", ("--n", "20000", "--d", "64", "--k", "50", "--pool", "3000")),
+                                          ("coverage_gpu.py", ("--k", "100"))])
+def test_gpu_benchmarks_say_not_run_or_agree(bench_cache, script, args):
+    if iterselect.has_cuda() and script == "coverage_gpu.py":
+        shared_file("alpaca_52k.jsonl.gz")
+    res = run_benchmark(script, *args, cache=bench_cache)
+    if not iterselect.has_cuda():
+        assert res["run"] is False and res["reason"], res
+    else:
+        assert res["run"] is True and res["identical"] is True, res  # the GPU path's picks equal the CPU path's

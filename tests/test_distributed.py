@@ -88,7 +88,7 @@ def test_kcenter_ties_and_duplicates(data):
                  dtype=dtype)
     if metric == "cosine":
         X[~X.any(axis=1), 0] = 1
-    pool = data.draw(st.lists(st.integers(0, n - 1), unique=True, max_size=3))
+    pool = data.draw(st.lists(st.integers(0, n - 1), unique=True, max_size=min(3, n - 1)))  # k >= 1 left
     k = data.draw(st.integers(1, n - len(pool)))
     kw = dict(metric=metric, selected=pool or None, progress=False)
     got = distributed.kcenter_greedy(X, k, num_shards=data.draw(st.integers(1, 4)), **SMALL,
@@ -118,12 +118,14 @@ def test_kcenter_survives_a_killed_actor(monkeypatch, dolly_embeddings, checkpoi
 
 # ----------------------------------------------------------------------------- coverage, TF-IDF
 
-def test_tfidf_and_coverage_on_dolly(dolly_responses):
+@pytest.mark.parametrize("weighting", ["sklearn", "paper"])
+def test_tfidf_and_coverage_on_dolly(dolly_responses, weighting):
     texts = dolly_responses[:1500]
-    ref = iterselect.tfidf_matrix(texts, progress=False)
-    got = distributed.tfidf_matrix(texts, num_shards=3, **SMALL)
-    assert got.vocabulary.tolist() == ref.vocabulary.tolist()
+    ref = iterselect.tfidf_matrix(texts, weighting=weighting, progress=False)
+    got = distributed.tfidf_matrix(texts, weighting=weighting, num_shards=3, **SMALL)
+    assert got.vocabulary.tolist() == ref.vocabulary.tolist() and got.weighting == weighting
     np.testing.assert_array_equal(got.df, ref.df)
+    np.testing.assert_array_equal(got.idf, ref.idf)
     for a in ("indptr", "indices", "data"):
         np.testing.assert_array_equal(getattr(got.matrix, a), getattr(ref.matrix, a))
     w = np.random.default_rng(0).random(len(texts))
@@ -134,12 +136,13 @@ def test_tfidf_and_coverage_on_dolly(dolly_responses):
         np.testing.assert_array_equal(getattr(have, a), getattr(want, a))
 
 
-def test_iterit_select_on_dolly(dolly_responses):
+@pytest.mark.parametrize("weighting", ["sklearn", "paper"])
+def test_iterit_select_on_dolly(dolly_responses, weighting):
     texts = dolly_responses[:800]
     ifd = np.random.default_rng(1).uniform(0.2, 1.2, len(texts))
     ifd[::37] = np.nan
-    want = iterselect.iterit_select(texts, 60, ifd, progress=False)
-    have = distributed.iterit_select(texts, 60, ifd, num_shards=2, **SMALL, progress=False)
+    want = iterselect.iterit_select(texts, 60, ifd, weighting=weighting, progress=False)
+    have = distributed.iterit_select(texts, 60, ifd, weighting=weighting, num_shards=2, **SMALL, progress=False)
     np.testing.assert_array_equal(have.indices, want.indices)
     np.testing.assert_array_equal(have.gains, want.gains)
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import iterselect
 from iterselect import _backends
 from iterselect._arrays import as_matrix
-from iterselect.coverage._counts import ngram_counts, smooth_idf, tfidf_weigh
+from iterselect.coverage._counts import ngram_counts, ngram_idf, tfidf_weigh
 from iterselect.distributed import coverage as dcoverage
 from iterselect.distributed import facility as dfacility
 from iterselect.distributed import kcenter as dkcenter
@@ -185,21 +185,56 @@ def test_kcenter_driver_ties_and_duplicates(data):
 
 # ----------------------------------------------------------------------------- TF-IDF in two steps
 
-def test_counts_then_weights_is_tfidf_matrix_bit_for_bit(dolly_responses):
+@pytest.mark.parametrize("weighting", ["sklearn", "paper"])
+def test_counts_then_weights_is_tfidf_matrix_bit_for_bit(dolly_responses, weighting):
     texts = dolly_responses[:4000]
-    ref = iterselect.tfidf_matrix(texts, progress=False)
+    ref = iterselect.tfidf_matrix(texts, weighting=weighting, progress=False)
     counts = ngram_counts(texts, (1, 3), True)
     assert counts.vocabulary == ref.vocabulary
     np.testing.assert_array_equal(counts.df, ref.df)
-    idf = smooth_idf(counts.df, len(texts))
+    idf = ngram_idf(counts.df, len(texts), weighting)
     np.testing.assert_array_equal(idf, ref.idf)
     for dtype in (np.float64, np.float32):
-        got = tfidf_weigh(counts.matrix, idf, dtype)
-        want = iterselect.tfidf_matrix(texts, dtype=dtype, progress=False).matrix
+        got = tfidf_weigh(counts.matrix, idf, dtype, weighting)
+        want = iterselect.tfidf_matrix(texts, weighting=weighting, dtype=dtype, progress=False).matrix
         np.testing.assert_array_equal(got.indptr, want.indptr)
         np.testing.assert_array_equal(got.indices, want.indices)
         np.testing.assert_array_equal(got.data, want.data)
         assert got.data.dtype == want.data.dtype
+
+
+def local_iterit(texts, k, ifd, parts, m, weighting):
+    """IterIT through the distributed driver on in-process text shards: (indices, gains)."""
+    c = iterselect.coverage._iterit_candidates(texts, k, ifd, 0.1, (1, 3), weighting, False, "t")
+    chosen = [c.texts[i] for i in c.candidates]
+    shards = dcoverage._text_shards(same, chosen, c.scores[c.candidates], parts)
+    group = LocalGroup(dcoverage.CoverageWorker, shards, dict(decay=c.decay, ngram_range=c.ngram_range,
+                                                              weighting=weighting))
+    vocabulary, _, _, columns = dcoverage._reduce_vocabulary(group.call_all("vocabulary"), len(chosen), weighting)
+    group.call_all("start", update=("vocabulary", columns))
+    offsets = np.array([s.offset for s in shards] + [len(chosen)], np.int64)
+    picks, gains, _, _ = dcoverage._greedy(group, offsets, c.k, np.empty(0, np.int64), c.decay, m, len(vocabulary),
+                                           False, "t")
+    return c.candidates[picks], gains
+
+
+@pytest.mark.parametrize("weighting", ["sklearn", "paper"])
+def test_iterit_driver_on_text_shards(dolly_responses, weighting):
+    texts = dolly_responses[:1200]
+    ifd = np.random.default_rng(3).uniform(0.2, 1.2, len(texts))
+    want = iterselect.iterit_select(texts, 80, ifd, weighting=weighting, progress=False)
+    indices, gains = local_iterit(texts, 80, ifd, 3, 4, weighting)
+    np.testing.assert_array_equal(indices, want.indices)
+    np.testing.assert_array_equal(gains, want.gains)
+
+
+def test_paper_weights_drop_ngrams_in_every_text():
+    texts = ["aa bb", "aa cc", "aa bb bb"]  # "aa" is in every text: idf 0, no entry
+    counts = ngram_counts(texts, (1, 1), True)
+    got = tfidf_weigh(counts.matrix, ngram_idf(counts.df, 3, "paper"), np.float64, "paper")
+    want = iterselect.tfidf_matrix(texts, (1, 1), weighting="paper", progress=False).matrix
+    assert got.nnz == want.nnz == 3  # bb, cc, bb
+    np.testing.assert_array_equal(got.toarray(), want.toarray())
 
 
 def test_counts_are_integers_per_document():

@@ -44,7 +44,7 @@ std::vector<coverage::TextView> text_views(const py::list& texts) {
 using WordRanges = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
 
 py::tuple tfidf_or_counts(const py::list& texts, const WordRanges& word_ranges, int min_n, int max_n, bool float32,
-                          int threads, const py::object& progress, bool counts) {
+                          bool paper_weighting, int threads, const py::object& progress, bool counts) {
   require(word_ranges.ndim() == 2 && word_ranges.shape(1) == 2, "word_ranges must have shape (r, 2)");
   std::vector<coverage::TextView> views = text_views(texts);
   coverage::TfidfOptions o;
@@ -53,6 +53,7 @@ py::tuple tfidf_or_counts(const py::list& texts, const WordRanges& word_ranges, 
   o.word_ranges = word_ranges.data();
   o.n_word_ranges = word_ranges.shape(0);
   o.float32 = float32;
+  o.paper_weighting = paper_weighting;
   o.counts = counts;
   o.threads = threads;
   coverage::TfidfMatrix m = call_kernel(progress, [&](const Hooks& hooks) {
@@ -64,14 +65,14 @@ py::tuple tfidf_or_counts(const py::list& texts, const WordRanges& word_ranges, 
                         to_numpy(std::move(m.vocabulary_offsets)));
 }
 
-py::tuple tfidf(const py::list& texts, const WordRanges& word_ranges, int min_n, int max_n, bool float32, int threads,
-                const py::object& progress) {
-  return tfidf_or_counts(texts, word_ranges, min_n, max_n, float32, threads, progress, false);
+py::tuple tfidf(const py::list& texts, const WordRanges& word_ranges, int min_n, int max_n, bool float32,
+                bool paper_weighting, int threads, const py::object& progress) {
+  return tfidf_or_counts(texts, word_ranges, min_n, max_n, float32, paper_weighting, threads, progress, false);
 }
 
 py::tuple ngram_counts(const py::list& texts, const WordRanges& word_ranges, int min_n, int max_n, int threads,
                        const py::object& progress) {
-  return tfidf_or_counts(texts, word_ranges, min_n, max_n, false, threads, progress, true);
+  return tfidf_or_counts(texts, word_ranges, min_n, max_n, false, false, threads, progress, true);
 }
 
 coverage::CsrView csr_view(const py::array& indptr, const py::array& indices, const py::array& data, int64_t n_rows,
@@ -94,11 +95,7 @@ coverage::CsrView csr_view(const py::array& indptr, const py::array& indices, co
   require(indptr.shape(0) == n_rows + 1, "indptr has ", indptr.shape(0), " entries; expected ", n_rows + 1);
   require(indices.shape(0) == data.shape(0), "indices (", indices.shape(0), ") and data (", data.shape(0),
           ") differ in length");
-  int64_t nnz = 0;
-  if (x.index_type == coverage::IndexType::int32) nnz = static_cast<const int32_t*>(indptr.data())[n_rows];
-  else nnz = static_cast<const int64_t*>(indptr.data())[n_rows];
-  require(nnz == indices.shape(0), "indptr[-1] (", nnz, ") must equal the number of stored entries (",
-          indices.shape(0), ")");
+  x.nnz = indices.shape(0);
   x.indptr = indptr.data();
   x.indices = indices.data();
   x.data = data.data();
@@ -167,8 +164,8 @@ int64_t decay_row(const py::array& indptr, const py::array& indices, const py::a
 
 void register_coverage(py::module_& m) {
   m.def("coverage_tfidf", &tfidf, py::arg("texts"), py::arg("word_ranges"), py::arg("min_n"), py::arg("max_n"),
-        py::arg("float32"), py::arg("threads"), py::arg("progress"),
-        "TF-IDF of word n-grams; returns (n_cols, indptr, indices, data, df, idf, vocabulary_utf8, "
+        py::arg("float32"), py::arg("paper_weighting"), py::arg("threads"), py::arg("progress"),
+        "TF-IDF of word n-grams (scikit-learn's weighting or IterIT's Eq. 5); returns (n_cols, indptr, indices, data, df, idf, vocabulary_utf8, "
         "vocabulary_offsets).");
   m.def("coverage_ngram_counts", &ngram_counts, py::arg("texts"), py::arg("word_ranges"), py::arg("min_n"), py::arg("max_n"), py::arg("threads"),
         py::arg("progress"),

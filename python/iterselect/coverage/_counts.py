@@ -3,7 +3,7 @@
 :func:`iterselect.coverage.tfidf_matrix` counts, weighs and normalizes in one C++ pass over all
 texts. When the texts are sharded, each shard counts its own (:func:`ngram_counts`), the
 document frequencies are added up into one vocabulary, and each shard weighs its rows by the
-global idf (:func:`tfidf_weigh`). Both steps do the one-pass arithmetic operation for
+global idf (:func:`tfidf_weigh`), under either weighting. Both steps do the one-pass arithmetic operation for
 operation (the build has no fused multiply-add; numpy's float64 operations round as C++'s do),
 so the rows are the one-pass rows bit for bit.
 """
@@ -61,18 +61,24 @@ def ngram_counts(texts: list, ngram_range: tuple[int, int], lowercase: bool, *, 
     return NgramCounts(matrix=matrix, vocabulary=NgramVocabulary(utf8, offsets), df=df)
 
 
-def smooth_idf(df: np.ndarray, n_texts: int) -> np.ndarray:
-    """ln((1 + n) / (1 + df)) + 1 per column, with the C library's log as the one-pass TF-IDF
-    takes it (numpy's vectorized log may differ from it in the last bit)."""
+def ngram_idf(df: np.ndarray, n_texts: int, weighting: str = "sklearn") -> np.ndarray:
+    """Per column, ln((1 + n) / (1 + df)) + 1 ("sklearn") or ln(n / df) ("paper"), with the C
+    library's log as the one-pass TF-IDF takes it (numpy's vectorized log may differ from it in
+    the last bit)."""
     df = np.asarray(df, np.int64)
     values, inverse = np.unique(df, return_inverse=True)
-    logs = np.array([math.log(float(n_texts + 1) / float(v + 1)) + 1.0 for v in values.tolist()])
-    return logs[inverse.reshape(-1)] if values.size else np.empty(0)
+    if weighting == "paper":
+        logs = [math.log(float(n_texts) / float(v)) for v in values.tolist()]
+    else:
+        logs = [math.log(float(n_texts + 1) / float(v + 1)) + 1.0 for v in values.tolist()]
+    return np.array(logs)[inverse.reshape(-1)] if values.size else np.empty(0)
 
 
-def tfidf_weigh(counts, idf: np.ndarray, dtype=np.float64):
-    """TF-IDF rows from raw counts: ``count * idf``, each row divided by its l2 norm summed in
-    column order (a row without entries stays empty), as :func:`tfidf_matrix` computes them.
+def tfidf_weigh(counts, idf: np.ndarray, dtype=np.float64, weighting: str = "sklearn"):
+    """TF-IDF rows from raw counts, as :func:`tfidf_matrix` computes them: under "sklearn"
+    ``count * idf``, each row divided by its l2 norm summed in column order (a row without
+    entries stays empty); under "paper" ``(count / total) * idf`` with the row's total count,
+    not normalized, the entries of idf 0 dropped.
 
     Examples
     --------
@@ -80,11 +86,21 @@ def tfidf_weigh(counts, idf: np.ndarray, dtype=np.float64):
     >>> from iterselect.coverage._counts import tfidf_weigh
     >>> tfidf_weigh(sp.csr_array(np.array([[3.0, 0.0, 4.0]])), np.ones(3)).toarray().tolist()
     [[0.6, 0.0, 0.8]]
+    >>> tfidf_weigh(sp.csr_array(np.array([[3.0, 0.0, 1.0]])), np.array([2.0, 1.0, 0.0]),
+    ...             weighting="paper").toarray().tolist()
+    [[1.5, 0.0, 0.0]]
     """
     counts = sp.csr_array(counts)
     indptr = counts.indptr.astype(np.int64)
-    values = counts.data.astype(np.float64) * idf[counts.indices]
     lengths = np.diff(indptr)
+    if weighting == "paper":
+        total = np.add.reduceat(counts.data, indptr[:-1][lengths > 0]) if counts.data.size else np.empty(0)
+        totals = np.repeat(total, lengths[lengths > 0])  # integer counts: the sum is exact in any order
+        data = counts.data.astype(np.float64) / totals * idf[counts.indices]
+        matrix = sp.csr_array((data.astype(dtype, copy=False), counts.indices, indptr), shape=counts.shape)
+        matrix.eliminate_zeros()
+        return matrix
+    values = counts.data.astype(np.float64) * idf[counts.indices]
     order = np.argsort(-lengths, kind="stable")  # longest rows first: the active rows are a prefix
     sumsq = np.zeros(counts.shape[0])
     starts = indptr[order]

@@ -7,10 +7,10 @@ import functools
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import check_float_dtype, check_int, param_error
-from ..coverage import (CoverageResult, IterITResult, TfidfResult, _check_greedy_args, _check_ngram_range,
-                        _check_texts, _iterit_candidates, coverage_decay, coverage_gains)
-from ..coverage._counts import ngram_counts, smooth_idf, tfidf_weigh
+from .._validation import check_choice, check_float_dtype, check_int, param_error
+from ..coverage import (WEIGHTINGS, CoverageResult, IterITResult, TfidfResult, _as_coverage_csr, _check_greedy_args,
+                        _check_ngram_range, _check_texts, _device, _iterit_candidates, coverage_decay, coverage_gains)
+from ..coverage._counts import ngram_counts, ngram_idf, tfidf_weigh
 from ..coverage._vocabulary import NgramVocabulary
 from ._cluster import ShardGroup, connect, default_shards, gather
 from ._lazy import LazyWorker, RoundProblem, lazy_rounds, local_features
@@ -22,9 +22,10 @@ class CoverageWorker(LazyWorker):
     ``alpha`` (see ``_lazy``). A shard of texts first counts its n-grams and waits for the
     update ``("vocabulary", per-shard (global column ids, idf))`` to weigh them."""
 
-    def __init__(self, shard, *, decay: float, threads: int, ngram_range=None, lowercase=True, dtype="float64"):
+    def __init__(self, shard, *, decay: float, threads: int, ngram_range=None, lowercase=True, dtype="float64",
+                 weighting="sklearn"):
         self.offset, self.rows, self.index = shard.offset, shard.rows, shard.start
-        self.decay, self.threads, self.dtype = decay, threads, np.dtype(dtype)
+        self.decay, self.threads, self.dtype, self.weighting = decay, threads, np.dtype(dtype), weighting
         payload = resolve(shard.ref)[0]
         if shard.kind == "texts":
             texts, self.weights = payload
@@ -41,7 +42,7 @@ class CoverageWorker(LazyWorker):
         if update[0] != "vocabulary":
             return super().apply(update)
         columns, idf = update[1][self.index]
-        self._ready(tfidf_weigh(self.counts.matrix, idf, self.dtype), columns, np.ones(columns.size))
+        self._ready(tfidf_weigh(self.counts.matrix, idf, self.dtype, self.weighting), columns, np.ones(columns.size))
         self.counts = None
 
     def first_pick(self, log: list) -> int:
@@ -91,9 +92,10 @@ def _text_shards(put, texts, weights, parts: int) -> list:
             for s, (lo, hi) in enumerate(row_ranges(len(texts), parts))]
 
 
-def _reduce_vocabulary(answers, n_texts: int):
+def _reduce_vocabulary(answers, n_texts: int, weighting: str):
     """One vocabulary from the shards' own (sorted) ones: the terms in code-point order, the
-    document frequencies added up, the idf; and each shard's columns as global ids."""
+    document frequencies added up, the idf (of ``weighting``); and each shard's columns as
+    global ids."""
     local_terms = [NgramVocabulary(utf8, offsets).tolist() for utf8, offsets, _ in answers]
     terms = sorted(set().union(*local_terms))
     column = {t: j for j, t in enumerate(terms)}
@@ -103,7 +105,7 @@ def _reduce_vocabulary(answers, n_texts: int):
         g = np.fromiter((column[t] for t in local), np.int64, len(local))
         np.add.at(df, g, local_df)
         ids.append(g)
-    idf = smooth_idf(df, n_texts)
+    idf = ngram_idf(df, n_texts, weighting)
     encoded = [t.encode("utf-8") for t in terms]
     offsets = np.zeros(len(terms) + 1, np.int64)
     np.cumsum([len(b) + 1 for b in encoded], out=offsets[1:])
@@ -178,7 +180,9 @@ def coverage_greedy(X, k: int, *, weights=None, decay: float = 0.1, selected=Non
     ([1, 0, 2], [2.1, 0.2, 0.09])
     """
     func = "coverage_greedy"
-    (X, _, _, _), w, decay, pool, k = _check_greedy_args(X, k, weights, decay, selected, func)
+    X, indptr, indices, data = _as_coverage_csr(X, func)
+    w, decay, pool, k = _check_greedy_args(_device.host_parts(indptr, indices, data, X.shape), k, weights, decay,
+                                           selected, func)
     n, n_cols = X.shape
     candidates = check_int(candidates, "candidates", func, 1)
     ray = connect(address, func)
@@ -190,7 +194,7 @@ def coverage_greedy(X, k: int, *, weights=None, decay: float = 0.1, selected=Non
     return CoverageResult(indices=picks, gains=gains, alpha=alpha, refreshes=int(refreshes))
 
 
-def tfidf_matrix(texts, ngram_range=(1, 3), lowercase: bool = True, *, dtype=np.float64,
+def tfidf_matrix(texts, ngram_range=(1, 3), lowercase: bool = True, *, weighting: str = "sklearn", dtype=np.float64,
                  num_shards: int | None = None, address: str | None = None, num_cpus: float | None = None,
                  max_restarts: int = 3) -> TfidfResult:
     """:func:`iterselect.tfidf_matrix` as a map-reduce over text shards: the same matrix.
@@ -202,7 +206,7 @@ def tfidf_matrix(texts, ngram_range=(1, 3), lowercase: bool = True, *, dtype=np.
 
     Parameters
     ----------
-    texts, ngram_range, lowercase, dtype
+    texts, ngram_range, lowercase, weighting, dtype
         As in :func:`iterselect.tfidf_matrix`.
     num_shards, address, num_cpus, max_restarts
         As in :func:`iterselect.distributed.kcenter_greedy`.
@@ -223,22 +227,24 @@ def tfidf_matrix(texts, ngram_range=(1, 3), lowercase: bool = True, *, dtype=np.
     if not texts:
         raise param_error(func, "texts", "a non-empty sequence of str", "an empty sequence")
     ngram_range = _check_ngram_range(ngram_range, func)
+    weighting = check_choice(weighting, "weighting", func, WEIGHTINGS)
     dtype = check_float_dtype(dtype, "dtype", func)
     ray = connect(address, func)
     parts = default_shards(ray) if num_shards is None else check_int(num_shards, "num_shards", func, 1)
     shards = _text_shards(ray.put, texts, None, parts)
-    params = dict(decay=0.1, ngram_range=ngram_range, lowercase=bool(lowercase), dtype=dtype.name)
+    params = dict(decay=0.1, ngram_range=ngram_range, lowercase=bool(lowercase), dtype=dtype.name, weighting=weighting)
     with _group(ray, shards, params, func, num_cpus, max_restarts, 0) as group:
-        vocabulary, df, idf, columns = _reduce_vocabulary(group.call_all("vocabulary"), len(texts))
+        vocabulary, df, idf, columns = _reduce_vocabulary(group.call_all("vocabulary"), len(texts), weighting)
         parts = group.call_all("matrix", update=("vocabulary", columns))
     matrix = sp.vstack([sp.csr_array((d, c, p), shape=(p.size - 1, len(vocabulary))) for p, c, d in parts],
                        format="csr")
     matrix.indices = matrix.indices.astype(np.int32)
     matrix.indptr = matrix.indptr.astype(np.int64)
-    return TfidfResult(matrix=sp.csr_array(matrix), vocabulary=vocabulary, idf=idf, df=df)
+    return TfidfResult(matrix=sp.csr_array(matrix), vocabulary=vocabulary, idf=idf, df=df, weighting=weighting)
 
 
-def iterit_select(texts, k: int, ifd, *, decay: float = 0.1, ngram_range=(1, 3), allow_fewer: bool = False,
+def iterit_select(texts, k: int, ifd, *, decay: float = 0.1, ngram_range=(1, 3), weighting: str = "paper",
+                  allow_fewer: bool = False,
                   num_shards: int | None = None, address: str | None = None, candidates: int = 16,
                   num_cpus: float | None = None, max_restarts: int = 3, checkpoint_every: int = 200,
                   progress: bool = True) -> IterITResult:
@@ -248,7 +254,7 @@ def iterit_select(texts, k: int, ifd, *, decay: float = 0.1, ngram_range=(1, 3),
 
     Parameters
     ----------
-    texts, k, ifd, decay, ngram_range, allow_fewer
+    texts, k, ifd, decay, ngram_range, weighting, allow_fewer
         As in :func:`iterselect.iterit_select`.
     num_shards, address, candidates, num_cpus, max_restarts, checkpoint_every, progress
         As in :func:`coverage_greedy`.
@@ -264,10 +270,10 @@ def iterit_select(texts, k: int, ifd, *, decay: float = 0.1, ngram_range=(1, 3),
     ...          "Water boils at 100 degrees.", "Sorry, I cannot help.", "Yes."]
     >>> r = iterit_select(texts, 2, [0.9, 0.8, 0.7, float("nan"), 1.3], num_shards=2, progress=False)
     >>> r.indices.tolist(), r.n_dropped_nan, r.n_dropped_high_ifd
-    ([0, 2], 1, 1)
+    ([2, 0], 1, 1)
     """
     func = "iterit_select"
-    prepared = _iterit_candidates(texts, k, ifd, decay, ngram_range, allow_fewer, func)
+    prepared = _iterit_candidates(texts, k, ifd, decay, ngram_range, weighting, allow_fewer, func)
     if prepared.k == 0:
         return prepared.result(np.empty(0, np.int64), np.empty(0), 0)
     candidates = check_int(candidates, "candidates", func, 1)
@@ -277,9 +283,10 @@ def iterit_select(texts, k: int, ifd, *, decay: float = 0.1, ngram_range=(1, 3),
     weights = prepared.scores[prepared.candidates]
     shards = _text_shards(ray.put, chosen_texts, weights, parts)
     offsets = np.array([s.offset for s in shards] + [len(chosen_texts)], np.int64)
-    params = dict(decay=prepared.decay, ngram_range=prepared.ngram_range, lowercase=True)
+    params = dict(decay=prepared.decay, ngram_range=prepared.ngram_range, lowercase=True, weighting=prepared.weighting)
     with _group(ray, shards, params, func, num_cpus, max_restarts, checkpoint_every) as group:
-        vocabulary, _, _, columns = _reduce_vocabulary(group.call_all("vocabulary"), len(chosen_texts))
+        vocabulary, _, _, columns = _reduce_vocabulary(group.call_all("vocabulary"), len(chosen_texts),
+                                                       prepared.weighting)
         group.call_all("start", update=("vocabulary", columns))
         picks, gains, _, _ = _greedy(group, offsets, prepared.k, np.empty(0, np.int64), prepared.decay,
                                      candidates, len(vocabulary), progress, func)
