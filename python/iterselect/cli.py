@@ -88,7 +88,9 @@ def _add(sub, name: str, help_: str) -> argparse.ArgumentParser:
 
 COMMANDS = {"select": "select a subset with a static selector",
             "run": "run a model-in-the-loop method",
-            "embed": "embed records into a memory-mapped .npy (resumable)"}
+            "embed": "embed records into a memory-mapped .npy (resumable)",
+            "bench": "benchmark the kernels against their references (speed) and the selectors "
+                     "(quality)"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,9 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_bench_parser(sub):
-    from .bench.command import HELP, add_arguments
+    from .bench.command import add_arguments
 
-    p = sub.add_parser("bench", help=HELP)
+    p = _add(sub, "bench", COMMANDS["bench"])
     add_arguments(p)
     _add_data_flags(p)
 
@@ -768,6 +770,11 @@ def _embed(args) -> int:
 def _bench(args) -> int:
     from .bench.command import BenchError, run
 
+    # no result file written over an input (or into its folder); bench itself refuses results
+    # already in --out without --force
+    _check_outputs({"--input": getattr(args, "input", None),
+                    "--embeddings": getattr(args, "embeddings", None)},
+                   {"--out": args.out}, force=True)
     try:
         return run(args, fields=_fields(args))
     except BenchError as exc:
