@@ -770,11 +770,6 @@ def _embed(args) -> int:
 def _bench(args) -> int:
     from .bench.command import BenchError, run
 
-    # no result file written over an input (or into its folder); bench itself refuses results
-    # already in --out without --force
-    _check_outputs({"--input": getattr(args, "input", None),
-                    "--embeddings": getattr(args, "embeddings", None)},
-                   {"--out": args.out}, force=True)
     try:
         return run(args, fields=_fields(args))
     except BenchError as exc:
