@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._arrays import as_matrix, host_values
+from .._arrays import as_matrix, host_array, like_input
 from .._validation import check_indices, param_error
 
 _FUNC = "history_matrix"
@@ -51,7 +51,9 @@ def history_matrix(R_old: ArrayLike, S_old_new: ArrayLike, *, keep: ArrayLike | 
     ----------
     R_old : array of shape (n_old, n_old)
         The previous round's responsibilities (``affinity_propagation(...,
-        return_messages=True).responsibility``), float32 or float64, on the host.
+        return_messages=True).responsibility``): numpy, torch or cupy; float16, bfloat16,
+        float32 or float64. The computation runs on the host: CUDA inputs are copied there
+        once (O(n_old^2), against O(n_old^2 n_new) arithmetic) and the result is copied back.
     S_old_new : array of shape (n_old, n_new)
         Similarities of every previous candidate to every new sample, in the convention of the
         run (e.g. -||x_old - x_new|| for metric="euclidean"). Each column's sum must be non-zero.
@@ -61,7 +63,8 @@ def history_matrix(R_old: ArrayLike, S_old_new: ArrayLike, *, keep: ArrayLike | 
 
     Returns
     -------
-    array of shape (len(keep) + n_new, len(keep) + n_new), R_old's dtype (float64 otherwise).
+    array of shape (len(keep) + n_new, len(keep) + n_new)
+        R_old's dtype when float32 or float64 (float64 otherwise), in R_old's kind and device.
 
     Examples
     --------
@@ -74,8 +77,6 @@ def history_matrix(R_old: ArrayLike, S_old_new: ArrayLike, *, keep: ArrayLike | 
     """
     r = as_matrix(R_old, "R_old", _FUNC)
     s = as_matrix(S_old_new, "S_old_new", _FUNC)
-    if r.on_cuda or s.on_cuda:
-        raise param_error(_FUNC, "R_old", "a host array (numpy, or torch on the CPU)", "an array on a CUDA device")
     n_old = r.shape[0]
     if r.shape != (n_old, n_old):
         raise param_error(_FUNC, "R_old", "a square (n_old, n_old) matrix", f"an array of shape {r.shape}")
@@ -83,8 +84,8 @@ def history_matrix(R_old: ArrayLike, S_old_new: ArrayLike, *, keep: ArrayLike | 
         raise param_error(_FUNC, "S_old_new", f"an array of shape ({n_old}, n_new) (one row per previous "
                           "candidate)", f"an array of shape {s.shape}")
     dtype = np.dtype(r.dtype) if r.dtype in ("float32", "float64") else np.dtype(np.float64)
-    R = r.host.astype(dtype, copy=False)
-    S = s.host.astype(np.float64) if s.dtype != "bfloat16" else host_values(s)
+    R = host_array(r, dtype)
+    S = host_array(s, np.float64)
     kept = np.arange(n_old) if keep is None else check_indices(keep, "keep", _FUNC, n_old, allow_none=False)
     totals = S.sum(axis=0, dtype=np.float64)
     zero = np.flatnonzero(totals == 0)
@@ -99,4 +100,4 @@ def history_matrix(R_old: ArrayLike, S_old_new: ArrayLike, *, keep: ArrayLike | 
     H[:P, P:] = R[kept, :] @ W.T
     known = np.concatenate([H[:P, :P].ravel(), H[P:, :P].ravel(), H[:P, P:].ravel()])
     H[P:, P:] = np.median(known) if known.size else 0
-    return H
+    return like_input(H, r)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._arrays import host_vector
+from .._arrays import host_vector, results_like
 from .._validation import (check_choice, check_float_vector, check_indices, check_int, check_labels,
                            param_error)
 from ._allocation import allocate
@@ -87,7 +87,8 @@ def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = No
     -------
     KMQSampleResult
         ``indices`` (int64, clusters interleaved so every prefix is close to proportional) and
-        ``per_cluster`` (int64 counts, summing to ``budget``).
+        ``per_cluster`` (int64 counts, summing to ``budget``), in the kind of ``labels``
+        (numpy, torch or cupy; ``quality`` may be any kind and float dtype).
 
     Examples
     --------
@@ -106,6 +107,7 @@ def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = No
     func = "kmq_sample"
     allocation = check_choice(allocation, "allocation", func, ("proportional", "equal"))
     within = check_choice(within, "within", func, ("multinomial", "softmax", "uniform"))
+    labels_in = labels
     labels = check_labels(labels, func)
     n = labels.shape[0]
     seed = check_int(seed, "seed", func, 0)
@@ -178,8 +180,9 @@ def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = No
     # interleave clusters: the r-th pick of cluster j sits at (r + 0.5) / b_j
     pos_key = (pick_rank + 0.5) / per_cluster[pick_lab]
     inter = np.lexsort((pick_lab, pos_key))
-    return KMQSampleResult(indices=picks[inter].astype(np.int64, copy=False),
-                     per_cluster=per_cluster.astype(np.int64, copy=False))
+    result = KMQSampleResult(indices=picks[inter].astype(np.int64, copy=False),
+                             per_cluster=per_cluster.astype(np.int64, copy=False))
+    return results_like(result, labels_in)
 
 
 KMQSample = KMQSampleResult  # the earlier name, still accepted

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._arrays import host_vector
+from .._arrays import host_vector, results_like
 from .._validation import check_float_vector, check_labels, param_error
 
 
@@ -63,7 +63,8 @@ def cluster_weights_update(weights: ArrayLike, labels: ArrayLike, scores: ArrayL
     Returns
     -------
     ClusterWeightsResult
-        ``weights`` (Eq. 6), ``cluster_scores`` (the ``s_j`` used), ``counts`` and ``shift``.
+        ``weights`` (Eq. 6), ``cluster_scores`` (the ``s_j`` used), ``counts`` and ``shift``;
+        the arrays in the kind of ``weights`` (numpy, torch or cupy, any float dtype).
 
     Examples
     --------
@@ -105,8 +106,9 @@ def cluster_weights_update(weights: ArrayLike, labels: ArrayLike, scores: ArrayL
     means[~scored] = means[scored].mean()
     total = means.sum()
     factor = means / total if total > 0 else np.full(k, 1.0 / k)
-    return ClusterWeightsResult(weights=factor * w, cluster_scores=means, counts=counts.astype(np.int64),
-                          shift=float(shift))
+    result = ClusterWeightsResult(weights=factor * w, cluster_scores=means, counts=counts.astype(np.int64),
+                                  shift=float(shift))
+    return results_like(result, weights)
 
 
 ClusterWeights = ClusterWeightsResult  # the earlier name, still accepted

@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 import scipy.sparse as sp
 
 from .. import _backends
+from .._arrays import host_vector, like, results_like, to_host
 from .._progress import progress_callback
 from .._validation import check_float, check_float_dtype, check_int, check_selection_budget, param_error
 from ._vocabulary import NgramVocabulary
@@ -181,13 +182,15 @@ def _as_coverage_csr(X, func: str):
             X.sum_duplicates()
     else:
         try:
-            dense = np.asarray(X)
+            dense = to_host(X)
         except Exception as exc:
             raise param_error(func, "X", "a 2-D sparse matrix or array", type(X).__name__, TypeError) from exc
         if dense.ndim != 2:
             raise param_error(func, "X", "a 2-D sparse matrix or array", f"an array of shape {dense.shape}")
         if not (np.issubdtype(dense.dtype, np.number) or dense.dtype == bool):
             raise param_error(func, "X", "a numeric matrix", f"dtype {dense.dtype}", TypeError)
+        if dense.dtype == np.float16:  # scipy.sparse has no float16
+            dense = dense.astype(np.float64)
         X = sp.csr_array(dense)
     if X.shape[0] < 1:
         raise param_error(func, "X", "a matrix with at least one row", f"shape {X.shape}")
@@ -211,7 +214,7 @@ def _as_coverage_csr(X, func: str):
 def _check_weights(weights, n: int, func: str):
     if weights is None:
         return None
-    w = np.asarray(weights)
+    w = to_host(weights)
     if w.ndim != 1 or w.shape[0] != n:
         raise param_error(func, "weights", f"a 1-D array of {n} values (one per row of X)",
                           f"an array of shape {w.shape}")
@@ -246,7 +249,9 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
     ----------
     X : sparse matrix or 2-D array of shape (n, m)
         Nonnegative and finite (a TF-IDF matrix from :func:`tfidf_matrix`). Any scipy sparse
-        format; float32 and float64 are used as they are, other dtypes become float64.
+        format, or a dense numpy, torch or cupy array; float32 and float64 are used as they
+        are, other dtypes (float16, bfloat16, ints) become float64. The greedy runs on the
+        host: a dense CUDA array is copied there once. Results come back in a dense X's kind.
     k : int
         Rows to pick, in ``[1, n - len(selected)]``.
     weights : array of shape (n,), optional
@@ -277,6 +282,7 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
     [0]
     """
     func = "coverage_greedy"
+    X_in = X
     X, indptr, indices, data = _as_coverage_csr(X, func)
     n, m = X.shape
     w = _check_weights(weights, n, func)
@@ -286,7 +292,7 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
     with progress_callback(progress, k, "coverage") as callback:
         picks, gains, alpha, refreshes = _backends.core.coverage_greedy(
             indptr, indices, data, n, m, w, decay, k, pool, threads, callback)
-    return CoverageResult(indices=picks, gains=gains, alpha=alpha, refreshes=int(refreshes))
+    return results_like(CoverageResult(indices=picks, gains=gains, alpha=alpha, refreshes=int(refreshes)), X_in)
 
 
 def coverage_gains(X, alpha: ArrayLike | None = None, *, weights: ArrayLike | None = None,
@@ -298,7 +304,8 @@ def coverage_gains(X, alpha: ArrayLike | None = None, *, weights: ArrayLike | No
     Parameters
     ----------
     X : sparse matrix or 2-D array of shape (n, m)
-        Nonnegative and finite.
+        Nonnegative and finite; as in :func:`coverage_greedy` (the gains come back in a dense
+        X's kind).
     alpha : array of shape (m,), optional
         Column weights (default: all 1).
     weights : array of shape (n,), optional
@@ -319,12 +326,13 @@ def coverage_gains(X, alpha: ArrayLike | None = None, *, weights: ArrayLike | No
     [5.0, 3.0]
     """
     func = "coverage_gains"
+    X_in = X
     X, indptr, indices, data = _as_coverage_csr(X, func)
     n, m = X.shape
     a = _check_alpha(alpha, m, func)
     w = _check_weights(weights, n, func)
     threads = _check_threads(threads, func)
-    return _backends.core.coverage_row_gains(indptr, indices, data, n, m, a, w, threads)
+    return like(_backends.core.coverage_row_gains(indptr, indices, data, n, m, a, w, threads), X_in)
 
 
 def coverage_decay(X, row: int, alpha: np.ndarray, decay: float = 0.1) -> int:
@@ -369,7 +377,7 @@ def coverage_decay(X, row: int, alpha: np.ndarray, decay: float = 0.1) -> int:
 def _check_alpha(alpha, m: int, func: str) -> np.ndarray:
     if alpha is None:
         return np.ones(m)
-    a = np.asarray(alpha)
+    a = to_host(alpha)
     if a.shape != (m,) or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise param_error(func, "alpha", f"a 1-D array of {m} numbers (one per column of X)",
                           f"an array of shape {a.shape} and dtype {a.dtype}")
@@ -431,7 +439,8 @@ def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float 
     k : int
         Texts to pick.
     ifd : array of shape (len(texts),)
-        Instruction-following difficulty per text; NaN allowed (dropped), otherwise >= 0.
+        Instruction-following difficulty per text (numpy, torch or cupy; any float dtype); NaN
+        allowed (dropped), otherwise >= 0. The result's arrays come back in its kind.
     decay : float
         In ``[0, 1]``: the factor applied to an n-gram's weight each time a pick contains it.
     ngram_range : tuple (min_n, max_n)
@@ -465,8 +474,8 @@ def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float 
     n = len(texts)
     if n == 0:
         raise param_error(func, "texts", "a non-empty sequence of str", "an empty sequence")
-    scores = np.asarray(ifd)
-    if scores.ndim != 1 or scores.shape[0] != n:
+    scores = host_vector(ifd, "ifd", func, kind=f"{n} scores (one per text)")
+    if scores.shape[0] != n:
         raise param_error(func, "ifd", f"a 1-D array of {n} scores (one per text)", f"an array of shape {scores.shape}")
     if not np.issubdtype(scores.dtype, np.number) or np.issubdtype(scores.dtype, np.complexfloating):
         raise param_error(func, "ifd", "an array of real numbers", f"dtype {scores.dtype}", TypeError)
@@ -490,10 +499,11 @@ def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float 
             f"{n_high} an IFD >= 1); pass allow_fewer=True to pick them all", k)
     k = min(k, int(candidates.size))
     if k == 0:
-        return IterITResult(indices=np.empty(0, np.int64), gains=np.empty(0), candidates=candidates,
-                            n_dropped_nan=n_nan, n_dropped_high_ifd=n_high, n_ngrams=0)
+        return results_like(IterITResult(indices=np.empty(0, np.int64), gains=np.empty(0), candidates=candidates,
+                                         n_dropped_nan=n_nan, n_dropped_high_ifd=n_high, n_ngrams=0), ifd)
     tfidf = tfidf_matrix([texts[i] for i in candidates], ngram_range, threads=threads, progress=progress)
     picked = coverage_greedy(tfidf.matrix, k, weights=scores[candidates], decay=decay, threads=threads,
                              progress=progress)
-    return IterITResult(indices=candidates[picked.indices], gains=picked.gains, candidates=candidates,
-                        n_dropped_nan=n_nan, n_dropped_high_ifd=n_high, n_ngrams=int(tfidf.matrix.shape[1]))
+    return results_like(IterITResult(indices=candidates[picked.indices], gains=picked.gains, candidates=candidates,
+                                     n_dropped_nan=n_nan, n_dropped_high_ifd=n_high,
+                                     n_ngrams=int(tfidf.matrix.shape[1])), ifd)

@@ -3,7 +3,8 @@
 Every function takes the samples first (embeddings ``X``, records, or one score per sample) and
 the budget ``k`` second, its options by keyword, and returns a :class:`BaselineResult` whose
 ``indices`` are in selection order (so a prefix is the same baseline at a smaller budget) and
-whose ``scores`` are what ranked them.
+whose ``scores`` are what ranked them, as the input's kind (numpy, torch or cupy; embeddings
+in float16, bfloat16, float32 or float64; a CUDA input is copied to the host, where they run).
 Ties go to the lowest index. Randomised baselines take ``seed``.
 
 * :func:`random_select` -- uniform without replacement.
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._arrays import as_matrix, to_float64
+from .._arrays import as_matrix, host_array, host_vector, results_like, to_host
 from .._validation import check_float, check_int, param_error
 
 
@@ -145,7 +146,7 @@ def knn_distance(X: ArrayLike, k: int, *, metric: str = "euclidean", block_size:
     """
     func = "knn_distance"
     m = as_matrix(X, "X", func, min_rows=2)
-    X = to_float64(m)
+    X = host_array(m, np.float64)
     n = X.shape[0]
     k = _check_k(k, n, func)
     if metric not in ("euclidean", "cosine"):
@@ -161,7 +162,7 @@ def knn_distance(X: ArrayLike, k: int, *, metric: str = "euclidean", block_size:
         d[np.arange(e - s), np.arange(s, e)] = np.inf
         nn[s:e] = np.sqrt(np.maximum(d.min(axis=1), 0.0))
     idx = _top(nn, k)
-    return BaselineResult(idx, nn[idx], f"knn1-{metric}")
+    return results_like(BaselineResult(idx, nn[idx], f"knn1-{metric}"), m.obj)
 
 
 def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float = 0.9,
@@ -190,9 +191,9 @@ def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float =
     """
     func = "deita_select"
     m = as_matrix(X, "X", func)
-    X = _unit_rows(to_float64(m))
+    X = _unit_rows(host_array(m, np.float64))
     n = X.shape[0]
-    q = np.asarray(quality, dtype=np.float64)
+    q = host_vector(quality, "quality", func, kind="floats").astype(np.float64)
     if q.shape != (n,) or not np.all(np.isfinite(q)):
         raise param_error(func, "quality", f"a finite array of shape ({n},)",
                           f"shape {q.shape}" if q.shape != (n,) else "non-finite values")
@@ -212,7 +213,7 @@ def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float =
         raise ValueError(f"deita_select: only {len(picks)} samples pass the similarity threshold "
                          f"({threshold}) but k is {k}; raise 'threshold' or pass allow_fewer=True")
     idx = np.asarray(picks, dtype=np.int64)
-    return BaselineResult(idx, q[idx], "deita", n_dropped=0)
+    return results_like(BaselineResult(idx, q[idx], "deita", n_dropped=0), m.obj)
 
 
 def kcenter_select(X: ArrayLike, k: int, *, metric: str = "euclidean", seed_index: int = 0,
@@ -228,8 +229,9 @@ def kcenter_select(X: ArrayLike, k: int, *, metric: str = "euclidean", seed_inde
     from ..kcenter import kcenter_greedy
 
     r = kcenter_greedy(X, k, metric=metric, seed_index=seed_index, progress=progress)
-    return BaselineResult(np.asarray(r.indices, dtype=np.int64),
-                          np.asarray(r.radii, dtype=np.float64), f"kcenter-{metric}")
+    result = BaselineResult(to_host(r.indices).astype(np.int64), to_host(r.radii).astype(np.float64),
+                            f"kcenter-{metric}")
+    return results_like(result, X)
 
 
 def ifd_topk(ifd: ArrayLike, k: int, *, drop_above_one: bool = True, allow_fewer: bool = False) -> BaselineResult:
@@ -243,7 +245,7 @@ def ifd_topk(ifd: ArrayLike, k: int, *, drop_above_one: bool = True, allow_fewer
     ([2, 4], 2)
     """
     func = "ifd_topk"
-    s = np.asarray(ifd, dtype=np.float64)
+    s = to_host(ifd).astype(np.float64)
     if s.ndim != 1 or s.size == 0:
         raise param_error(func, "ifd", "a non-empty 1-D array", f"shape {s.shape}")
     k = _check_k(k, s.size, func)
@@ -256,4 +258,4 @@ def ifd_topk(ifd: ArrayLike, k: int, *, drop_above_one: bool = True, allow_fewer
                          f"({s.size - n_keep} dropped) but k is {k}; pass allow_fewer=True")
     ranked = np.where(keep, s, -np.inf)
     idx = _top(ranked, min(k, n_keep))
-    return BaselineResult(idx, s[idx], "ifd", n_dropped=s.size - n_keep)
+    return results_like(BaselineResult(idx, s[idx], "ifd", n_dropped=s.size - n_keep), ifd)
