@@ -23,6 +23,13 @@ py::array_t<T> to_numpy(std::vector<T, Alloc>&& v) {
   return py::array_t<T>(static_cast<py::ssize_t>(owner->size()), owner->data(), free_when_done);
 }
 
+// Whether `a` holds T. Equivalence, not identity of the dtype object: a numpy.memmap (and other
+// views) may carry its own descriptor for the same type.
+template <class T>
+bool holds(const py::array& a) {
+  return py::isinstance<py::array_t<T>>(a);
+}
+
 // Code-point views of Python strings (PEP 393 storage: 1, 2 or 4 bytes a code point), valid while
 // `texts` lives; the caller holds it for the whole call.
 std::vector<coverage::TextView> text_views(const py::list& texts) {
@@ -67,16 +74,15 @@ coverage::CsrView csr_view(const py::array& indptr, const py::array& indices, co
   coverage::CsrView x;
   x.n_rows = n_rows;
   x.n_cols = n_cols;
-  const auto kind = indptr.dtype();
-  if (kind.is(py::dtype::of<int32_t>()) && indices.dtype().is(py::dtype::of<int32_t>())) {
+  if (holds<int32_t>(indptr) && holds<int32_t>(indices)) {
     x.index_type = coverage::IndexType::int32;
-  } else if (kind.is(py::dtype::of<int64_t>()) && indices.dtype().is(py::dtype::of<int64_t>())) {
+  } else if (holds<int64_t>(indptr) && holds<int64_t>(indices)) {
     x.index_type = coverage::IndexType::int64;
   } else {
     fail("indptr and indices must both be int32 or both int64");
   }
-  if (data.dtype().is(py::dtype::of<float>())) x.value_type = coverage::ValueType::float32;
-  else if (data.dtype().is(py::dtype::of<double>())) x.value_type = coverage::ValueType::float64;
+  if (holds<float>(data)) x.value_type = coverage::ValueType::float32;
+  else if (holds<double>(data)) x.value_type = coverage::ValueType::float64;
   else fail("data must be float32 or float64");
   require(indptr.shape(0) == n_rows + 1, "indptr has ", indptr.shape(0), " entries; expected ", n_rows + 1);
   require(indices.shape(0) == data.shape(0), "indices (", indices.shape(0), ") and data (", data.shape(0),
@@ -146,7 +152,7 @@ py::array_t<double> row_gains(const py::array& indptr, const py::array& indices,
 int64_t decay_row(const py::array& indptr, const py::array& indices, const py::array& data, int64_t n_rows,
                   int64_t n_cols, int64_t row, double decay, py::array alpha) {
   coverage::CsrView x = csr_view(indptr, indices, data, n_rows, n_cols);
-  require(alpha.ndim() == 1 && alpha.shape(0) == n_cols && alpha.dtype().is(py::dtype::of<double>()) &&
+  require(alpha.ndim() == 1 && alpha.shape(0) == n_cols && holds<double>(alpha) &&
               (alpha.flags() & py::array::c_style) && alpha.writeable(),
           "alpha must be a writable contiguous float64 array of ", n_cols, " entries");
   return coverage::decay_row(x, row, decay, static_cast<double*>(alpha.mutable_data()));

@@ -3,7 +3,9 @@
 The public API, re-exported from one subpackage per selector family (:mod:`iterselect.kcenter`,
 :mod:`iterselect.coverage`, :mod:`iterselect.affinity`, :mod:`iterselect.cluster`), the
 measures (:mod:`iterselect.metrics`), the methods (:mod:`iterselect.methods`), model scoring
-(:mod:`iterselect.scoring`) and training (:mod:`iterselect.training`).
+(:mod:`iterselect.scoring`) and training (:mod:`iterselect.training`). The scikit-learn
+estimators are in :mod:`iterselect.estimators` and the drop-in replacements of scikit-learn
+classes in :mod:`iterselect.sklearn` (both need scikit-learn).
 """
 from ._backends import backends, cuda_unavailable_reason, has_cuda
 from ._version import __version__
@@ -25,7 +27,6 @@ from .scoring import (Embeddings, EmbeddingsResult, FormattedExample, FormattedE
                       GenerationResult, IFDResult, PerplexityResult, RewardResult, embed,
                       embed_sentences, format_examples, format_prompts, generate, ifd_scores,
                       load_model, load_tokenizer, perplexity, reward_scores)
-from .selectors import KCenterSelector
 from .training import FinetuneResult, finetune
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "AffinityPropagationResult", "affinity_propagation", "history_matrix", "representation_scores",
     "ChooseKResult", "ClusterWeightsResult", "KMeansResult", "KMQSampleResult", "choose_k",
     "cluster_weights_update", "kmeans", "kmq_sample",
-    "KCenterSelector",
     # measures
     "SilhouetteResult", "VendiResult", "silhouette", "vendi_score",
     # methods and baselines
@@ -52,3 +52,13 @@ __all__ = [
     # warnings and errors
     "ConvergenceWarning", "DataError", "RecordError", "RunError", "ScoringWarning",
 ]
+
+
+def __getattr__(name):
+    # the deprecated estimator name, importable from here as before; it needs scikit-learn, which
+    # ``import iterselect`` does not
+    if name == "KCenterSelector":
+        from .selectors import KCenterSelector
+
+        return KCenterSelector
+    raise AttributeError(f"module 'iterselect' has no attribute {name!r}")
