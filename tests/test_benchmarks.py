@@ -90,3 +90,11 @@ def test_cluster_benchmark_runs(bench_cache):
                         cache=bench_cache)
     diffs = [r["difference"] for r in res["rows"] if r["difference"] is not None]
     assert len(diffs) == 5 and max(diffs) < 1e-5, res  # silhouette and Vendi against references
+
+
+def test_sklearn_dropins_benchmark_agrees(bench_cache):
+    require_module("sklearn", "sklearn")
+    res = run_benchmark("sklearn_dropins.py", "--quick", cache=bench_cache)
+    assert [r["identical"] for r in res["affinity_propagation"]] == [True], res
+    assert len(res["tfidf"]) == 2 and all(r["same_vocabulary_and_structure"] for r in res["tfidf"]), res
+    assert max(r["max_rel_value_diff"] for r in res["tfidf"]) < 1e-12, res
