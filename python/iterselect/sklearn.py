@@ -86,10 +86,12 @@ class AffinityPropagation(_SkAffinityPropagation):
 
     Same parameters, attributes, methods and warnings as scikit-learn's (see its
     documentation); the results are scikit-learn's exactly (same ``random_state``, or the same
-    state of numpy's global generator when it is None). What differs is time and memory: the
-    iterations run multithreaded in C++ on three n x n float64 arrays (scikit-learn allocates
-    five and more), and ``affinity_matrix_`` is recomputed when read (the same values; for
-    ``affinity="precomputed"`` it is the matrix given, or its copy, as in scikit-learn).
+    state of numpy's global generator when it is None). What differs: the iterations run
+    multithreaded in C++ (fused passes over S, R and A, three n x n float64 arrays, besides the
+    similarity matrix built as scikit-learn builds it), and ``affinity_matrix_`` is not kept
+    but recomputed when read (the same values; for ``affinity="precomputed"`` it is the matrix
+    given, or its copy, as in scikit-learn). ``benchmarks/sklearn_dropins.py`` measures the
+    time and the peak memory against scikit-learn.
 
     Examples
     --------
@@ -229,8 +231,11 @@ class TfidfVectorizer(_SkTfidfVectorizer):
     ``vocabulary``, ``sublinear_tf``, ``norm=None``) are supported at their defaults only;
     another value raises a ``ValueError`` naming it when fitting.
 
-    The vocabulary, its column order, ``idf_`` and the matrix's structure equal scikit-learn's;
-    the values agree to rounding (the C++ path weighs in float64, then rounds to ``dtype``).
+    The vocabulary, its column order, ``idf_`` and the matrix's stored entries equal
+    scikit-learn's; the values agree to rounding (the C++ path weighs in float64, then rounds
+    to ``dtype``), and each row's columns are sorted (scikit-learn leaves them in the order the
+    terms were first seen). ``transform`` builds the new documents' own n-grams first and maps
+    them to the vocabulary, so its memory grows with their vocabulary too.
 
     Examples
     --------
@@ -297,17 +302,7 @@ class TfidfVectorizer(_SkTfidfVectorizer):
         return _align_api_if_sparse(normalize(X, norm=self.norm, copy=False).astype(dtype, copy=False))
 
     def fit(self, raw_documents, y=None):
-        """Learn the vocabulary and idf from the documents (as scikit-learn's ``fit``).
-
-        Parameters
-        ----------
-        raw_documents : iterable of str (or bytes, files, file names, per ``input``)
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
+        """Learn the vocabulary and idf (:meth:`fit_transform`, returning ``self``)."""
         self.fit_transform(raw_documents)
         return self
 
