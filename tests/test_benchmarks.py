@@ -7,16 +7,14 @@ measured by running the scripts themselves).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-import iterselect
 
-from conftest import SHARED_DATA, require_module, shared_file
+from conftest import SHARED_DATA, require_module, shared_file, subprocess_env
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -29,11 +27,7 @@ def bench_cache(tmp_path_factory):
 
 def run_benchmark(script: str, *args: str, cache: Path, timeout: int = 300) -> dict:
     """Run ``benchmarks/<script> ARGS --json FILE`` and return the JSON it wrote."""
-    env = dict(os.environ)
-    env["ITERSELECT_BENCH_CACHE"] = str(cache)
-    # the subprocess imports the same iterselect as this test process
-    package_root = str(Path(iterselect.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join([package_root, env.get("PYTHONPATH", "")])
+    env = subprocess_env(ITERSELECT_BENCH_CACHE=str(cache))
     env["ITERSELECT_SHARED"] = str(SHARED_DATA.parent)
     env["HF_HUB_OFFLINE"] = "1"
     out = cache / f"{Path(script).stem}.json"
@@ -98,3 +92,15 @@ def test_sklearn_dropins_benchmark_agrees(bench_cache):
     assert [r["identical"] for r in res["affinity_propagation"]] == [True], res
     assert len(res["tfidf"]) == 2 and all(r["same_vocabulary_and_structure"] for r in res["tfidf"]), res
     assert max(r["max_rel_value_diff"] for r in res["tfidf"]) < 1e-12, res
+
+
+def test_facility_benchmark_same_objective_picks_identical(bench_cache):
+    shared_file("embeddings", "dolly_15k_minilm.npy")
+    require_module("apricot", "test")
+    res = run_benchmark("facility.py", "--n", "300", "--k", "10", "--neighbors", "5", "--sub", "120",
+                        "--optimizers", "naive", cache=bench_cache)
+    knn = next(r for r in res["full"] if r["selector"].startswith("iterselect kNN 5"))
+    apricot = next(r for r in res["full"] if r["selector"].startswith("apricot"))
+    assert 0.9 < knn["dense_objective"] / apricot["dense_objective"] < 1.1, res  # close to apricot's
+    naive = next(r for r in res["same_objective"] if r.get("optimizer") == "naive")
+    assert naive["picks"] == "identical (10)", res  # same objective: the same picks

@@ -11,7 +11,7 @@ import pickle
 import numpy as np
 import pytest
 
-from conftest import missing, needs_faiss, require_module
+from conftest import needs_faiss, require_module
 
 require_module("sklearn", "sklearn", module_level=True)
 
@@ -22,20 +22,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import iterselect  # noqa: E402
 from iterselect.estimators import (AffinityPropagationSelection, CoverageSelection,  # noqa: E402
                                    FacilityLocationSelection, KCenterGreedy, KMQSampler)
-
-
-def facility_available() -> bool:
-    try:
-        import iterselect.facility  # noqa: F401
-
-        return True
-    except ImportError:
-        return False
-
-
-def need_facility():
-    if not facility_available():
-        missing("iterselect.facility", "the facility-location kernels are not in this build", strict=False)
 
 
 # ----------------------------------------------------------------------------- scikit-learn's checks
@@ -84,11 +70,9 @@ ESTIMATORS = [KCenterGreedy(1), CoverageSelection(1), AffinityPropagationSelecti
 try:
     import faiss  # noqa: F401
 
-    ESTIMATORS.append(KMQSampler(1, n_clusters=1))
+    ESTIMATORS += [KMQSampler(1, n_clusters=1), FacilityLocationSelection(1, n_neighbors=3)]
 except ImportError:
     pass
-if facility_available():
-    ESTIMATORS.append(FacilityLocationSelection(1, n_neighbors=3))
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=not_applicable, xfail_strict=True)
@@ -97,10 +81,8 @@ def test_sklearn_estimator_checks(estimator, check):
 
 
 def test_every_estimator_is_checked():
-    """The list above skips none silently: KMQSampler needs faiss, FacilityLocationSelection the
-    facility kernels."""
+    """The list above skips none silently: KMQSampler and FacilityLocationSelection need faiss."""
     require_module("faiss", "faiss")
-    need_facility()
     assert len(ESTIMATORS) == 5
 
 
@@ -182,7 +164,6 @@ def test_kmq_sampler_is_kmeans_then_kmq_sample():
 
 
 def test_facility_location_selection_is_facility_location():
-    need_facility()
     require_module("faiss", "faiss")
     from iterselect.facility import facility_location
 
@@ -198,7 +179,6 @@ def test_facility_location_selection_is_facility_location():
 def test_facility_location_selection_swaps_for_apricot():
     """An apricot user swaps one import: the same picks and gains as apricot's exact greedy on
     its dense euclidean similarities."""
-    need_facility()
     require_module("faiss", "faiss")
     apricot = require_module("apricot", "test")
     Xs = rng.normal(size=(60, 5))

@@ -185,17 +185,7 @@ void greedy(const GreedyProblem& p, GreedyOutput& out, const Hooks& hooks) {
   check_csr(p.X, p.threads);
   const int64_t n = p.X.n_rows;
   require(std::isfinite(p.decay) && p.decay >= 0.0 && p.decay <= 1.0, "decay (", p.decay, ") must be in [0, 1]");
-  require(p.n_selected >= 0 && p.n_selected < n, "selected has ", p.n_selected,
-          " rows; it must have fewer than the number of rows (", n, ")");
-  std::vector<uint8_t> seen(static_cast<size_t>(n), 0);
-  for (int64_t s = 0; s < p.n_selected; ++s) {
-    const int64_t i = p.selected[s];
-    require(i >= 0 && i < n, "selected[", s, "] (", i, ") must be in [0, ", n - 1, "]");
-    require(!seen[i], "selected[", s, "] (", i, ") appears more than once");
-    seen[i] = 1;
-  }
-  const int64_t room = n - p.n_selected;
-  require(p.k >= 1 && p.k <= room, "k (", p.k, ") must be in [1, ", room, "], the number of rows not selected");
+  check_selection(p.selected, p.n_selected, n, p.k, "rows");
   if (p.weights != nullptr)
     for (int64_t i = 0; i < n; ++i)
       require(std::isfinite(p.weights[i]) && p.weights[i] >= 0.0, "weights[", i, "] (", p.weights[i],

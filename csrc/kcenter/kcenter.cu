@@ -3,6 +3,7 @@
 // shuffle-down tree folds the lanes: exactly common/distance.hpp's canonical order, so the GPU
 // returns the same picks as the CPU path, bit for bit.
 #include "common/cuda_compat.cuh"
+#include "common/device_argmax.cuh"
 #include "common/device_math.cuh"
 #include "common/check.hpp"
 #include "kcenter/kcenter_cuda.hpp"
@@ -64,29 +65,6 @@ __global__ void set_center_kernel(const T* X, int64_t d, const int64_t* index, c
   }
 }
 
-template <class A>
-__device__ __forceinline__ bool better(A v, int64_t i, A bv, int64_t bi) {
-  return bi < 0 || (i >= 0 && (v > bv || (v == bv && i < bi)));
-}
-
-// Block-wide argmax of (value, index) pairs held by lane 0 of each warp; result in thread 0.
-template <class A>
-__device__ void block_argmax(A& v, int64_t& i, A* sv, int64_t* si) {
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  if (lane == 0) {
-    sv[warp] = v;
-    si[warp] = i;
-  }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    for (int w = 1; w < static_cast<int>(blockDim.x >> 5); ++w)
-      if (better(sv[w], si[w], v, i)) {
-        v = sv[w];
-        i = si[w];
-      }
-  }
-}
-
 // The fused step: min_sq <- min(min_sq, d(x, center)) for unchosen rows; per-block argmax.
 template <class T, class A>
 __global__ void step_kernel(const T* X, int64_t n, int64_t d, const A* center, const A* inv, bool cosine,
@@ -114,34 +92,6 @@ __global__ void step_kernel(const T* X, int64_t n, int64_t d, const A* center, c
   if (threadIdx.x == 0) {
     block_val[blockIdx.x] = best;
     block_idx[blockIdx.x] = best_i;
-  }
-}
-
-// One block folds the per-block winners: the next pick into *next, its value into values[slot].
-template <class A>
-__global__ void reduce_kernel(const A* block_val, const int64_t* block_idx, int nblocks, int64_t* next,
-                              A* values, int64_t slot) {
-  ISEL_SHARED(A, sv, 32);
-  ISEL_SHARED(int64_t, si, 32);
-  A best = A(-1);
-  int64_t best_i = -1;
-  for (int b = threadIdx.x; b < nblocks; b += blockDim.x)
-    if (better(block_val[b], block_idx[b], best, best_i)) {
-      best = block_val[b];
-      best_i = block_idx[b];
-    }
-  for (int w = 16; w >= 1; w >>= 1) {
-    A ov = __shfl_down_sync(0xffffffffu, best, w);
-    int64_t oi = __shfl_down_sync(0xffffffffu, best_i, w);
-    if (better(ov, oi, best, best_i)) {
-      best = ov;
-      best_i = oi;
-    }
-  }
-  block_argmax(best, best_i, sv, si);
-  if (threadIdx.x == 0) {
-    *next = best_i;
-    if (slot >= 0) values[slot] = best_i < 0 ? A(0) : best;
   }
 }
 
@@ -203,7 +153,7 @@ void run(const DeviceProblem& p, DeviceOutput& out, const Hooks& hooks) {
     t = 1;
   }
   for (;; ++t) {
-    launch(reduce_kernel<A>, dim3(1), dim3(256), 0, stream, static_cast<const A*>(bval),
+    launch(argmax_of_blocks_kernel<A>, dim3(1), dim3(256), 0, stream, static_cast<const A*>(bval),
            static_cast<const int64_t*>(bidx), blocks, next, values, t - 1);
     if (t == p.k) break;
     add_center(t);

@@ -1,9 +1,9 @@
 """iterselect: fast, exact training-subset selection for LLM instruction tuning.
 
 The public API, re-exported from one subpackage per selector family (:mod:`iterselect.kcenter`,
-:mod:`iterselect.coverage`, :mod:`iterselect.affinity`, :mod:`iterselect.cluster`), the
-measures (:mod:`iterselect.metrics`), the methods (:mod:`iterselect.methods`), model scoring
-(:mod:`iterselect.scoring`) and training (:mod:`iterselect.training`). The scikit-learn
+:mod:`iterselect.coverage`, :mod:`iterselect.affinity`, :mod:`iterselect.cluster`,
+:mod:`iterselect.facility`), the measures (:mod:`iterselect.metrics`), the methods
+(:mod:`iterselect.methods`), model scoring (:mod:`iterselect.scoring`) and training (:mod:`iterselect.training`). The scikit-learn
 estimators are in :mod:`iterselect.estimators` and the drop-in replacements of scikit-learn
 classes in :mod:`iterselect.sklearn` (both need scikit-learn).
 """
@@ -16,6 +16,9 @@ from .cluster import (ChooseKResult, ClusterWeights, ClusterWeightsResult, KMean
 from .coverage import (CoverageResult, IterITResult, NgramVocabulary, TfidfResult, coverage_decay,
                        coverage_gains, coverage_greedy, iterit_select, tfidf_matrix)
 from .exceptions import ConvergenceWarning, DataError, RecordError, RunError, ScoringWarning
+from .facility import (FacilityLocationResult, facility_gains, facility_location,
+                       facility_location_graph, facility_objective, facility_update,
+                       knn_similarity_graph)
 from .kcenter import KCenterResult, kcenter_greedy
 from .methods import (Bank, BankHistory, BaselineResult, DiverseEvol, InsBank, InsBankRound,
                       InsBankRoundResult, IterativeKMQ, IterIT, MethodRun, MethodRunResult,
@@ -38,6 +41,8 @@ __all__ = [
     "AffinityPropagationResult", "affinity_propagation", "history_matrix", "representation_scores",
     "ChooseKResult", "ClusterWeightsResult", "KMeansResult", "KMQSampleResult", "choose_k",
     "cluster_weights_update", "kmeans", "kmq_sample",
+    "FacilityLocationResult", "facility_gains", "facility_location", "facility_location_graph",
+    "facility_objective", "facility_update", "knn_similarity_graph",
     # measures
     "SilhouetteResult", "VendiResult", "silhouette", "vendi_score",
     # methods and baselines

@@ -154,6 +154,31 @@ def host_values(m: Matrix, rows=None) -> np.ndarray:
     return widen_bfloat16(host) if m.dtype == "bfloat16" else host
 
 
+def host_rows(m: Matrix, rows, dtype=np.float32) -> np.ndarray:
+    """Rows of ``m`` (a slice or an index array) as a host ``dtype`` array: a copy of those rows
+    only (a CUDA matrix's rows are taken and converted on the device, then copied)."""
+    if not m.on_cuda:
+        return host_values(m, rows).astype(dtype, copy=False)
+    if m.kind == "torch":
+        import torch
+
+        t = m.obj.detach()
+        t = t[rows] if isinstance(rows, slice) else t[torch.as_tensor(rows, device=t.device)]
+        return t.to(getattr(torch, np.dtype(dtype).name)).cpu().numpy()
+    import cupy
+
+    return cupy.asnumpy(m.obj[rows].astype(dtype))
+
+
+def row_blocks(m: Matrix, dtype=np.float32, rows: int | None = None):
+    """Yield ``(start, block)``: consecutive rows of a host matrix as ``dtype``, about 64 MiB at
+    a time, so that a memory-mapped input is never converted (or read into memory) whole."""
+    if rows is None:
+        rows = max(1, (1 << 26) // (max(1, m.shape[1]) * np.dtype(dtype).itemsize))
+    for start in range(0, m.shape[0], rows):
+        yield start, host_rows(m, slice(start, start + rows), dtype)
+
+
 def to_float64(m: Matrix) -> np.ndarray:
     """A float64 host copy of a host matrix (used by references and small helpers)."""
     return host_values(m).astype(np.float64)

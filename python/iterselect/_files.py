@@ -37,3 +37,38 @@ def atomic_file(path, mode: str = "w"):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yield an empty temporary folder beside ``path`` to fill; when the block ends without
+    error it replaces ``path`` (an old folder or file there is moved aside, then removed); on
+    any error it is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from iterselect._files import atomic_directory
+    >>> p = os.path.join(tempfile.mkdtemp(), "out")
+    >>> with atomic_directory(p) as d:
+    ...     _ = (d / "part.txt").write_text("done")
+    >>> sorted(os.listdir(p))
+    ['part.txt']
+    """
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if path.exists() or path.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent)) / "old"
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old.parent, ignore_errors=True)

@@ -36,9 +36,26 @@ def _cgroup_room() -> int | None:
     return None
 
 
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _env_limit() -> int | None:
+    """``ITERSELECT_MAX_MEMORY`` in bytes (a number, optionally with K, M, G or T: powers of 1024)."""
+    raw = os.environ.get("ITERSELECT_MAX_MEMORY", "").strip().upper().removesuffix("IB").removesuffix("B")
+    if not raw:
+        return None
+    unit = raw[-1] if raw[-1] in _UNITS else ""
+    try:
+        return int(float(raw[:len(raw) - len(unit)]) * _UNITS[unit])
+    except ValueError:
+        raise ValueError(f"ITERSELECT_MAX_MEMORY must be a size such as 8G or 512M. Got "
+                         f"{os.environ['ITERSELECT_MAX_MEMORY']!r} instead.") from None
+
+
 def host_available() -> int:
-    """Bytes of host memory a new allocation can use (MemAvailable, capped by a cgroup limit)."""
-    candidates = [v for v in (_meminfo_available(), _cgroup_room()) if v is not None]
+    """Bytes of host memory a new allocation can use: MemAvailable, capped by a cgroup limit and
+    by ``ITERSELECT_MAX_MEMORY`` when set (e.g. ``8G``: a share of a machine that others use)."""
+    candidates = [v for v in (_meminfo_available(), _cgroup_room(), _env_limit()) if v is not None]
     if not candidates:
         try:
             import psutil

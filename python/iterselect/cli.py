@@ -8,25 +8,32 @@
                    [--embeddings A.npy --embeddings B.npy ...] [--quality-field quality]
                    [--combine multiply|add] [--gamma G] [--no-history] [--resume]
 
-    iterselect select kcenter --budget N [--input FILE.jsonl] [--embeddings FILE.npy]
-                              [--output FILE.jsonl] [--metric euclidean|cosine] [--seed-index I]
+    iterselect select kcenter --budget N [--input FILE] [--embeddings FILE.npy]
+                              [--output FILE] [--metric euclidean|cosine] [--seed-index I]
+    iterselect embed --input FILE --output EMB.npy [--model minilm|PATH] [--dtype float16]
+                     [--batch-size N] [--resume] [--force]
 
-With no --input it selects from the bundled Dolly 15k set (its MiniLM embeddings are computed
-once and cached). The selected records are written unchanged, in selection order, as JSONL (to
---output, or to standard output); the covering radius is printed. Any error is one line on
-standard error and exit code 2.
+An input is JSON Lines (.jsonl, .jsonl.gz), a JSON array (.json), Parquet (.parquet) or a
+Hugging Face datasets folder; --instruction-field, --input-field, --response-field and
+--conversations-field map other schemas onto Alpaca's and ShareGPT's. With no --input a command
+uses the bundled Dolly 15k set (its MiniLM embeddings are computed once and cached). The
+selected records are written unchanged, in selection order, in the input's format unless
+--output's extension names another (JSON Lines to standard output without --output). Embeddings
+(.npy) are memory-mapped. Steps expected to take over a minute or a quarter of the free memory
+print their estimate first; --dry-run prints the plan and exits, and a plan that does not fit
+stops before it allocates. Any error is one line on standard error and exit code 2.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from .exceptions import DataError, RunError
-from .io import read_records, write_jsonl
+from .exceptions import RunError
 from .runs import atomic_write_json
 
 EXIT_USAGE = 2
@@ -48,23 +55,72 @@ def build_parser() -> argparse.ArgumentParser:
     methods = select.add_subparsers(dest="method", required=True, parser_class=_Parser)
     kc = methods.add_parser("kcenter", help="k-center greedy on embeddings")
     kc.add_argument("--budget", type=int, required=True, help="number of records to select")
-    kc.add_argument("--input", type=Path, help="records (.jsonl, .jsonl.gz or .json); default: bundled Dolly 15k")
+    kc.add_argument("--input", type=Path, help=INPUT_HELP)
     kc.add_argument("--embeddings", type=Path, help="(N, d) .npy embeddings, row i for record i")
-    kc.add_argument("--output", type=Path, help="where to write the selected records (default: stdout)")
+    kc.add_argument("--output", type=Path, help=OUTPUT_HELP)
     kc.add_argument("--metric", choices=("euclidean", "cosine"), default="euclidean")
     kc.add_argument("--seed-index", type=int, default=0, help="first pick (default 0)")
     kc.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_data_flags(kc)
     _add_baseline_parsers(methods)
     _add_run_parsers(sub)
+    _add_embed_parser(sub)
     return parser
+
+
+INPUT_HELP = ("records: .jsonl, .jsonl.gz, .json, .parquet or a datasets folder; default: "
+              "bundled Dolly 15k")
+OUTPUT_HELP = ("where to write the selected records, in the input's format unless the extension "
+               "(.jsonl, .jsonl.gz, .json, .parquet) names another (default: JSON Lines to stdout)")
+
+
+def _add_data_flags(p):
+    """The field mapping (Alpaca's and ShareGPT's names by default), the split of a datasets
+    folder, and --dry-run."""
+    p.add_argument("--instruction-field", default="instruction", help="field of the instruction")
+    p.add_argument("--input-field", default="input", help="field of the optional input")
+    p.add_argument("--response-field", default="output", help="field of the response")
+    p.add_argument("--conversations-field", default="conversations",
+                   help="field of ShareGPT turns (a record with it is a conversation)")
+    p.add_argument("--split", help="split of a saved DatasetDict (default: train, or its only split)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan and its time and memory estimates, then exit")
+
+
+def _fields(args):
+    from .io import FieldMap
+
+    try:
+        return FieldMap(instruction=args.instruction_field, input=args.input_field,
+                        response=args.response_field, conversations=args.conversations_field)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _add_embed_parser(sub):
+    p = sub.add_parser("embed", help="embed records into a memory-mapped .npy (resumable)")
+    p.add_argument("--input", type=Path, required=True, help=INPUT_HELP.split(";")[0])
+    p.add_argument("--output", type=Path, required=True, help="the .npy to write (N x d)")
+    p.add_argument("--model", default="minilm",
+                   help="'minilm' (the bundled all-MiniLM-L6-v2) or a sentence-transformers directory")
+    p.add_argument("--dtype", choices=("float16", "float32"), default="float16",
+                   help="storage type (default float16)")
+    p.add_argument("--batch-size", type=int, default=64, help="the model's batch size")
+    p.add_argument("--chunk-size", type=int, default=1024,
+                   help="records written and recorded at a time (a kill loses at most one chunk)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_data_flags(p)
 
 
 def _common_select(p, *, embeddings=False, scores=None):
     p.add_argument("--budget", type=int, required=True, help="number of records to select")
-    p.add_argument("--input", type=Path, help="records (.jsonl, .jsonl.gz or .json); default: bundled Dolly 15k")
-    p.add_argument("--output", type=Path, help="where to write the selected records (default: stdout)")
+    p.add_argument("--input", type=Path, help=INPUT_HELP)
+    p.add_argument("--output", type=Path, help=OUTPUT_HELP)
     p.add_argument("--report", type=Path, help="JSON report (default: OUTPUT.report.json when --output is given)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_data_flags(p)
     if embeddings:
         p.add_argument("--embeddings", type=Path, help="(N, d) .npy embeddings, row i for record i (default: MiniLM)")
         p.add_argument("--metric", choices=("euclidean", "cosine"), default="euclidean")
@@ -106,8 +162,10 @@ def _add_run_parsers(sub):
         p.add_argument("--max-length", type=int, help="longest training/scoring sequence in tokens")
         p.add_argument("--batch-tokens", type=int, default=4096)
         p.add_argument("--resume", action="store_true", help="continue a crashed run")
-        p.add_argument("--output", type=Path, help="final selection as JSONL (default: RUN_DIR/selection.jsonl)")
+        p.add_argument("--output", type=Path, help="final selection, in the input's format unless "
+                       "the extension names another (default: RUN_DIR/selection.jsonl)")
         p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        _add_data_flags(p)
         if name == "diverse-evol":
             p.add_argument("--initial-size", type=int, help="random initial pool (default: --budget)")
         elif name == "kmq":
@@ -133,8 +191,12 @@ def _add_run_parsers(sub):
     p.add_argument("--history-weight", type=float, default=0.3)
     p.add_argument("--history-decay", type=float, default=0.9)
     p.add_argument("--resume", action="store_true", help="continue a crashed run")
-    p.add_argument("--output", type=Path, help="final bank as JSONL (default: RUN_DIR/selection.jsonl)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="affinity propagation's messages (float32 halves their memory)")
+    p.add_argument("--output", type=Path, help="final bank, in the first input's format unless "
+                   "the extension names another (default: RUN_DIR/selection.jsonl)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_data_flags(p)
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -146,81 +208,107 @@ def _load_npy(path: Path) -> np.ndarray:
         raise CliError(f"{path}: cannot be read as a .npy array ({exc})") from None
 
 
-def _load_embeddings(path: Path) -> np.ndarray:
-    emb = _load_npy(path)
-    if emb.ndim != 2:
-        raise CliError(f"{path}: embeddings must be 2-D (rows x dimensions), got shape {emb.shape}")
-    return emb
+def _source(args, path, *, required=(), numeric=(), limit=None):
+    """The records of ``path`` (None: the bundled Dolly 15k), through the field mapping."""
+    from .jobs import JobError, open_input
+
+    try:
+        return open_input(path, fields=_fields(args), split=args.split, required=required,
+                          numeric=numeric, limit=limit)
+    except JobError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _embeddings(args, source, plan, path, *, more_rows=False):
+    from .jobs import JobError, plan_embeddings
+
+    try:
+        return plan_embeddings(source, path, bundled=args.input is None, plan=plan,
+                               progress=not args.no_progress, more_rows=more_rows)
+    except JobError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _gate(plan, args) -> bool:
+    """Print the plan (all of it with --dry-run, else the steps over a minute or a quarter of
+    the free memory) and stop before a step that does not fit. True on a dry run."""
+    for line in plan.lines(everything=args.dry_run):
+        print(line, file=sys.stderr)
+    problem = plan.problem()
+    if problem:
+        raise CliError(problem)
+    if args.dry_run:
+        print("dry run: nothing was computed or written", file=sys.stderr)
+    return args.dry_run
+
+
+def _write_selection(source, indices, output) -> None:
+    """The selected records, as read, to ``output`` (its format: the input's unless the
+    extension names another) or as JSON Lines to standard output."""
+    with _writing(output):
+        if output is None:
+            for line in source.take(indices).lines():
+                sys.stdout.write(line + "\n")
+        else:
+            source.write(indices, output)
+
+
+def _refuse_overwrite(output: Path, inputs, *, force: bool, resume: bool = False) -> None:
+    """Never write over an input; an existing output needs --force. (The one check of this
+    command, kept apart so that a shared output-safety helper can replace it.)"""
+    target = output.resolve()
+    for path in inputs:
+        if path is not None and Path(path).resolve() == target:
+            raise CliError(f"--output {output} is one of the inputs; choose another path")
+    if output.exists() and not (force or resume):
+        raise CliError(f"{output} exists; pass --force to replace it")
 
 
 def _select_kcenter(args) -> int:
+    from .estimates import Plan, kcenter_step
     from .kcenter import kcenter_greedy
 
-    records = _records(args)
-    n = len(records)
+    progress = not args.no_progress
+    source = _source(args, args.input)
+    n = len(source)
     _check_budget(args.budget, n)
-    emb = _selection_embeddings(args, records, not args.no_progress)
+    if not 0 <= args.seed_index < n:
+        raise CliError(f"--seed-index must be between 0 and {n - 1}, got {args.seed_index}")
+    plan = Plan()
+    emb = _embeddings(args, source, plan, args.embeddings)
     try:
-        result = kcenter_greedy(emb, args.budget, metric=args.metric, seed_index=args.seed_index,
-                                progress=not args.no_progress)
+        plan.add(kcenter_step(n, emb.dim, args.budget, dtype=emb.dtype, metric=args.metric,
+                              rows=None if emb.step else emb.get()))
+    except (ValueError, TypeError) as exc:  # the calibration checks the first rows
+        raise CliError(str(exc)) from None
+    if _gate(plan, args):
+        return 0
+    try:
+        result = kcenter_greedy(emb.get(), args.budget, metric=args.metric,
+                                seed_index=args.seed_index, progress=progress)
     except (ValueError, TypeError) as exc:
         raise CliError(str(exc)) from None
-    lines = [records.raw[i] for i in result.indices.tolist()]
     radius = float(result.radii[-1])
-    with _writing():
-        if args.output:
-            write_jsonl(lines, args.output)
-        else:
-            for line in lines:
-                sys.stdout.write(line + "\n")
-    where = f" -> {args.output}" if args.output else ""
-    print(f"selected {args.budget} of {n} records{where}; covering radius {radius:.6f} ({args.metric})",
-          file=sys.stdout if args.output else sys.stderr)
+    _write_selection(source, result.indices, args.output)
+    if args.output:
+        print(f"selected {args.budget} of {n} records -> {args.output}; covering radius {radius:.6f} ({args.metric})")
+    else:
+        print(f"selected {args.budget} of {n} records; covering radius {radius:.6f} ({args.metric})", file=sys.stderr)
     return 0
 
 
-def _selection_embeddings(args, records, progress: bool) -> np.ndarray:
-    """``--embeddings``, else MiniLM embeddings: those of the bundled Dolly set (computed once and
-    cached; for the first ``--limit`` records only when already cached), or computed for the
-    records given; one row per record."""
-    from . import datasets
-
-    n = len(records)
-    limit = getattr(args, "limit", None)  # the records are the first `limit` of the input
-    if args.embeddings:
-        emb = _load_embeddings(args.embeddings)
-        if limit is not None:
-            emb = emb[:n]
-    elif args.input is None and (limit is None or datasets.dolly_embeddings_cached()):
-        emb = datasets.dolly_embeddings(progress=progress)[:n]
-    else:
-        emb = datasets.minilm_embeddings([datasets.embedding_text(r) for r in records.records],
-                                         progress=progress)
-    if emb.shape[0] != n:
-        raise CliError(f"{args.embeddings or 'the computed embeddings'}: has {emb.shape[0]} rows "
-                       f"but there are {n} records; row i must embed record i")
-    return emb
-
-
 @contextlib.contextmanager
-def _writing():
-    """Every command's outputs: a file that cannot be written is one error line, exit 2."""
+def _writing(output=None):
+    """Every command's outputs: a file that cannot be written is one error line, exit 2 (and,
+    given the output's path, so is a selection its format cannot hold)."""
     try:
         yield
     except OSError as exc:
-        raise CliError(f"{exc.filename}: cannot be written ({exc.strerror})") from None
-
-
-def _records(args):
-    from . import datasets
-
-    try:
-        records = read_records(args.input) if args.input else datasets.load_dolly(raw=True)
-    except DataError as exc:
-        raise CliError(str(exc)) from None
-    if len(records) == 0:
-        raise CliError(f"{args.input}: holds no records")
-    return records
+        raise CliError(f"{exc.filename or output}: cannot be written ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        if output is None:
+            raise
+        raise CliError(f"{output}: {exc}") from None
 
 
 def _check_budget(budget, n):
@@ -236,41 +324,45 @@ def _vector(path: Path, n: int, flag: str) -> np.ndarray:
 
 
 def _select_baseline(args) -> int:
+    from .estimates import Plan, deita_step, knn_step
     from .methods import baselines
 
-    records = _records(args)
-    n = len(records)
+    source = _source(args, args.input)
+    n = len(source)
     _check_budget(args.budget, n)
-    emb = (_selection_embeddings(args, records, not args.no_progress)
-           if hasattr(args, "embeddings") else None)
+    plan = Plan()
+    emb = _embeddings(args, source, plan, args.embeddings) if hasattr(args, "embeddings") else None
+    scores = _vector(args.scores, n, "--scores") if getattr(args, "scores", None) else None
+    if args.method == "knn":
+        plan.add(knn_step(n, emb.dim, dtype=emb.dtype, metric=args.metric))
+    elif args.method == "deita":
+        plan.add(deita_step(n, emb.dim, args.budget))
+    if _gate(plan, args):
+        return 0
     try:
         if args.method == "random":
             result = baselines.random_select(n, args.budget, seed=args.seed)
-        elif args.method == "longest":
-            result = baselines.longest_response(records.records, args.budget)
+        elif args.method == "longest":  # only the responses are kept, not the records
+            result = baselines.longest_response([baselines.response_text(r) for r in source],
+                                                args.budget)
         elif args.method == "knn":
-            result = baselines.knn_distance(emb, args.budget, metric=args.metric)
+            result = baselines.knn_distance(emb.get(), args.budget, metric=args.metric)
         elif args.method == "deita":
-            result = baselines.deita_select(emb, args.budget, quality=_vector(args.scores, n, "--scores"),
+            result = baselines.deita_select(emb.get(), args.budget, quality=scores,
                                             threshold=args.threshold)
         else:
-            result = baselines.ifd_topk(_vector(args.scores, n, "--scores"), args.budget)
+            result = baselines.ifd_topk(scores, args.budget)
     except (ValueError, TypeError) as exc:
         raise CliError(str(exc)) from None
     idx = result.indices.tolist()
-    lines = [records.raw[i] for i in idx]
     report = {"method": result.method, "budget": args.budget, "n_records": n,
               "selected": len(idx), "n_dropped": result.n_dropped, "indices": idx,
               "scores": result.scores.tolist()}
     report_path = args.report or (args.output.with_name(args.output.name + ".report.json")
                                   if args.output else None)
-    with _writing():
-        if args.output:
-            write_jsonl(lines, args.output)
-        else:
-            for line in lines:
-                sys.stdout.write(line + "\n")
-        if report_path:
+    _write_selection(source, idx, args.output)
+    if report_path:
+        with _writing(report_path):
             atomic_write_json(report, report_path)
     where = f" -> {args.output}" if args.output else ""
     print(f"selected {len(idx)} of {n} records ({result.method}){where}"
@@ -278,76 +370,142 @@ def _select_baseline(args) -> int:
     return 0
 
 
+def _embed(args) -> int:
+    from itertools import islice
+
+    from .datasets import embedding_text
+    from .estimates import Plan, calibrate_embedding, embedding_step
+    from .jobs import CALIBRATION_RECORDS
+    from .scoring.embed_file import embed_to_npy, resume_point
+    from .scoring.embeddings import embedding_dimension, load_sentence_model
+
+    _refuse_overwrite(args.output, [args.input], force=args.force, resume=args.resume)
+    for flag, value in (("--batch-size", args.batch_size), ("--chunk-size", args.chunk_size)):
+        if value < 1:
+            raise CliError(f"{flag} must be at least 1, got {value}")
+    if args.model != "minilm" and not Path(args.model).is_dir():
+        raise CliError(f"--model {args.model}: no such directory (give 'minilm' or a "
+                       "sentence-transformers model directory)")
+    model_name = "minilm" if args.model == "minilm" else str(Path(args.model).resolve())
+    source = _source(args, args.input)
+    settings = dict(model_name=model_name, dtype=args.dtype, chunk_size=args.chunk_size,
+                    batch_size=args.batch_size, resume=args.resume, overwrite=args.force)
+    try:
+        start = resume_point(source, args.output, **settings)  # refuses before loading the model
+        model = load_sentence_model(None if args.model == "minilm" else model_name)
+    except (FileExistsError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    except (OSError, ImportError) as exc:
+        raise CliError(f"--model {args.model}: cannot be loaded ({exc})") from None
+    texts = [embedding_text(r) for r in islice(source, CALIBRATION_RECORDS)]
+    plan = Plan()
+    step = embedding_step(len(source) - start, calibrate_embedding(model, texts, batch_size=args.batch_size),
+                          embedding_dimension(model), model=args.model, in_memory=False,
+                          dtype=args.dtype, output=args.output, chunk_size=args.chunk_size,
+                          calibrated_on=len(texts))
+    plan.add(replace(step, name=f"{step.name} (from row {start:,})") if start else step)
+    if _gate(plan, args):
+        return 0
+    try:
+        result = embed_to_npy(source, args.output, model=model, progress=not args.no_progress,
+                              **settings)
+    except (FileExistsError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    resumed = f"; resumed at row {result.resumed_from:,}" if result.resumed_from else ""
+    print(f"embedded {result.shape[0]:,} records -> {result.path} ({result.shape[0]} x "
+          f"{result.shape[1]}, {result.dtype}){resumed}", file=sys.stderr)
+    return 0
+
+
 def _run_insbank(args) -> int:
     import json
 
+    from .estimates import Plan, dense_ap_fits, dense_ap_step
     from .methods.insbank import InsBank
 
     if args.embeddings and len(args.embeddings) != len(args.input):
         raise CliError(f"--embeddings must be given once per --input ({len(args.input)}), got "
                        f"{len(args.embeddings)}")
-    sets, raws = [], []
+    plan = Plan()
+    sources, sets = [], []
     for k, path in enumerate(args.input):
-        try:
-            recs = read_records(path, required=(args.quality_field,), numeric=(args.quality_field,))
-        except DataError as exc:
-            raise CliError(str(exc)) from None
-        if len(recs) == 0:
-            raise CliError(f"{path}: holds no records")
-        item = {"records": recs.records}
-        if args.embeddings:
-            emb = _load_embeddings(args.embeddings[k])
-            if emb.shape[0] != len(recs):
-                raise CliError(f"{args.embeddings[k]}: has {emb.shape[0]} rows but {path} has "
-                               f"{len(recs)} records; row i must embed record i")
-            item["embeddings"] = emb
-        sets.append(item)
-        raws.extend(recs.raw)
+        source = _source(args, path, required=(args.quality_field,),
+                         numeric=(args.quality_field,))
+        emb = _embeddings(args, source, plan, args.embeddings[k] if args.embeddings else None)
+        sources.append(source)
+        sets.append((source, emb))
+    dtype = np.dtype(args.dtype)
+    history = not args.no_history
+    largest, bank = 0, 0
+    for source in sources:
+        largest, bank = max(largest, bank + len(source)), min(args.bank_size, bank + len(source))
+    step = dense_ap_step(largest, sets[0][1].dim, dtype=dtype, history=history,
+                         what="affinity propagation of the largest arrival with the bank")
+    fits = dense_ap_fits(plan.memory_available, dtype.itemsize, history)
+    options = ["--dtype float32 (half the memory)"] if dtype == np.float64 else []
+    options.append(f"arrivals and --bank-size that add up to at most {fits:,} records")
+    plan.add(replace(step, instead=", or ".join(options)))
+    if _gate(plan, args):
+        return 0
+    n_total = sum(len(s) for s in sources)
     try:
+        data = [{"records": list(source), "embeddings": emb.get()} for source, emb in sets]
         method = InsBank(args.bank_size, combine=args.combine, gamma=args.gamma,
-                         use_history=not args.no_history, history_weight=args.history_weight,
-                         history_decay=args.history_decay, progress=not args.no_progress)
+                         use_history=history, history_weight=args.history_weight,
+                         history_decay=args.history_decay, dtype=dtype.type,
+                         progress=not args.no_progress)
 
         def report_arrival(t, rep):
             print(json.dumps(rep), flush=True)
 
-        result = method.run(sets, args.run_dir, quality_field=args.quality_field,
+        result = method.run(data, args.run_dir, quality_field=args.quality_field,
                             resume=args.resume, on_round_end=report_arrival)
     except (RunError, ValueError, TypeError, OSError) as exc:
         raise CliError(str(exc)) from None
-    output = _write_run_outputs(args, method.name, raws, result,
+    output = _write_run_outputs(args, method.name, sources, result,
                                 {"inputs": [str(p) for p in args.input]})
-    print(f"bank of {result.selected.size} of {len(raws)} records -> {output}; report "
+    print(f"bank of {result.selected.size} of {n_total} records -> {output}; report "
           f"{args.run_dir / 'report.json'}, plot {args.run_dir / 'plot.png'}", file=sys.stderr)
     return 0
 
 
-def _write_run_outputs(args, method_name: str, raws, result, extra: dict) -> Path:
-    """A finished run's selection (JSONL), report.json and plot.png; returns the selection's path."""
+def _write_run_outputs(args, method_name: str, sources: list, result, extra: dict) -> Path:
+    """A finished run's selection (in the input's format unless --output's extension names
+    another), report.json and plot.png; returns the selection's path."""
+    from .io import output_format, write_rows
+    from .jobs import take_across
     from .plots import plot_rounds
 
     output = args.output or args.run_dir / "selection.jsonl"
     reports = list(result.reports)
-    with _writing():
-        write_jsonl([raws[i] for i in result.selected.tolist()], output)
-        atomic_write_json({"method": method_name, "n_records": len(raws), **extra,
-                           "selected": result.selected, "rounds": reports},
+    with _writing(output):
+        write_rows(take_across(sources, result.selected), output,
+                   output_format(output, sources[0].format))
+        atomic_write_json({"method": method_name, "n_records": sum(len(s) for s in sources),
+                           **extra, "selected": result.selected, "rounds": reports},
                           args.run_dir / "report.json")
         plot_rounds(reports, args.run_dir / "plot.png", title=method_name)
     return output
 
 
 def _run_method(args) -> int:
+    from .estimates import Plan, Step
     from .methods import DiverseEvol, IterativeKMQ, IterIT, TrainConfig
 
-    records = _records(args)
-    if args.limit is not None:
-        if args.limit < 1:
-            raise CliError(f"--limit must be at least 1, got {args.limit}")
-        records = type(records)(records.records[:args.limit], records.raw[:args.limit])
-    n = len(records)
+    if args.limit is not None and args.limit < 1:
+        raise CliError(f"--limit must be at least 1, got {args.limit}")
+    source = _source(args, args.input, limit=args.limit)
+    n = len(source)
     _check_budget(args.budget, n)
     progress = not args.no_progress
+    plan = Plan()
+    emb = (_embeddings(args, source, plan, args.embeddings, more_rows=args.limit is not None)
+           if args.method == "kmq" else None)
+    plan.add(Step(f"{args.method}: {args.rounds} round(s) on {n:,} records with {args.model}",
+                  None, 0, basis="training, scoring and generation are not estimated"))
+    if _gate(plan, args):
+        return 0
+    records = list(source)  # the methods train and score on every record
     tokenizer = None
     model = args.model
     if args.model == "toy":
@@ -378,14 +536,14 @@ def _run_method(args) -> int:
                   file=sys.stderr)
 
         if args.method == "kmq":
-            result = method.run(model, tokenizer, records.records, _selection_embeddings(args, records, progress),
-                                args.run_dir, resume=args.resume, on_round_end=report_round)
+            result = method.run(model, tokenizer, records, emb.get(), args.run_dir,
+                                resume=args.resume, on_round_end=report_round)
         else:
-            result = method.run(model, tokenizer, records.records, args.run_dir, resume=args.resume,
+            result = method.run(model, tokenizer, records, args.run_dir, resume=args.resume,
                                 on_round_end=report_round)
     except (RunError, ValueError, TypeError, OSError) as exc:
         raise CliError(str(exc)) from None
-    output = _write_run_outputs(args, method.name, records.raw, result,
+    output = _write_run_outputs(args, method.name, [source], result,
                                 {"model_path": result.model_path})
     print(f"selected {result.selected.size} of {n} records -> {output}; report "
           f"{args.run_dir / 'report.json'}, plot {args.run_dir / 'plot.png'}", file=sys.stderr)
@@ -403,6 +561,8 @@ def main(argv=None) -> int:
             return _run_insbank(args)
         if args.command == "run":
             return _run_method(args)
+        if args.command == "embed":
+            return _embed(args)
         raise CliError(f"unknown command {args.command!r}")
     except CliError as exc:
         print(f"iterselect: error: {exc}", file=sys.stderr)

@@ -52,8 +52,9 @@ def load_dolly(*, raw: bool = False):
 
 
 def embedding_text(record: dict) -> str:
-    """The text embedded for a record: instruction, input and output joined by newlines, cut to
-    its first 2,000 characters (then the model's own 256-token limit applies).
+    """The text embedded for a record: instruction, input and output joined by newlines (a
+    ShareGPT record: its turns' texts), cut to its first 2,000 characters (then the model's own
+    256-token limit applies).
 
     Examples
     --------
@@ -62,8 +63,15 @@ def embedding_text(record: dict) -> str:
     Add.
     2+2
     4
+    >>> embedding_text({"conversations": [{"from": "human", "value": "Hi"},
+    ...                                   {"from": "gpt", "value": "Hello"}]})
+    'Hi\\nHello'
     """
-    text = f"{record.get('instruction', '')}\n{record.get('input', '')}\n{record.get('output', '')}"
+    turns = record.get("conversations")
+    if turns:
+        text = "\n".join(str(t.get("value", t.get("content", ""))) for t in turns)
+    else:
+        text = f"{record.get('instruction', '')}\n{record.get('input', '')}\n{record.get('output', '')}"
     return text[:EMBEDDING_TEXT_CHARS]
 
 

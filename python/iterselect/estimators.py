@@ -417,10 +417,7 @@ class FacilityLocationSelection(_GainSelector):
         self.backend = backend
 
     def _select(self, X, k, pool, sample_weight):
-        try:
-            from .facility import facility_location
-        except ImportError as exc:  # a build without the facility-location kernels
-            raise ImportError(f"{self._name} needs iterselect.facility, which this build lacks ({exc})") from exc
+        from .facility import facility_location
 
         name = self._name
         n = X.shape[0]

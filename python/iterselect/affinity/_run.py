@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _backends
-from .._arrays import Matrix, check_nonzero_rows, copy_host, device_arrays, host_values, to_float32
+from .._arrays import (Matrix, check_nonzero_rows, copy_host, device_arrays,
+                       host_values)
 from .._knn import kneighbors
 from .._memory import gib, host_available
 from .._progress import progress_callback
@@ -225,7 +226,7 @@ def run_sparse(m: Matrix, opts: Options, k: int, neighbors, index: str | None, H
     if opts.metric == "cosine":
         check_nonzero_rows(m, "X_or_S", func)
     if neighbors is None:
-        neighbors = kneighbors(to_float32(m), k, metric=opts.metric, index=index, threads=opts.threads or None,
+        neighbors = kneighbors(m, k, metric=opts.metric, index=index, threads=opts.threads or None,
                                func=func)
     indptr, indices, transpose, diagonal = core.affinity_knn_graph(neighbors, opts.threads)
     nnz = int(indptr[-1])

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._arrays import as_matrix, host_float32, results_like
+from .._arrays import Matrix, as_matrix, host_float32, host_rows, results_like
 from .._faiss import faiss_num_gpus, import_faiss
 from .._validation import check_int, param_error
+
+_ASSIGN_ROWS = 16384  # rows assigned to their centroid at a time (25 MiB of float32 at d = 384)
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,10 @@ def kmeans(X: ArrayLike, k: int, *, niter: int = 25, nredo: int = 1, seed: int =
     Parameters
     ----------
     X : (N, d) array
-        numpy, torch or cupy; float16, bfloat16, float32 or float64. faiss works in float32, so
-        other dtypes are converted to a float32 host copy.
+        numpy, torch or cupy; float16, bfloat16, float32 or float64 (a memory-mapped array
+        too). faiss works in float32: the training rows (at most ``k * max_points_per_centroid``)
+        are converted to a float32 copy, and the other rows a block at a time when they are
+        assigned, so a host input is never copied whole.
     k : int in [1, N]
         Number of clusters.
     niter : int >= 1, default 25
@@ -118,16 +122,41 @@ def kmeans(X: ArrayLike, k: int, *, niter: int = 25, nredo: int = 1, seed: int =
                           "(install faiss-gpu, or pass X.cpu())", f"a {m.kind} array on CUDA")
     use_gpu = bool(gpu is True or (gpu == "auto" and m.on_cuda))
 
-    x = host_float32(m)
+    rows = _float32_rows(m)
+    n_train = k * max_points_per_centroid
+    # faiss trains on k * max_points_per_centroid rows drawn by its own permutation when N is
+    # larger; drawing the same rows here means only they are converted to float32, never all N.
+    train = rows(_faiss_sample(faiss, n, n_train, seed) if n > n_train else slice(0, n))
     km = faiss.Kmeans(d, k, niter=niter, nredo=nredo, seed=seed, spherical=bool(spherical),
                       max_points_per_centroid=max_points_per_centroid,
                       min_points_per_centroid=1,  # only silences faiss's "too few points" warning
                       verbose=False, gpu=use_gpu)
-    km.train(x)
-    dist, lab = km.index.search(x, 1)
-    labels = lab[:, 0].astype(np.int64, copy=False)
-    inertia = float(np.sum(dist[:, 0], dtype=np.float64))
+    km.train(train)
+    del train
+    labels = np.empty(n, dtype=np.int64)
+    inertia = 0.0
+    for start in range(0, n, _ASSIGN_ROWS):
+        dist, lab = km.index.search(rows(slice(start, start + _ASSIGN_ROWS)), 1)
+        labels[start:start + lab.shape[0]] = lab[:, 0]
+        inertia += float(np.sum(dist[:, 0], dtype=np.float64))
     centroids = np.ascontiguousarray(km.centroids, dtype=np.float32)
     objective = np.asarray(km.obj, dtype=np.float64)
-    return results_like(KMeansResult(centroids=centroids, labels=labels, inertia=inertia, objective=objective,
-                                     gpu=use_gpu), m.obj)
+    return results_like(KMeansResult(centroids=centroids, labels=labels, inertia=inertia,
+                                     objective=objective, gpu=use_gpu), m.obj)
+
+
+def _float32_rows(m: Matrix):
+    """``rows(sel)``: C-contiguous float32 host rows of ``m`` (a CUDA input is copied to the
+    host once, as faiss's k-means reads host memory)."""
+    if m.on_cuda:
+        x = host_float32(m)
+        return lambda sel: np.ascontiguousarray(x[sel])
+    return lambda sel: np.ascontiguousarray(host_rows(m, sel, np.float32))
+
+
+def _faiss_sample(faiss, n: int, n_train: int, seed: int) -> np.ndarray:
+    """The rows faiss's k-means trains on when it subsamples N rows: the first ``n_train`` of
+    its permutation ``rand_perm(N, seed)``, in that order."""
+    perm = np.empty(n, dtype=np.int32)
+    faiss.rand_perm(faiss.swig_ptr(perm), n, seed)
+    return perm[:n_train].astype(np.int64)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._arrays import as_matrix, host_array, host_vector, results_like, to_host
+from .._arrays import as_matrix, host_rows, host_vector, results_like, to_host
 from .._validation import check_float, check_int, param_error
 
 
@@ -132,10 +132,14 @@ def _unit_rows(X: np.ndarray) -> np.ndarray:
     return X / np.where(norms == 0, 1.0, norms)
 
 
-def knn_distance(X: ArrayLike, k: int, *, metric: str = "euclidean", block_size: int = 2048) -> BaselineResult:
+def knn_distance(X: ArrayLike, k: int, *, metric: str = "euclidean",
+                 block_size: int | None = None) -> BaselineResult:
     """The ``k`` points farthest from their nearest other point (kNN-1), most isolated first.
 
-    Exact, in row blocks of ``block_size`` (memory ``block_size x N`` floats).
+    Exact, in blocks of rows against blocks of columns, each converted to float64 when it is
+    used: memory ``block_size x block_size`` distances plus two blocks of rows, never a copy of
+    ``X`` (a memory-mapped ``X`` stays on disk). ``block_size`` (default: 2,048, smaller when
+    the memory available is short) changes the memory only, never the result.
 
     Examples
     --------
@@ -146,23 +150,52 @@ def knn_distance(X: ArrayLike, k: int, *, metric: str = "euclidean", block_size:
     """
     func = "knn_distance"
     m = as_matrix(X, "X", func, min_rows=2)
-    X = host_array(m, np.float64)
-    n = X.shape[0]
+    n, d = m.shape
     k = _check_k(k, n, func)
     if metric not in ("euclidean", "cosine"):
         raise param_error(func, "metric", "one of {'euclidean', 'cosine'}", metric)
-    block_size = check_int(block_size, "block_size", func, low=1)
-    if metric == "cosine":
-        X = _unit_rows(X)
-    sq = np.einsum("ij,ij->i", X, X)
-    nn = np.empty(n)
+    block_size = knn_block_size(n, d) if block_size is None else check_int(block_size, "block_size", func, low=1)
+
+    def rows(s, e):
+        x = host_rows(m, slice(s, e), np.float64)
+        return _unit_rows(x) if metric == "cosine" else x
+
+    sq = np.empty(n)
+    for s in range(0, n, block_size):
+        x = rows(s, s + block_size)
+        sq[s:s + x.shape[0]] = np.einsum("ij,ij->i", x, x)
+    nn = np.full(n, np.inf)
     for s in range(0, n, block_size):
         e = min(n, s + block_size)
-        d = sq[s:e, None] + sq[None, :] - 2.0 * (X[s:e] @ X.T)
-        d[np.arange(e - s), np.arange(s, e)] = np.inf
-        nn[s:e] = np.sqrt(np.maximum(d.min(axis=1), 0.0))
+        xs = rows(s, e)
+        for c in range(0, n, block_size):
+            f = min(n, c + block_size)
+            dist = sq[s:e, None] + sq[None, c:f] - 2.0 * (xs @ rows(c, f).T)
+            if c == s:
+                np.fill_diagonal(dist, np.inf)
+            np.minimum(nn[s:e], dist.min(axis=1), out=nn[s:e])
+    nn = np.sqrt(np.maximum(nn, 0.0))
     idx = _top(nn, k)
     return results_like(BaselineResult(idx, nn[idx], f"knn1-{metric}"), m.obj)
+
+
+def knn_block_size(n: int, d: int, memory: int | None = None) -> int:
+    """:func:`knn_distance`'s default block: 2,048 rows, fewer when its working memory (a
+    block x block distance matrix with two temporaries, and two float64 blocks of rows) would
+    pass a quarter of ``memory`` (default: what is available now)."""
+    from .._memory import host_available
+
+    budget = (host_available() if memory is None else memory) // 4
+    b = 2048
+    while b > 16 and knn_memory(b, n, d) > budget:
+        b //= 2
+    return max(1, min(b, n))
+
+
+def knn_memory(block_size: int, n: int, d: int) -> int:
+    """Bytes :func:`knn_distance` works in, besides its n-long vectors."""
+    b = min(block_size, n)
+    return 8 * (3 * b * b + 2 * b * d) + 24 * n
 
 
 def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float = 0.9,
@@ -191,8 +224,7 @@ def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float =
     """
     func = "deita_select"
     m = as_matrix(X, "X", func)
-    X = _unit_rows(host_array(m, np.float64))
-    n = X.shape[0]
+    n, d = m.shape
     q = host_vector(quality, "quality", func, kind="floats").astype(np.float64)
     if q.shape != (n,) or not np.all(np.isfinite(q)):
         raise param_error(func, "quality", f"a finite array of shape ({n},)",
@@ -200,12 +232,13 @@ def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float =
     k = _check_k(k, n, func)
     threshold = check_float(threshold, "threshold", func, low=0, high=1, low_open=True)
     order = _top(q, n)
-    kept = np.empty((k, X.shape[1]))
+    kept = np.empty((k, d))
     picks = []
     for i in order:
-        if picks and float(np.max(kept[:len(picks)] @ X[i])) >= threshold:
+        x = _unit_rows(host_rows(m, slice(i, i + 1), np.float64))[0]  # one row, not a copy of X
+        if picks and float(np.max(kept[:len(picks)] @ x)) >= threshold:
             continue
-        kept[len(picks)] = X[i]
+        kept[len(picks)] = x
         picks.append(int(i))
         if len(picks) == k:
             break

