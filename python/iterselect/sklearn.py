@@ -63,24 +63,6 @@ def _equal_similarities_and_preferences(S: np.ndarray, preference: np.ndarray) -
     return bool(np.all(S[off] == S[off][0]))
 
 
-def _refine(S: np.ndarray, E: np.ndarray):
-    """scikit-learn's last step, on its S: each exemplar's cluster elects the member with the
-    largest similarity sum; points join their most similar exemplar."""
-    I = np.flatnonzero(E)  # noqa: E741 - scikit-learn's names
-    K = I.size
-    c = np.argmax(S[:, I], axis=1)
-    c[I] = np.arange(K)
-    for k in range(K):
-        ii = np.asarray(c == k).nonzero()[0]
-        j = np.argmax(np.sum(S[ii[:, np.newaxis], ii], axis=0))
-        I[k] = ii[j]
-    c = np.argmax(S[:, I], axis=1)
-    c[I] = np.arange(K)
-    labels = I[c]
-    centers = np.unique(labels)
-    return centers, np.searchsorted(centers, labels)
-
-
 class AffinityPropagation(_SkAffinityPropagation):
     """``sklearn.cluster.AffinityPropagation`` with its message passing in iterselect's C++.
 
@@ -162,17 +144,16 @@ class AffinityPropagation(_SkAffinityPropagation):
                 res = affinity_propagation(S, metric="precomputed", preference=S.diagonal().astype(np.float64),
                                            damping=self.damping, max_iter=self.max_iter,
                                            convergence_iter=self.convergence_iter, dtype=np.float64,
-                                           return_messages=True, progress=False)
+                                           progress=False)
             if self.verbose:
                 print("Converged after %d iterations." % (res.n_iter - 1) if res.converged else "Did not converge")
-            E = (np.diag(res.availability) + np.diag(res.responsibility)) > 0
             self.n_iter_, converged = res.n_iter, res.converged
-            del res  # the messages
-            if E.any():
+            # the C++ final step is scikit-learn's (the same sums in the same order, ties alike)
+            if res.exemplars.size:
                 if not converged:
                     warnings.warn("Affinity propagation did not converge, this model may return degenerate "
                                   "cluster centers and labels.", ConvergenceWarning)
-                self.cluster_centers_indices_, self.labels_ = _refine(S, E)
+                self.cluster_centers_indices_, self.labels_ = res.exemplars, res.labels
             else:
                 warnings.warn("Affinity propagation did not converge and this model will not have any "
                               "cluster centers.", ConvergenceWarning)
