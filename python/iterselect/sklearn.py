@@ -2,10 +2,10 @@
 
 * :class:`AffinityPropagation` is ``sklearn.cluster.AffinityPropagation`` (a subclass: the
   same constructor, parameter checks, attributes, ``predict``, ``fit_predict`` and warnings)
-  whose message passing runs in iterselect's C++ kernel. The similarities, the preference, the
-  tie-breaking noise and the final refinement are scikit-learn's own computations, and the
-  kernel does scikit-learn's float operations in the same order, so the exemplars, labels and
-  iteration count are scikit-learn's, not close to them. ``affinity_matrix_`` (n x n) is
+  whose message passing and final refinement run in iterselect's C++ kernel. The
+  similarities, the preference and the tie-breaking noise are scikit-learn's own computations,
+  and the kernel does scikit-learn's float operations in the same order, so the exemplars,
+  labels and iteration count are scikit-learn's, not close to them. ``affinity_matrix_`` (n x n) is
   computed when it is read, with the same noise, rather than kept: fitting keeps only X.
 * :class:`TfidfVectorizer` is ``sklearn.feature_extraction.text.TfidfVectorizer`` (a
   subclass) whose tokenizing, counting and weighting run in C++ (parallel over the documents)
