@@ -1,4 +1,4 @@
-// k-center greedy and weighted coverage on plain arrays, through the installed C++ package.
+// k-center greedy, weighted coverage and facility location on plain arrays, through the installed C++ package.
 // Prints the picks and exits with 1 if they are not the expected ones (CI runs it).
 #include <cstdint>
 #include <cstdio>
@@ -65,6 +65,33 @@ int coverage_example() {
   return check(picks[0] == 1 && picks[1] == 0 && picks[2] == 2, "coverage");
 }
 
+// Three points, each a candidate, with a CSR similarity graph (row i: the candidates that may
+// represent point i). Candidate 1 represents the most (gain 0.8 + 1.0 + 0.1), then candidate 2
+// adds the most to point 2 (1.0 - 0.1).
+int facility_example() {
+  const std::vector<int64_t> indptr = {0, 2, 5, 7};
+  const std::vector<int64_t> indices = {0, 1, 0, 1, 2, 1, 2};
+  const std::vector<double> data = {1.0, 0.8, 0.8, 1.0, 0.1, 0.1, 1.0};
+  isel::facility::Problem p;
+  p.graph.n_rows = 3;
+  p.graph.n_cols = 3;
+  p.graph.indptr = indptr.data();
+  p.graph.indices = indices.data();
+  p.graph.data = data.data();
+  p.graph.index_type = isel::facility::IndexType::int64;
+  p.graph.value_type = isel::facility::ValueType::float64;
+  p.k = 2;
+  std::vector<int64_t> picks(2);
+  std::vector<double> gains(2);
+  isel::facility::Output out;
+  out.indices = picks.data();
+  out.gains = gains.data();
+  isel::facility::greedy(p, out, isel::Hooks{});
+  std::printf("facility location picks %lld %lld, gains %g %g\n", static_cast<long long>(picks[0]),
+              static_cast<long long>(picks[1]), gains[0], gains[1]);
+  return check(picks[0] == 1 && picks[1] == 2, "facility location");
+}
+
 // A bad call throws std::invalid_argument with the values; it never aborts.
 int error_example() {
   isel::kcenter::Problem p;
@@ -87,4 +114,4 @@ int error_example() {
 
 }  // namespace
 
-int main() { return kcenter_example() + coverage_example() + error_example(); }
+int main() { return kcenter_example() + coverage_example() + facility_example() + error_example(); }
