@@ -232,7 +232,12 @@ def test_bfloat16_is_read_as_numbers():
     R = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.bfloat16)
     A = torch.zeros((2, 2), dtype=torch.bfloat16)
     assert it.representation_scores(R, A).tolist() == [2.0, 3.0]
-    H = it.history_matrix(torch.tensor([[0.0, -1.0], [-2.0, 0.5]], dtype=torch.bfloat16),
-                          torch.tensor([[-1.0], [-3.0]], dtype=torch.bfloat16), keep=[1])
+    R_old = torch.tensor([[0.0, -1.0], [-2.0, 0.5]], dtype=torch.bfloat16)
+    sim = torch.tensor([[-1.0], [-3.0]], dtype=torch.bfloat16)
+    H = it.history_matrix(R_old, sim, keep=[1])
     assert isinstance(H, torch.Tensor)
+    # Eq. 4-5: w = sim^2 / sum(sim) = [-0.25, -2.25]; the right column gets min(median(R_t), 0) = -0.5
+    assert H.tolist() == [[0.5, -1.125], [-0.875, -0.5]]
+    # the published code's: w = sim / sum(sim) = [0.25, 0.75]; bottom-right the median of the rest
+    H = it.history_matrix(R_old, sim, keep=[1], convention="published")
     assert H.tolist() == [[0.5, -0.125], [0.125, 0.125]]

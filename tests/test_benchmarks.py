@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-
+import iterselect
 from conftest import SHARED_DATA, require_module, shared_file, subprocess_env
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -104,3 +104,25 @@ def test_facility_benchmark_same_objective_picks_identical(bench_cache):
     assert 0.9 < knn["dense_objective"] / apricot["dense_objective"] < 1.1, res  # close to apricot's
     naive = next(r for r in res["same_objective"] if r.get("optimizer") == "naive")
     assert naive["picks"] == "identical (10)", res  # same objective: the same picks
+
+
+def test_insbank_benchmark_runs(bench_cache):
+    shared_file("..", "bench", "synth.py")
+    res = run_benchmark("insbank.py", "--n", "600", "--second", "300", "--bank", "100",
+                        "--reference", "300", "--neighbors", "16", cache=bench_cache)
+    assert [r["mode"] for r in res["reference"]] == ["dense", "sparse"], res
+    assert [r["n_candidates"] for r in res["rounds"]] == [600, 400], res
+    assert [r["used_history"] for r in res["rounds"]] == [False, True], res
+    assert all(r["converged"] for r in res["rounds"]), res
+
+
+@pytest.mark.parametrize("script, args", [("kcenter_gpu.py", ("--n", "20000", "--d", "64", "--k", "50", "--pool", "3000")),
+                                          ("coverage_gpu.py", ("--k", "100"))])
+def test_gpu_benchmarks_say_not_run_or_agree(bench_cache, script, args):
+    if iterselect.has_cuda() and script == "coverage_gpu.py":
+        shared_file("alpaca_52k.jsonl.gz")
+    res = run_benchmark(script, *args, cache=bench_cache)
+    if not iterselect.has_cuda():
+        assert res["run"] is False and res["reason"], res
+    else:
+        assert res["run"] is True and res["identical"] is True, res  # the GPU path's picks equal the CPU path's

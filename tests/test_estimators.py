@@ -132,9 +132,11 @@ def test_affinity_propagation_selection_is_insbank_first_round():
 
     Xs = X[:40]
     q = rng.uniform(0.0, 1.0, size=40)
-    for combine in ("multiply", "add"):
-        sel = AffinityPropagationSelection(10, combine=combine, gamma=2.0).fit(Xs, sample_weight=q)
-        bank = InsBank(10, combine=combine, gamma=2.0, progress=False).select_round(Xs, q)
+    for combine, preference in (("multiply", 0.0), ("add", 0.0), ("multiply", None)):
+        sel = AffinityPropagationSelection(10, combine=combine, gamma=2.0, preference=preference)
+        sel.fit(Xs, sample_weight=q)
+        bank = InsBank(10, combine=combine, gamma=2.0, progress=False,
+                       preference="median" if preference is None else preference).select_round(Xs, q)
         np.testing.assert_array_equal(sel.ranking_, bank.indices)
         np.testing.assert_allclose(sel.gains_, bank.scores, rtol=1e-12)
 

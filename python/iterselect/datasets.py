@@ -51,10 +51,11 @@ def load_dolly(*, raw: bool = False):
     return records if raw else records.records
 
 
-def embedding_text(record: dict) -> str:
-    """The text embedded for a record: instruction, input and output joined by newlines (a
-    ShareGPT record: its turns' texts), cut to its first 2,000 characters (then the model's own
-    256-token limit applies).
+def embedding_text(record) -> str:
+    """The text embedded with MiniLM for a record: instruction, input and output joined by
+    newlines (a conversation: its turns' texts; a (prompt, response) pair: both), cut to its
+    first 2,000 characters, then the model's own 256-token limit applies (see
+    :func:`iterselect.scoring.record_text`, ``use="embedding"``).
 
     Examples
     --------
@@ -67,12 +68,9 @@ def embedding_text(record: dict) -> str:
     ...                                   {"from": "gpt", "value": "Hello"}]})
     'Hi\\nHello'
     """
-    turns = record.get("conversations")
-    if turns:
-        text = "\n".join(str(t.get("value", t.get("content", ""))) for t in turns)
-    else:
-        text = f"{record.get('instruction', '')}\n{record.get('input', '')}\n{record.get('output', '')}"
-    return text[:EMBEDDING_TEXT_CHARS]
+    from .scoring.formatting import record_text
+
+    return record_text(record, "embedding")[:EMBEDDING_TEXT_CHARS]
 
 
 def cache_dir() -> Path:

@@ -454,7 +454,8 @@ class AffinityPropagationSelection(_GainSelector):
         Rows to keep (besides ``initial_subset``).
     metric : {"euclidean", "sqeuclidean", "cosine"}, default="euclidean"
     preference : float, optional
-        The diagonal of S (None: the median of S).
+        The diagonal of S (None: the median of S, scikit-learn's default; InsBank's paper default
+        is 0.0, and ``InsBank(preference="median")`` matches None here).
     damping : float in [0.5, 1), default=0.5
     max_iter : int, default=200
     convergence_iter : int, default=15
