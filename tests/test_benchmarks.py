@@ -1,4 +1,6 @@
 """The benchmark scripts still run: each one, at a tiny size, exits 0 and reports agreement.
+(The TF-IDF/coverage, k-means/Vendi and facility-location benchmarks are `iterselect bench`,
+tested in test_bench.py.)
 
 These check that the scripts work and that the correctness results they report hold (read from
 the JSON each writes with ``--json``); their timings mean nothing at these sizes (speed is
@@ -50,6 +52,25 @@ def test_scoring_benchmark_ifds_agree(bench_cache):
     assert res["gpu"]["target_judged"] is False and res["gpu"]["target_met"] is None  # CPU dry run
 
 
+def test_scoring_benchmark_realistic_part_runs(bench_cache):
+    """The realistic-model part's code on a toy shape: its three methods, their IFD agreement,
+    the bf16-vs-float32 figures, the floor and the targets."""
+    require_module("torch", "torch")
+    res = run_benchmark("scoring.py", "--skip-cpu", "--realistic", "16", "--realistic-size", "tiny",
+                        "--realistic-chunk", "8", "--threads", "1", cache=bench_cache)
+    part = res["realistic"]
+    bf16, f32, loop = part["methods"]
+    assert "bf16 autocast" in bf16["method"] and "float32" in f32["method"], part
+    assert loop["method"].startswith("one-example loop"), part
+    key = "max_rel_ifd_diff_vs_float32_engine"
+    assert f32[key] == 0.0 and loop[key] < 1e-4, part
+    assert 0.0 < bf16[key] < 0.1, part  # bf16 ran, and is close
+    assert 0.0 < part["bf16_vs_float32_rel_diff"]["median"] <= part["bf16_vs_float32_rel_diff"]["max"]
+    assert part["bf16_floor_cpu_seconds"] > 0 and part["loop_over_bf16_engine_wall"] > 0, part
+    assert set(part["targets_met"]) == {"bf16_engine_5x_loop", "within_1.5x_of_floor"}, part
+    assert res["gpu"] == "not run (no GPU)" or isinstance(res["gpu"], dict), res
+
+
 def test_kcenter_benchmark_picks_identical(bench_cache):
     shared_file("embeddings", "dolly_15k_minilm.npy")
     res = run_benchmark("kcenter.py", "--data", "dolly", "--k", "20", "--ref-seconds", "5",
@@ -57,14 +78,8 @@ def test_kcenter_benchmark_picks_identical(bench_cache):
     rows = res["rows"]
     assert [r["dtype"] for r in rows] == ["float32", "float16"], res
     assert all(r["first_differing_pick"] is None and r["picks_compared"] == 20 for r in rows), res
-
-
-def test_coverage_benchmark_matches_reference(bench_cache):
-    shared_file("alpaca_52k.jsonl.gz")
-    res = run_benchmark("coverage.py", "--part", "alpaca", "--n", "1000", cache=bench_cache)["alpaca"]
-    assert res["same_vocabulary_as_sklearn"], res
-    greedy = res["greedy"]
-    assert len(greedy) == 2 and all(g["k"] == 50 and g["picks_identical"] for g in greedy), res
+    path = iterselect._backends.core.simd_info()["path"]
+    assert res["simd"]["path"] == path and all(r["simd_path"] == path for r in rows), res
 
 
 def test_affinity_benchmark_runs(bench_cache):
@@ -77,33 +92,12 @@ def test_affinity_benchmark_runs(bench_cache):
     assert res["sparse"]["converged"] is True, res
 
 
-def test_cluster_benchmark_runs(bench_cache):
-    shared_file("..", "bench", "synth.py")
-    res = run_benchmark("cluster.py", "--n", "3000", "--k", "8", "--repeat", "1",
-                        "--sil-sample", "500", "--ref-sample", "500", "--vendi-nxn", "300",
-                        cache=bench_cache)
-    diffs = [r["difference"] for r in res["rows"] if r["difference"] is not None]
-    assert len(diffs) == 5 and max(diffs) < 1e-5, res  # silhouette and Vendi against references
-
-
 def test_sklearn_dropins_benchmark_agrees(bench_cache):
     require_module("sklearn", "sklearn")
     res = run_benchmark("sklearn_dropins.py", "--quick", cache=bench_cache)
     assert [r["identical"] for r in res["affinity_propagation"]] == [True], res
     assert len(res["tfidf"]) == 2 and all(r["same_vocabulary_and_structure"] for r in res["tfidf"]), res
     assert max(r["max_rel_value_diff"] for r in res["tfidf"]) < 1e-12, res
-
-
-def test_facility_benchmark_same_objective_picks_identical(bench_cache):
-    shared_file("embeddings", "dolly_15k_minilm.npy")
-    require_module("apricot", "test")
-    res = run_benchmark("facility.py", "--n", "300", "--k", "10", "--neighbors", "5", "--sub", "120",
-                        "--optimizers", "naive", cache=bench_cache)
-    knn = next(r for r in res["full"] if r["selector"].startswith("iterselect kNN 5"))
-    apricot = next(r for r in res["full"] if r["selector"].startswith("apricot"))
-    assert 0.9 < knn["dense_objective"] / apricot["dense_objective"] < 1.1, res  # close to apricot's
-    naive = next(r for r in res["same_objective"] if r.get("optimizer") == "naive")
-    assert naive["picks"] == "identical (10)", res  # same objective: the same picks
 
 
 def test_insbank_benchmark_runs(bench_cache):

@@ -17,6 +17,8 @@
                               [--output FILE] [--metric euclidean|cosine] [--seed-index I]
     iterselect embed --input FILE --output EMB.npy [--model minilm|PATH] [--dtype float16]
                      [--batch-size N] [--resume] [--force]
+    iterselect bench [--suite speed|quality|all] [--n 10000,100000,1000000] [--k 1000]
+                     [--embeddings FILE.npy] [--input FILE] [--out DIR] [--quick] [--force]
 
 An input is JSON Lines (.jsonl, .jsonl.gz), a JSON array (.json), Parquet (.parquet) or a
 Hugging Face datasets folder; --instruction-field, --input-field, --response-field and
@@ -71,7 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_baseline_parsers(methods)
     _add_run_parsers(sub)
     _add_embed_parser(sub)
+    _add_bench_parser(sub)
     return parser
+
+
+def _add_bench_parser(sub):
+    from .bench.command import HELP, add_arguments
+
+    p = sub.add_parser("bench", help=HELP)
+    add_arguments(p)
+    _add_data_flags(p)
 
 
 INPUT_HELP = ("records: .jsonl, .jsonl.gz, .json, .parquet or a datasets folder; default: "
@@ -648,6 +659,15 @@ def _embed(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from .bench.command import BenchError, run
+
+    try:
+        return run(args, fields=_fields(args))
+    except BenchError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _run_insbank(args) -> int:
     import json
 
@@ -838,6 +858,8 @@ def main(argv=None) -> int:
             return _run_method(args)
         if args.command == "embed":
             return _embed(args)
+        if args.command == "bench":
+            return _bench(args)
         raise CliError(f"unknown command {args.command!r}")
     except CliError as exc:
         print(f"iterselect: error: {exc}", file=sys.stderr)

@@ -87,9 +87,8 @@ def plan_embeddings(source: RecordSource, path, *, bundled: bool, plan: Plan, pr
             load_embeddings(path, n)  # raises, naming the rows
         return EmbeddingSource(n, emb.shape[1], emb.dtype.name, lambda: emb[:n])
     if text is not None:
-        bundled = False  # the cache holds embedding_text's embeddings
-    cached = datasets.cache_dir() / "dolly_15k_minilm.npy"
-    if bundled and cached.exists():
+        bundled = False  # the shipped embeddings are of the default embedding text
+    if bundled and datasets.dolly_embeddings_cached():
         emb = datasets.dolly_embeddings(progress=progress)
         if emb.shape[0] == n or (more_rows and emb.shape[0] > n):
             return EmbeddingSource(n, emb.shape[1], emb.dtype.name, lambda: emb[:n])
