@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "bindings/arrays.hpp"
 #include "bindings/call.hpp"
 #include "bindings/registry.hpp"
 #include "common/check.hpp"
@@ -47,8 +48,10 @@ std::vector<coverage::TextView> text_views(const py::list& texts) {
   return views;
 }
 
-py::tuple tfidf(const py::list& texts, const py::array_t<int32_t, py::array::c_style | py::array::forcecast>& word_ranges,
-                int min_n, int max_n, bool float32, bool paper_weighting, int threads, const py::object& progress) {
+using WordRanges = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+
+py::tuple tfidf_or_counts(const py::list& texts, const WordRanges& word_ranges, int min_n, int max_n, bool float32,
+                          bool paper_weighting, int threads, const py::object& progress, bool counts) {
   require(word_ranges.ndim() == 2 && word_ranges.shape(1) == 2, "word_ranges must have shape (r, 2)");
   std::vector<coverage::TextView> views = text_views(texts);
   coverage::TfidfOptions o;
@@ -58,6 +61,7 @@ py::tuple tfidf(const py::list& texts, const py::array_t<int32_t, py::array::c_s
   o.n_word_ranges = word_ranges.shape(0);
   o.float32 = float32;
   o.paper_weighting = paper_weighting;
+  o.counts = counts;
   o.threads = threads;
   coverage::TfidfMatrix m = call_kernel(progress, [&](const Hooks& hooks) {
     return coverage::tfidf(views.data(), static_cast<int64_t>(views.size()), o, hooks);
@@ -66,6 +70,16 @@ py::tuple tfidf(const py::list& texts, const py::array_t<int32_t, py::array::c_s
   return py::make_tuple(m.n_cols, to_numpy(std::move(m.indptr)), to_numpy(std::move(m.indices)), data,
                         to_numpy(std::move(m.df)), to_numpy(std::move(m.idf)), to_numpy(std::move(m.vocabulary)),
                         to_numpy(std::move(m.vocabulary_offsets)));
+}
+
+py::tuple tfidf(const py::list& texts, const WordRanges& word_ranges, int min_n, int max_n, bool float32,
+                bool paper_weighting, int threads, const py::object& progress) {
+  return tfidf_or_counts(texts, word_ranges, min_n, max_n, float32, paper_weighting, threads, progress, false);
+}
+
+py::tuple ngram_counts(const py::list& texts, const WordRanges& word_ranges, int min_n, int max_n, int threads,
+                       const py::object& progress) {
+  return tfidf_or_counts(texts, word_ranges, min_n, max_n, false, false, threads, progress, true);
 }
 
 coverage::CsrView csr_view(const py::array& indptr, const py::array& indices, const py::array& data, int64_t n_rows,
@@ -159,6 +173,10 @@ void register_coverage(py::module_& m) {
   m.def("coverage_tfidf", &tfidf, py::arg("texts"), py::arg("word_ranges"), py::arg("min_n"), py::arg("max_n"),
         py::arg("float32"), py::arg("paper_weighting"), py::arg("threads"), py::arg("progress"),
         "TF-IDF of word n-grams (scikit-learn's weighting or IterIT's Eq. 5); returns (n_cols, indptr, indices, data, df, idf, vocabulary_utf8, "
+        "vocabulary_offsets).");
+  m.def("coverage_ngram_counts", &ngram_counts, py::arg("texts"), py::arg("word_ranges"), py::arg("min_n"), py::arg("max_n"), py::arg("threads"),
+        py::arg("progress"),
+        "Raw n-gram counts in TF-IDF's layout; returns (n_cols, indptr, indices, counts, df, idf, vocabulary_utf8, "
         "vocabulary_offsets).");
   m.def("coverage_greedy", &greedy, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_rows"),
         py::arg("n_cols"), py::arg("weights"), py::arg("decay"), py::arg("k"), py::arg("selected"),
