@@ -12,6 +12,8 @@
                               [--output FILE] [--metric euclidean|cosine] [--seed-index I]
     iterselect embed --input FILE --output EMB.npy [--model minilm|PATH] [--dtype float16]
                      [--batch-size N] [--resume] [--force]
+    iterselect score {ifd,perplexity,embed,reward} --model PATH --input FILE --output DIR
+                     [--ray [ADDRESS]] [--actors N] [--gpus-per-actor G] [--resume] [--force]
 
 An input is JSON Lines (.jsonl, .jsonl.gz), a JSON array (.json), Parquet (.parquet) or a
 Hugging Face datasets folder; --instruction-field, --input-field, --response-field and
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_baseline_parsers(methods)
     _add_run_parsers(sub)
     _add_embed_parser(sub)
+    _add_score_parser(sub)
     return parser
 
 
@@ -108,6 +111,41 @@ def _add_embed_parser(sub):
     p.add_argument("--batch-size", type=int, default=64, help="the model's batch size")
     p.add_argument("--chunk-size", type=int, default=1024,
                    help="records written and recorded at a time (a kill loses at most one chunk)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_data_flags(p)
+
+
+def _add_ray_flags(p, *, default_actors):
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run on Ray: the cluster at ADDRESS ('auto': the running one), or with no "
+                        "ADDRESS a local one (or the one RAY_ADDRESS names)")
+    p.add_argument("--actors", type=int, default=default_actors,
+                   help=f"Ray actors, one model replica each (default {default_actors})")
+    p.add_argument("--gpus-per-actor", type=float,
+                   help="GPUs per actor (default: 1 when the cluster has GPUs, else CPU actors)")
+
+
+def _add_score_parser(sub):
+    p = sub.add_parser("score", help="score or embed records on a Ray actor pool (Parquet out, "
+                       "resumable)")
+    p.add_argument("what", choices=("ifd", "perplexity", "embed", "reward"))
+    p.add_argument("--model", required=True,
+                   help="model directory or hub name (a reward model for 'reward'); for 'embed', "
+                        "'minilm' or a sentence-transformers directory embeds sentences")
+    p.add_argument("--tokenizer", help="tokenizer directory (default: the model's)")
+    p.add_argument("--input", type=Path, help=INPUT_HELP)
+    p.add_argument("--output", type=Path, required=True,
+                   help="folder of Parquet parts (one per block) and its manifest")
+    _add_ray_flags(p, default_actors=1)
+    p.add_argument("--block-size", type=int, default=1024,
+                   help="records a block: an actor's unit of work, a Parquet part, a resume step")
+    p.add_argument("--id-field", help="a field of every record written as the id column")
+    p.add_argument("--template", choices=("alpaca", "chat"), help="prompt format (default alpaca)")
+    p.add_argument("--max-length", type=int, help="longest sequence in tokens")
+    p.add_argument("--batch-tokens", type=int, help="token budget of a padded batch")
+    p.add_argument("--pooling", choices=("mean", "last"), help="embed with a language model")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -165,6 +203,7 @@ def _add_run_parsers(sub):
         p.add_argument("--output", type=Path, help="final selection, in the input's format unless "
                        "the extension names another (default: RUN_DIR/selection.jsonl)")
         p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        _add_ray_flags(p, default_actors=2)
         _add_data_flags(p)
         if name == "diverse-evol":
             p.add_argument("--initial-size", type=int, help="random initial pool (default: --budget)")
@@ -417,6 +456,52 @@ def _embed(args) -> int:
     return 0
 
 
+def _score(args) -> int:
+    from .distributed.scoring import command_kind, score
+
+    if args.dry_run:
+        raise CliError("score has no --dry-run (its cost is the model's; see the progress bar)")
+    inputs = args.input
+    if inputs is None:
+        from .datasets import dolly_path
+
+        inputs = dolly_path()
+    _refuse_overwrite(args.output, [inputs], force=args.force, resume=args.resume)
+    for flag, value in (("--actors", args.actors), ("--block-size", args.block_size)):
+        if value < 1:
+            raise CliError(f"{flag} must be at least 1, got {value}")
+    what, model = command_kind(args.what, args.model)
+    given = {"template": args.template, "max_length": args.max_length,
+             "batch_tokens": args.batch_tokens, "pooling": args.pooling}
+    options = {k: v for k, v in given.items() if v is not None}
+    try:
+        run = score(str(inputs), what, model, tokenizer=args.tokenizer, output=args.output,
+                    fields=_fields(args), id_field=args.id_field, split=args.split,
+                    block_records=args.block_size, actors=args.actors,
+                    gpus_per_actor=args.gpus_per_actor, address=args.ray or None,
+                    resume=args.resume, overwrite=args.force, progress=not args.no_progress,
+                    **options)
+    except (FileExistsError, FileNotFoundError, ValueError, TypeError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    resumed = (f"; {run.blocks_done_before} of {run.n_blocks} blocks were done already"
+               if run.blocks_done_before else "")
+    print(f"scored {run.n_records:,} records ({what}) -> {args.output} in {run.seconds:.1f} s "
+          f"({run.records_per_second:.1f} records/s on {run.actors} actor(s)){resumed}",
+          file=sys.stderr)
+    return 0
+
+
+def _ray_scorer(args):
+    """The Ray scorer a method's scoring goes through with --ray, else None (this process)."""
+    if args.ray is None:
+        return None
+    from .distributed import RayScorer
+
+    if args.actors < 1:
+        raise CliError(f"--actors must be at least 1, got {args.actors}")
+    return RayScorer(args.ray or None, actors=args.actors, gpus_per_actor=args.gpus_per_actor)
+
+
 def _run_insbank(args) -> int:
     import json
 
@@ -515,17 +600,19 @@ def _run_method(args) -> int:
     elif not Path(args.model).exists() and "/" not in args.model:
         raise CliError(f"--model {args.model}: no such directory (give a model directory, a hub "
                        "name such as 'org/name', or 'toy')")
+    scorer = _ray_scorer(args)
     try:
         train = TrainConfig(lr=args.lr, max_length=args.max_length, batch_tokens=args.batch_tokens)
         if args.method == "diverse-evol":
             method = DiverseEvol(args.initial_size or args.budget, args.budget, args.rounds,
-                                 seed=args.seed, train=train, progress=progress)
+                                 seed=args.seed, train=train, scorer=scorer, progress=progress)
         elif args.method == "kmq":
             method = IterativeKMQ(args.budget, args.rounds, args.clusters, max_new_tokens=args.max_new_tokens,
-                                  seed=args.seed, train=train, progress=progress)
+                                  seed=args.seed, train=train, scorer=scorer, progress=progress)
         else:
             method = IterIT(args.budget, args.rounds, candidate_factor=args.candidate_factor,
-                            decay=args.decay, seed=args.seed, train=train, progress=progress)
+                            decay=args.decay, seed=args.seed, train=train, scorer=scorer,
+                            progress=progress)
         if tokenizer is None:
             from .scoring import load_tokenizer
 
@@ -563,6 +650,8 @@ def main(argv=None) -> int:
             return _run_method(args)
         if args.command == "embed":
             return _embed(args)
+        if args.command == "score":
+            return _score(args)
         raise CliError(f"unknown command {args.command!r}")
     except CliError as exc:
         print(f"iterselect: error: {exc}", file=sys.stderr)

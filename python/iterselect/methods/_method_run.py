@@ -56,6 +56,18 @@ class TrainConfig:
                 "max_length": self.max_length, "template": self.template, **self.extra}
 
 
+def scoring_engine(scorer):
+    """The scoring functions a method calls (``embed``, ``ifd_scores``, ``perplexity``,
+    ``reward_scores``, ``generate``): those of ``scorer`` when given (e.g.
+    :class:`iterselect.distributed.RayScorer`, which runs them on a Ray actor pool), else the
+    single-process engine, :mod:`iterselect.scoring`."""
+    if scorer is not None:
+        return scorer
+    from .. import scoring
+
+    return scoring
+
+
 def finetune_on(model, tokenizer, records, train: TrainConfig, *, seed: int, epochs=None,
                 progress: bool):
     from ..training import finetune

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_choice, check_indices, check_int
-from ._method_run import MethodRunResult, TrainConfig, finetune_on, open_run, sample_texts
+from ._method_run import (MethodRunResult, TrainConfig, finetune_on, open_run, sample_texts,
+                          scoring_engine)
 
 
 class DiverseEvol:
@@ -37,6 +38,10 @@ class DiverseEvol:
     seed : int, default=0
         Seeds ``P_0`` and the fine-tuning; the same seed gives the same selection.
     train : TrainConfig, optional
+    scorer : object, optional
+        Where scoring and embedding run: anything with the functions of
+        :mod:`iterselect.scoring` it calls, e.g. :class:`iterselect.distributed.RayScorer` (a Ray
+        actor pool); None: in this process. Training always runs here.
     progress : bool, default=True
 
     Examples
@@ -51,7 +56,7 @@ class DiverseEvol:
     name = "diverse_evol"
 
     def __init__(self, initial_size, round_size, rounds, *, metric="euclidean", seed=0,
-                 train=None, progress=True):
+                 train=None, scorer=None, progress=True):
         func = "DiverseEvol"
         self.initial_size = check_int(initial_size, "initial_size", func, low=1)
         self.round_size = check_int(round_size, "round_size", func, low=1)
@@ -59,6 +64,7 @@ class DiverseEvol:
         self.metric = check_choice(metric, "metric", func, ("euclidean", "cosine"))
         self.seed = check_int(seed, "seed", func, low=0)
         self.train = (train or TrainConfig()).check(func)
+        self.scorer = scorer
         self.progress = progress
 
     def config(self, n: int, model_ref: str) -> dict:
@@ -109,11 +115,11 @@ class DiverseEvol:
         MethodRunResult
         """
         from ..metrics import vendi_score
-        from ..scoring import embed
 
         records, base, tokenizer, run = open_run(self, model, tokenizer, records, run_dir, resume, "DiverseEvol.run")
         n = len(records)
         texts = sample_texts(records, self.train.template, tokenizer)
+        embed = scoring_engine(self.scorer).embed
         if run.rounds_done == 0:
             pool = self.initial_pool(n)
             run.commit({"added": pool, "pool_size": pool.size, "objective": None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_float, check_int
-from ._method_run import MethodRunResult, TrainConfig, finetune_on, open_run
+from ._method_run import MethodRunResult, TrainConfig, finetune_on, open_run, scoring_engine
 from .baselines import ifd_topk, response_text
 
 
@@ -40,6 +40,10 @@ class IterIT:
         Seeds the training; the same seed gives the same selection.
     train : TrainConfig, optional
         ``train.epochs`` is ignored (one epoch per round).
+    scorer : object, optional
+        Where scoring and embedding run: anything with the functions of
+        :mod:`iterselect.scoring` it calls, e.g. :class:`iterselect.distributed.RayScorer` (a Ray
+        actor pool); None: in this process. Training always runs here.
     progress : bool, default=True
 
     Examples
@@ -54,7 +58,7 @@ class IterIT:
     name = "iterit"
 
     def __init__(self, budget, epochs, *, candidate_factor=3.0, decay=0.1, seed=0, train=None,
-                 progress=True):
+                 scorer=None, progress=True):
         func = "IterIT"
         self.budget = check_int(budget, "budget", func, low=1)
         self.epochs = check_int(epochs, "epochs", func, low=1)
@@ -62,6 +66,7 @@ class IterIT:
         self.decay = check_float(decay, "decay", func, low=0, high=1)
         self.seed = check_int(seed, "seed", func, low=0)
         self.train = (train or TrainConfig()).check(func)
+        self.scorer = scorer
         self.progress = progress
 
     def config(self, n, model_ref):
@@ -87,10 +92,9 @@ class IterIT:
         return ifd_topk(ifd, n_cand, drop_above_one=True, allow_fewer=True).indices
 
     def _ifd(self, model, tokenizer, records):
-        from ..scoring import ifd_scores
-
-        return ifd_scores(model, tokenizer, records, template=self.train.template,
-                          max_length=self.train.max_length, progress=self.progress).ifd
+        engine = scoring_engine(self.scorer)
+        return engine.ifd_scores(model, tokenizer, records, template=self.train.template,
+                                 max_length=self.train.max_length, progress=self.progress).ifd
 
     def run(self, model, tokenizer, records, run_dir, *, resume=False, on_round_end=None):
         """Score, then select and train for ``epochs`` epochs, saving state and a checkpoint

@@ -7,7 +7,8 @@ import numpy as np
 from .._arrays import as_matrix
 from .._validation import check_choice, check_int, param_error
 from ..runs import RunDirectory
-from ._method_run import BaseModel, MethodRunResult, TrainConfig, check_records, finetune_on
+from ._method_run import (BaseModel, MethodRunResult, TrainConfig, check_records, finetune_on,
+                          scoring_engine)
 
 
 class IterativeKMQ:
@@ -42,6 +43,10 @@ class IterativeKMQ:
         Length of the generated answers.
     seed : int, default=0
     train : TrainConfig, optional
+    scorer : object, optional
+        Where scoring and embedding run: anything with the functions of
+        :mod:`iterselect.scoring` it calls, e.g. :class:`iterselect.distributed.RayScorer` (a Ray
+        actor pool); None: in this process. Training always runs here.
     progress : bool, default=True
 
     Examples
@@ -58,7 +63,8 @@ class IterativeKMQ:
     name = "iterative_kmq"
 
     def __init__(self, budget, iterations, n_clusters, *, allocation="proportional",
-                 within="multinomial", max_new_tokens=64, seed=0, train=None, progress=True):
+                 within="multinomial", max_new_tokens=64, seed=0, train=None, scorer=None,
+                 progress=True):
         func = "IterativeKMQ"
         self.budget = check_int(budget, "budget", func, low=1)
         self.iterations = check_int(iterations, "iterations", func, low=1, high=self.budget)
@@ -68,6 +74,7 @@ class IterativeKMQ:
         self.max_new_tokens = check_int(max_new_tokens, "max_new_tokens", func, low=1)
         self.seed = check_int(seed, "seed", func, low=0)
         self.train = (train or TrainConfig()).check(func)
+        self.scorer = scorer
         self.progress = progress
 
     def config(self, n, model_ref, reward_ref):
@@ -100,8 +107,11 @@ class IterativeKMQ:
                           seed=self.seed + round_index)
 
     def _scores(self, model, tokenizer, records, reward):
-        from ..scoring import format_examples, generate, perplexity, reward_scores
+        from ..scoring import format_examples
 
+        engine = scoring_engine(self.scorer)
+        generate, perplexity, reward_scores = (engine.generate, engine.perplexity,
+                                               engine.reward_scores)
         examples = format_examples(records, self.train.template, tokenizer=tokenizer)
         gen = generate(model, tokenizer, records, max_new_tokens=self.max_new_tokens,
                        template=self.train.template, progress=self.progress).texts
