@@ -235,6 +235,10 @@ def test_in_memory_model_objects_and_a_ray_dataset(cluster, loaded, records, ref
     ref = perplexity(model, tok, pairs, progress=False, **OPTIONS)
     np.testing.assert_allclose(run.result.loss, ref.loss, rtol=1e-6)
     assert run.output is None and run.n_blocks == 4
+    bad = pairs[:20] + [(pairs[20][0], " ")] + pairs[21:32]  # an empty response in block 1
+    with pytest.raises(ValueError, match=r"records 16-31 of the input .* Record 4 .* empty"):
+        score(bad, "perplexity", model, tokenizer=tok, actors=2, block_records=BLOCK,
+              progress=False, **OPTIONS)
 
     ds = ray.data.from_items(records)
     out = tmp_path / "from_dataset"

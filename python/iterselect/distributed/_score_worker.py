@@ -97,16 +97,24 @@ class BlockScorer(_Replica):
         items = pickle.loads(batch["items"][0])
         ids = pickle.loads(batch["ids"][0])
         t0 = time.perf_counter()
-        columns = self.columns(items, start)
+        try:
+            columns = self.columns(items, start)
+        except (ValueError, TypeError) as exc:  # a bad record: the driver raises it as it is
+            return self._summary(block, 0, 0.0, 0.0, b"", f"{type(exc).__name__}:{exc}")
         t1 = time.perf_counter()
         payload = b""
         if self.output is None:
             payload = pickle.dumps((columns, ids), protocol=pickle.HIGHEST_PROTOCOL)
         else:
             write_part(self.output, block, start, columns, ids)
-        return {"block": np.array([block]), "rows": np.array([len(items)]),
-                "seconds": np.array([t1 - t0]), "write_seconds": np.array([time.perf_counter() - t1]),
-                "pid": np.array([os.getpid()]), "payload": np.array([payload], dtype=object)}
+        return self._summary(block, len(items), t1 - t0, time.perf_counter() - t1, payload, "")
+
+    @staticmethod
+    def _summary(block, rows, seconds, write_seconds, payload, error) -> dict:
+        return {"block": np.array([block]), "rows": np.array([rows]),
+                "seconds": np.array([seconds]), "write_seconds": np.array([write_seconds]),
+                "pid": np.array([os.getpid()]), "payload": np.array([payload], dtype=object),
+                "error": np.array([error], dtype=object)}
 
 
 class RecordScorer(_Replica):

@@ -47,6 +47,8 @@ class ScoreRun:
     actors : int
     rows_scored : int
         Records scored in this call (not those of blocks already done).
+    first_result_seconds : float
+        Wall time until the first block came back (the actors' start and one block).
     """
 
     what: str
@@ -58,6 +60,7 @@ class ScoreRun:
     block_seconds: np.ndarray
     actors: int
     rows_scored: int
+    first_result_seconds: float = float("nan")
     _held: object = field(default=None, repr=False)
     _pooling: str | None = field(default=None, repr=False)
 
@@ -172,9 +175,7 @@ def _data_context():
              ctx.target_max_block_size)
     logger = logging.getLogger("ray.data")
     level = logger.level
-    ctx.enable_progress_bars = False
-    ctx.execution_options.preserve_order = True
-    ctx.target_max_block_size = 1
+    _configure(ctx)
     logger.setLevel(logging.WARNING)
     try:
         yield
@@ -182,6 +183,20 @@ def _data_context():
         (ctx.enable_progress_bars, ctx.execution_options.preserve_order,
          ctx.target_max_block_size) = saved
         logger.setLevel(level)
+
+
+def _configure(ctx) -> None:
+    ctx.enable_progress_bars = False
+    ctx.execution_options.preserve_order = True
+    ctx.target_max_block_size = 1
+
+
+def _own_copy(ds):
+    """A copy of a user's dataset set up as :func:`_data_context` does: a dataset keeps the
+    context current when it was made, so the current one's settings would not reach it."""
+    ds = type(ds).copy(ds, _deep_copy=True)
+    _configure(ds.context)
+    return ds
 
 
 def _bar(progress: bool, total: int, initial: int, what: str):
@@ -192,17 +207,20 @@ def _bar(progress: bool, total: int, initial: int, what: str):
 
 
 def _unwrap(exc: BaseException) -> BaseException:
-    """The user-level error inside Ray's wrappers (a ValueError raised on an actor, say)."""
-    seen = exc
-    for _ in range(8):
-        inner = getattr(seen, "cause", None) or seen.__cause__
-        if inner is None or inner is seen:
-            break
-        seen = inner
-    if isinstance(seen, (ValueError, TypeError, OSError)) and seen is not exc:
-        return type(seen)(str(seen).strip().splitlines()[-1]) if type(seen) in (
-            ValueError, TypeError) else seen
+    """The error an actor raised, out of Ray's wrappers (whose message ends with its last line,
+    ``ValueError: ...``), or ``exc`` itself."""
+    import re
+
+    for line in reversed(str(exc).strip().splitlines()):
+        m = re.match(r"^(ValueError|TypeError): (.*)$", line.strip())
+        if m:
+            return (ValueError if m.group(1) == "ValueError" else TypeError)(m.group(2))
     return exc
+
+
+def _raise_error(error: str):
+    name, _, message = error.partition(":")
+    raise (TypeError if name == "TypeError" else ValueError)(message)
 
 
 def _check_paths(source, output) -> None:
@@ -383,12 +401,12 @@ def _score_blocks(source, kind, model, tokenizer, options, *, output, fields, id
     if not pending:
         write_manifest(output, settings, complete=True)
         return ScoreRun(kind.name, n, n_blocks, len(done), Path(output), 0.0, np.zeros(0),
-                        actors, 0, None, pooling)
+                        actors, 0, 0.0, None, pooling)
     from ._score_source import file_dataset, list_dataset
 
     connect(address)
     done_rows = sum(min(block_records, n - b * block_records) for b in done)
-    payloads, seconds, t0 = {}, [], time.perf_counter()
+    payloads, seconds, first, t0 = {}, [], float("nan"), time.perf_counter()
     with _data_context(), _bar(progress, n, done_rows, kind.name) as bar:
         ds = (file_dataset(spec, n, block_records, pending) if spec is not None
               else list_dataset(items, block_records, pending, id_field))
@@ -397,10 +415,16 @@ def _score_blocks(source, kind, model, tokenizer, options, *, output, fields, id
                       extra={"output": None if output is None else os.fspath(output)})
         try:
             for row in mapped.iter_rows():
+                if row["error"]:
+                    _raise_error(row["error"])
+                if not seconds:
+                    first = time.perf_counter() - t0
                 seconds.append(float(row["seconds"]))
                 if output is None:
                     payloads[int(row["block"])] = row["payload"]
                 bar.update(int(row["rows"]))
+        except (ValueError, TypeError):
+            raise
         except Exception as exc:  # Ray wraps what an actor raised
             raise _unwrap(exc) from exc
     wall = time.perf_counter() - t0
@@ -411,7 +435,7 @@ def _score_blocks(source, kind, model, tokenizer, options, *, output, fields, id
     else:
         write_manifest(output, settings, complete=True)
     return ScoreRun(kind.name, n, n_blocks, len(done), None if output is None else Path(output),
-                    wall, np.asarray(seconds), actors, n - done_rows, held, pooling)
+                    wall, np.asarray(seconds), actors, n - done_rows, first, held, pooling)
 
 
 def _map(ds, kind, model, tokenizer, options, actors, gpus_per_actor, cpus_per_actor, *,
@@ -467,7 +491,7 @@ def _score_dataset(ds, kind, model, tokenizer, options, *, output, fields, id_fi
             block += 1
 
     with _data_context(), _bar(progress, None, 0, kind.name) as bar:
-        mapped = _map(ds, kind, model, tokenizer, options, actors, gpus_per_actor,
+        mapped = _map(_own_copy(ds), kind, model, tokenizer, options, actors, gpus_per_actor,
                       cpus_per_actor, block_fn=False,
                       extra={"fields": fields, "id_field": id_field,
                              "batch_size": block_records})
@@ -489,7 +513,7 @@ def _score_dataset(ds, kind, model, tokenizer, options, *, output, fields, id_fi
     else:
         held = kind.result(concat_columns(parts), pooling=pooling)
     return ScoreRun(kind.name, n, block, 0, None if output is None else Path(output), wall,
-                    np.asarray(seconds), actors, n, held, pooling)
+                    np.asarray(seconds), actors, n, float("nan"), held, pooling)
 
 
 class RayScorer:
