@@ -50,6 +50,15 @@ def require_module(name: str, extra: str | None = None, *, module_level: bool = 
                 module_level=module_level)
 
 
+def subprocess_env(**extra) -> dict:
+    """The environment for a child Python that must import the same iterselect as this test run
+    (an installed wheel in CI, the checkout's ``python/`` after ./dev-build.sh)."""
+    import iterselect
+    package_root = str(Path(iterselect.__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+    return dict(os.environ, PYTHONPATH=path, **extra)
+
+
 def shared_file(*parts) -> Path:
     """A file of the shared data folder, or skip/fail naming it."""
     path = SHARED_DATA.joinpath(*parts)

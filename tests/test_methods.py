@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import require_module  # noqa: E402
+from conftest import require_module, subprocess_env  # noqa: E402
 
 torch = require_module("torch", "torch", module_level=True)
 
@@ -141,7 +141,6 @@ def test_iterit_errors():
 # --- the command line: kill after round 1, resume -----------------------------------------
 
 def test_cli_run_killed_after_round_1_resumes(diverse_evol_run, tmp_path):
-    import os
     import signal
     import subprocess
     import sys
@@ -151,7 +150,7 @@ def test_cli_run_killed_after_round_1_resumes(diverse_evol_run, tmp_path):
             "--run-dir", str(run_dir), "--limit", "300", "--budget", "10", "--initial-size", "20",
             "--rounds", "2", "--seed", "3", "--lr", "1e-3", "--max-length", "64",
             "--batch-tokens", "2048", "--no-progress"]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env = subprocess_env()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = run_dir / "state.json"
     deadline = time.time() + 120

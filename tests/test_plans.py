@@ -80,7 +80,7 @@ def test_insbank_that_does_not_fit_stops_before_allocating(tmp_path, monkeypatch
     for extra in (["--dry-run"], []):
         rc, _, err = cli_run("run", "insbank", *inputs, "--bank-size", 100, "--run-dir", run_dir, *extra)
         assert rc == 2
-        assert "affinity propagation of the largest arrival with the bank, n=700: about" in err
+        assert "affinity propagation of the largest arrival with the bank, n=700: " in err  # time: machine-dependent
         assert "dense, float64" in err
         fits = dense_ap_fits(8 * 2**20, 8, history=True)
         assert (f"needs 18.7 MiB of memory but 8.0 MiB is available; use --dtype float32 (half the memory), "
