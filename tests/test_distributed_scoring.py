@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import require_module
+from conftest import require_module, subprocess_env
 
 torch = require_module("torch", "torch", module_level=True)
 ray = require_module("ray", "ray", module_level=True)
@@ -192,7 +192,7 @@ def test_parquet_embeddings_with_an_actor_killed_midway(cluster, model_dir, load
 
 def test_resume_after_the_driver_is_killed(cluster, model_dir, jsonl, reference_ifd, tmp_path):
     out = tmp_path / "ifd"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = subprocess_env(OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "iterselect.cli", "score", "ifd", "--model", str(model_dir),
            "--input", str(jsonl), "--output", str(out), "--ray", cluster, "--actors", "2",
            "--block-size", str(BLOCK), "--max-length", str(OPTIONS["max_length"]),
