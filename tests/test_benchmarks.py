@@ -1,4 +1,6 @@
 """The benchmark scripts still run: each one, at a tiny size, exits 0 and reports agreement.
+(The TF-IDF/coverage, k-means/Vendi and facility-location benchmarks are `iterselect bench`,
+tested in test_bench.py.)
 
 These check that the scripts work and that the correctness results they report hold (read from
 the JSON each writes with ``--json``); their timings mean nothing at these sizes (speed is
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-
+import iterselect
 from conftest import SHARED_DATA, require_module, shared_file, subprocess_env
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -59,14 +61,6 @@ def test_kcenter_benchmark_picks_identical(bench_cache):
     assert all(r["first_differing_pick"] is None and r["picks_compared"] == 20 for r in rows), res
 
 
-def test_coverage_benchmark_matches_reference(bench_cache):
-    shared_file("alpaca_52k.jsonl.gz")
-    res = run_benchmark("coverage.py", "--part", "alpaca", "--n", "1000", cache=bench_cache)["alpaca"]
-    assert res["same_vocabulary_as_sklearn"], res
-    greedy = res["greedy"]
-    assert len(greedy) == 2 and all(g["k"] == 50 and g["picks_identical"] for g in greedy), res
-
-
 def test_affinity_benchmark_runs(bench_cache):
     shared_file("embeddings", "dolly_15k_minilm.npy")
     shared_file("..", "bench", "synth.py")
@@ -77,25 +71,14 @@ def test_affinity_benchmark_runs(bench_cache):
     assert res["sparse"]["converged"] is True, res
 
 
-def test_cluster_benchmark_runs(bench_cache):
+def test_insbank_benchmark_runs(bench_cache):
     shared_file("..", "bench", "synth.py")
-    res = run_benchmark("cluster.py", "--n", "3000", "--k", "8", "--repeat", "1",
-                        "--sil-sample", "500", "--ref-sample", "500", "--vendi-nxn", "300",
-                        cache=bench_cache)
-    diffs = [r["difference"] for r in res["rows"] if r["difference"] is not None]
-    assert len(diffs) == 5 and max(diffs) < 1e-5, res  # silhouette and Vendi against references
-
-
-def test_facility_benchmark_same_objective_picks_identical(bench_cache):
-    shared_file("embeddings", "dolly_15k_minilm.npy")
-    require_module("apricot", "test")
-    res = run_benchmark("facility.py", "--n", "300", "--k", "10", "--neighbors", "5", "--sub", "120",
-                        "--optimizers", "naive", cache=bench_cache)
-    knn = next(r for r in res["full"] if r["selector"].startswith("iterselect kNN 5"))
-    apricot = next(r for r in res["full"] if r["selector"].startswith("apricot"))
-    assert 0.9 < knn["dense_objective"] / apricot["dense_objective"] < 1.1, res  # close to apricot's
-    naive = next(r for r in res["same_objective"] if r.get("optimizer") == "naive")
-    assert naive["picks"] == "identical (10)", res  # same objective: the same picks
+    res = run_benchmark("insbank.py", "--n", "600", "--second", "300", "--bank", "100",
+                        "--reference", "300", "--neighbors", "16", cache=bench_cache)
+    assert [r["mode"] for r in res["reference"]] == ["dense", "sparse"], res
+    assert [r["n_candidates"] for r in res["rounds"]] == [600, 400], res
+    assert [r["used_history"] for r in res["rounds"]] == [False, True], res
+    assert all(r["converged"] for r in res["rounds"]), res
 
 
 def test_distributed_scoring_benchmark_scores_agree(bench_cache):
@@ -107,3 +90,15 @@ def test_distributed_scoring_benchmark_scores_agree(bench_cache):
     assert [r["blocks"] for r in ray_rows] == [2] and ray_rows[0]["max_rel_diff"] < 1e-6, res
     hours = res["gpu_estimate_7b_ifd_1M"]["gpu_hours"]
     assert all(0 < h < 1e4 for gpu in hours.values() for h in gpu.values()), res
+
+
+@pytest.mark.parametrize("script, args", [("kcenter_gpu.py", ("--n", "20000", "--d", "64", "--k", "50", "--pool", "3000")),
+                                          ("coverage_gpu.py", ("--k", "100"))])
+def test_gpu_benchmarks_say_not_run_or_agree(bench_cache, script, args):
+    if iterselect.has_cuda() and script == "coverage_gpu.py":
+        shared_file("alpaca_52k.jsonl.gz")
+    res = run_benchmark(script, *args, cache=bench_cache)
+    if not iterselect.has_cuda():
+        assert res["run"] is False and res["reason"], res
+    else:
+        assert res["run"] is True and res["identical"] is True, res  # the GPU path's picks equal the CPU path's

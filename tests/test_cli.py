@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from iterselect import cli, kcenter_greedy
-from iterselect.datasets import load_dolly
+from iterselect.datasets import dolly_embeddings, load_dolly
 
 
 @pytest.fixture
@@ -53,19 +53,13 @@ def test_select_to_stdout(small_set, capsys):
     assert "covering radius" in captured.err
 
 
-def test_bundled_dolly_with_cached_embeddings(tmp_path, monkeypatch, capsys):
-    """Without --input the CLI selects from the bundled Dolly on its cached embeddings (any
-    15015 rows stand in for the MiniLM ones here; computing those takes minutes)."""
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    rng = np.random.default_rng(0)
-    np.save(cache / "dolly_15k_minilm.npy", rng.normal(size=(15015, 16)).astype(np.float16))
-    monkeypatch.setenv("ITERSELECT_CACHE", str(cache))
+def test_bundled_dolly_with_shipped_embeddings(tmp_path, capsys):
+    """Without --input the CLI selects from the bundled Dolly on the MiniLM embeddings shipped
+    with the package."""
     out = tmp_path / "sel.jsonl"
     assert run_cli("select", "kcenter", "--budget", 20, "--output", out, "--no-progress") == 0
     picked = [json.loads(line) for line in out.read_text().splitlines()]
-    emb = np.load(cache / "dolly_15k_minilm.npy")
-    idx = kcenter_greedy(emb, 20, progress=False).indices
+    idx = kcenter_greedy(dolly_embeddings(progress=False), 20, progress=False).indices
     dolly = load_dolly()
     assert picked == [dolly[i] for i in idx]
 

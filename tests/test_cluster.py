@@ -384,43 +384,96 @@ def test_kmq_bad_input_names_the_parameter():
 # ------------------------------------------------------------------------------------------
 # cluster_weights_update (Eq. 5-6)
 # ------------------------------------------------------------------------------------------
+def _eq6_reference(w_prev, labels, scores, transform):
+    """Eq. 5 by a loop over clusters, then Eq. 6 on transform(s), then divided by the sum."""
+    k = len(w_prev)
+    s = [np.mean([sc for lab, sc in zip(labels, scores) if lab == j]) for j in range(k)]
+    t = [transform(x) for x in s]
+    w = [t[j] / sum(t) * w_prev[j] for j in range(k)]
+    return np.array(s), np.array(w) / sum(w)
+
+
 def test_cluster_weights_update_is_eq5_eq6():
     w = np.array([0.5, 0.25, 0.25])
     labels = np.array([0, 0, 1, 2, 2, 2])
     scores = np.array([1.0, 3.0, 4.0, 1.0, 2.0, 3.0])
-    res = cluster_weights_update(w, labels, scores)
-    s = np.array([2.0, 4.0, 2.0])
+    s, ref = _eq6_reference(w, labels, scores, lambda x: x)
+    res = cluster_weights_update(w, labels, scores, rule="ratio")
+    np.testing.assert_allclose(res.cluster_scores, [2.0, 4.0, 2.0])
     np.testing.assert_allclose(res.cluster_scores, s)
-    np.testing.assert_allclose(res.weights, s / s.sum() * w)
+    np.testing.assert_allclose(res.weights, ref)
+    np.testing.assert_allclose(res.factors, s / s.sum())
     assert res.counts.tolist() == [2, 1, 3] and res.shift == 0.0
 
 
-def test_cluster_weights_update_shifts_negative_means():
-    res = cluster_weights_update(np.ones(3), [0, 1, 2, 2], [-2.0, 1.0, 0.0, 2.0])
+def test_cluster_weights_update_exp_rule_is_eq6_on_exp_scores():
+    """The default: Eq. 6 with s_j -> exp(s_j), the published code's transform; negative and
+    large scores give positive, finite weights."""
+    rng = np.random.default_rng(0)
+    w = rng.random(5) + 0.1
+    labels = rng.integers(0, 5, 40)
+    labels[:5] = np.arange(5)
+    for scale in (1.0, 30.0, 800.0):  # 800: exp overflows unless done in log space
+        scores = rng.normal(size=40) * scale - scale
+        _, ref = _eq6_reference(w, labels, scores / scale, lambda x: np.exp(x))
+        res = cluster_weights_update(w, labels, scores)
+        assert res.rule == "exp"
+        assert np.isfinite(res.weights).all() and (res.weights >= 0).all()
+        assert abs(res.weights.sum() - 1) < 1e-12
+        if scale == 1.0:
+            np.testing.assert_allclose(res.weights, ref, rtol=1e-12)
+
+
+def test_cluster_weights_update_published_rule_is_the_published_softmax():
+    """for-ai/iterative-data-selection: mean reward difference per cluster, exp, divided by the
+    sum; the previous weights are not used."""
+    labels = [0, 0, 1, 2]
+    scores = [-3.0, -1.0, 0.5, 2.0]
+    means = np.array([-2.0, 0.5, 2.0])
+    expected = np.exp(means) / np.exp(means).sum()
+    for w_prev in (np.ones(3), np.array([0.9, 0.05, 0.05])):
+        res = cluster_weights_update(w_prev, labels, scores, rule="published")
+        np.testing.assert_allclose(res.weights, expected)
+
+
+def test_cluster_weights_update_shift_rule_zeroes_the_lowest_cluster():
+    res = cluster_weights_update(np.ones(3), [0, 1, 2, 2], [-2.0, 1.0, 0.0, 2.0], rule="shift")
     assert res.shift == 2.0
-    np.testing.assert_allclose(res.cluster_scores, [0.0, 3.0, 3.0])
+    np.testing.assert_allclose(res.cluster_scores, [-2.0, 1.0, 1.0])
     np.testing.assert_allclose(res.weights, [0.0, 0.5, 0.5])
     assert (res.weights >= 0).all()
 
 
+def test_cluster_weights_update_ratio_rule_refuses_negative_means():
+    with pytest.raises(ValueError, match="rule='exp' handles negative means"):
+        cluster_weights_update(np.ones(2), [0, 1], [-1.0, 1.0], rule="ratio")
+    with pytest.raises(ValueError, match="'rule' parameter of cluster_weights_update"):
+        cluster_weights_update(np.ones(2), [0, 1], [1.0, 1.0], rule="softmax")
+
+
 def test_cluster_weights_update_all_equal_or_zero_scores_keep_proportions():
     w = np.array([0.2, 0.3, 0.5])
-    for scores in ([0.0, 0.0, 0.0], [-1.0, -1.0, -1.0]):
-        res = cluster_weights_update(w, [0, 1, 2], scores)
-        np.testing.assert_allclose(res.weights, w / 3)
-        assert np.isfinite(res.weights).all()
+    for rule in ("exp", "shift", "ratio"):
+        for scores in ([0.0, 0.0, 0.0], [-1.0, -1.0, -1.0]):
+            if rule == "ratio" and scores[0] < 0:
+                continue
+            res = cluster_weights_update(w, [0, 1, 2], scores, rule=rule)
+            np.testing.assert_allclose(res.weights, w / w.sum())
+            assert np.isfinite(res.weights).all()
 
 
 def test_cluster_weights_update_unscored_cluster_gets_the_mean():
-    res = cluster_weights_update(np.ones(3), [0, 2], [1.0, 3.0])
+    res = cluster_weights_update(np.ones(3), [0, 2], [1.0, 3.0], rule="ratio")
     np.testing.assert_allclose(res.cluster_scores, [1.0, 2.0, 3.0])
     np.testing.assert_allclose(res.weights, [1 / 6, 2 / 6, 3 / 6])
     assert res.counts.tolist() == [1, 0, 1]
+    res = cluster_weights_update(np.ones(3), [0, 2], [1.0, 3.0])
+    np.testing.assert_allclose(res.weights, np.exp([1.0, 2.0, 3.0]) / np.exp([1.0, 2.0, 3.0]).sum())
 
 
 def test_cluster_weights_update_feeds_kmq_sample():
     labels = np.repeat([0, 1], [50, 50])
-    w = cluster_weights_update(np.ones(2), [0, 1], [1.0, 3.0]).weights
+    w = cluster_weights_update(np.ones(2), [0, 1], [1.0, 3.0], rule="ratio").weights
     assert kmq_sample(labels, 20, cluster_weights=w).per_cluster.tolist() == [5, 15]
 
 

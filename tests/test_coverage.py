@@ -22,8 +22,9 @@ from iterselect.coverage import (
     iterit_select,
     tfidf_matrix,
 )
-from conftest import require_module, shared_file
-from reference_coverage import assert_same_greedy, naive_coverage_greedy, sklearn_tfidf
+from conftest import needs_emulation, require_module, shared_file
+from reference_coverage import (assert_same_greedy, canonical_row_sums, naive_coverage_greedy, paper_tfidf,
+                                sklearn_tfidf)
 
 require_module("sklearn", "test", module_level=True)
 
@@ -106,6 +107,97 @@ def test_tfidf_edge_texts_match_sklearn():
              "\U0001F600\U0001F600", "ΣΑΣ Σ ΑΣ. ΌΣΟΣ", "İİ", "ab", "a" * 70000 + " b" * 5000]
     assert_matches_sklearn(tfidf_matrix(texts, progress=False), texts)
     assert_matches_sklearn(tfidf_matrix(texts, (1, 8), progress=False), texts, (1, 8))
+
+
+# ----------------------------------------------------------------------------- TF-IDF, IterIT's Eq. 5
+
+def assert_matches_paper(result: TfidfResult, texts, ngram_range=(1, 3), lowercase=True):
+    ref = paper_tfidf(texts, ngram_range, lowercase)
+    if ref is None:
+        assert result.matrix.shape == (len(texts), 0)
+        return
+    Y, vocabulary, idf = ref
+    X = result.matrix
+    assert result.weighting == "paper" and result.vocabulary.tolist() == vocabulary
+    np.testing.assert_allclose(result.idf, idf, rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(X.indptr, Y.indptr)
+    np.testing.assert_array_equal(X.indices, Y.indices)
+    np.testing.assert_allclose(X.data, Y.data, rtol=1e-14, atol=0)
+
+
+def test_tfidf_paper_two_documents_by_hand():
+    """Eq. 5 on "The cat sat." and "the dog": TF = f_g / sum_k f_k over every n-gram of the
+    text, IDF = ln(N'/N_g) with N' = 2, no normalization."""
+    r = tfidf_matrix(["The cat sat.", "the dog"], ngram_range=(1, 1), weighting="paper", progress=False)
+    assert r.vocabulary.tolist() == ["cat", "dog", "sat", "the"]
+    ln2 = np.log(2.0)
+    assert r.idf.tolist() == [ln2, ln2, ln2, 0.0]  # "the" is in both texts: ln(2/2) = 0
+    # text 0 has 3 unigrams (the, cat, sat): cat and sat are 1/3 x ln 2; "the" counts in the total
+    # but its value is 0 and it is not stored
+    assert r.matrix.toarray().tolist() == [[1 / 3 * ln2, 0.0, 1 / 3 * ln2, 0.0],
+                                           [0.0, 1 / 2 * ln2, 0.0, 0.0]]
+    assert r.matrix.nnz == 3
+    # with bigrams, text 0 has 5 n-grams (3 unigrams + 2 bigrams), text 1 has 3
+    r2 = tfidf_matrix(["The cat sat.", "the dog"], ngram_range=(1, 2), weighting="paper", progress=False)
+    assert r2.vocabulary.tolist() == ["cat", "cat sat", "dog", "sat", "the", "the cat", "the dog"]
+    assert r2.matrix.toarray().tolist() == [[ln2 / 5, ln2 / 5, 0.0, ln2 / 5, 0.0, ln2 / 5, 0.0],
+                                            [0.0, 0.0, ln2 / 3, 0.0, 0.0, 0.0, ln2 / 3]]
+    # scikit-learn's weighting of the same texts: smooth idf, l2 rows
+    s = tfidf_matrix(["The cat sat.", "the dog"], ngram_range=(1, 1), progress=False)
+    assert s.weighting == "sklearn" and np.allclose(np.linalg.norm(s.matrix.toarray(), axis=1), 1.0)
+
+
+def test_tfidf_paper_matches_reference_on_dolly(dolly_responses):
+    texts = dolly_responses[:4000]
+    assert_matches_paper(tfidf_matrix(texts, weighting="paper", progress=False), texts)
+    f32 = tfidf_matrix(texts, weighting="paper", dtype=np.float32, progress=False)
+    assert f32.matrix.dtype == np.float32
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=texts_strategy, ngram_range=ngram_ranges, lowercase=st.booleans())
+def test_tfidf_paper_matches_reference_on_generated_texts(texts, ngram_range, lowercase):
+    result = tfidf_matrix(texts, ngram_range, lowercase, weighting="paper", progress=False)
+    assert_matches_paper(result, texts, ngram_range, lowercase)
+
+
+VOCABULARY = [f"w{i}" for i in range(400)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(others=st.lists(st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=30), min_size=1,
+                       max_size=8),
+       words=st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=20),
+       repeats=st.integers(2, 20))
+def test_paper_diversity_does_not_grow_with_response_length(others, words, repeats):
+    """Under Eq. 5 a response's diversity S_DIV = sum_g TF-IDF(g) is an average of idfs weighted
+    by the n-grams' shares, at most ln(N'): it cannot grow with the response's length. Unigrams:
+    a response repeated r times keeps its TF, so its S_DIV is unchanged (to rounding), where
+    scikit-learn's l2-normalized row sum is a norm-1 vector's sum and grows with the number of
+    distinct n-grams."""
+    texts = [" ".join(w) for w in others]
+    short, long_ = " ".join(words), " ".join(words * repeats)
+    for ngram_range in ((1, 1), (1, 3)):
+        for response in (short, long_):
+            X = tfidf_matrix(texts + [response], ngram_range, weighting="paper", progress=False).matrix
+            sums = np.asarray(X.sum(axis=1)).ravel()
+            assert np.all(sums <= np.log(len(texts) + 1) * (1 + 1e-12))
+    a = tfidf_matrix(texts + [short], (1, 1), weighting="paper", progress=False).matrix.sum(axis=1)[-1]
+    b = tfidf_matrix(texts + [long_], (1, 1), weighting="paper", progress=False).matrix.sum(axis=1)[-1]
+    assert b == pytest.approx(a, rel=1e-12, abs=1e-15)
+
+
+def test_paper_diversity_of_random_text_barely_grows_with_length():
+    """The issue's measurement: random text of 10 and 640 words among other random texts."""
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(5000)]
+    lengths = [10, 40, 160, 640]
+    texts = [" ".join(rng.choice(words, size=L)) for L in lengths for _ in range(50)]
+    for weighting, lo, hi in (("paper", 0.9, 1.1), ("sklearn", 5.0, np.inf)):
+        sums = np.asarray(tfidf_matrix(texts, weighting=weighting, progress=False).matrix.sum(axis=1)).ravel()
+        by_length = sums.reshape(len(lengths), 50).mean(axis=1)
+        ratio = by_length[-1] / by_length[0]
+        assert lo <= ratio <= hi, (weighting, by_length)
 
 
 def test_greedy_matches_naive_on_edge_texts():
@@ -206,6 +298,8 @@ def test_tfidf_bad_inputs():
         tfidf_matrix(["ab cd"], lowercase="yes", progress=False)
     with pytest.raises(ValueError, match="'threads'"):
         tfidf_matrix(["ab cd"], threads=0, progress=False)
+    with pytest.raises(ValueError, match="'weighting' parameter of tfidf_matrix must be one of"):
+        tfidf_matrix(["ab cd"], weighting="l1", progress=False)
 
 
 def test_tfidf_stops_when_progress_callback_raises(dolly_responses):
@@ -219,7 +313,8 @@ def test_tfidf_stops_when_progress_callback_raises(dolly_responses):
         raise Stop
 
     with pytest.raises(Stop):
-        _backends.core.coverage_tfidf([t.lower() for t in dolly_responses[:3000]], word_ranges(), 1, 3, False, 2, callback)
+        _backends.core.coverage_tfidf([t.lower() for t in dolly_responses[:3000]], word_ranges(), 1, 3,
+                                      False, False, 2, callback)
     assert len(calls) == 1
 
 
@@ -425,7 +520,7 @@ def test_kernel_errors_from_cpp_name_values():
     with pytest.raises(ValueError, match=r"decay \(2\) must be in \[0, 1\]"):
         core.coverage_decay_row(X.indptr, X.indices, X.data, 2, 2, 0, 2.0, np.ones(2))
     with pytest.raises(ValueError, match=r"ngram_range \(2, 1\)"):
-        core.coverage_tfidf(["ab"], word_ranges(), 2, 1, False, 1, None)
+        core.coverage_tfidf(["ab"], word_ranges(), 2, 1, False, False, 1, None)
 
 
 def test_gain_and_decay_kernels():
@@ -433,8 +528,9 @@ def test_gain_and_decay_kernels():
     X = random_sparse(40, 30, 0.3, seed=4)
     alpha = rng.uniform(0, 1, 30)
     w = rng.uniform(0, 2, 40)
-    np.testing.assert_array_equal(coverage_gains(X, alpha, weights=w), w * (X @ alpha))
-    np.testing.assert_array_equal(coverage_gains(X), X @ np.ones(30))
+    np.testing.assert_array_equal(coverage_gains(X, alpha, weights=w), w * canonical_row_sums(X, alpha))
+    np.testing.assert_array_equal(coverage_gains(X), canonical_row_sums(X, np.ones(30)))
+    np.testing.assert_allclose(coverage_gains(X, alpha, weights=w), w * (X @ alpha), rtol=1e-14)  # scipy: rounding apart
     a = alpha.copy()
     cols = X.indices[X.indptr[7]:X.indptr[8]]
     changed = coverage_decay(X, 7, a, 0.25)
@@ -453,6 +549,167 @@ def test_gain_and_decay_kernels():
         coverage_gains(X, -np.ones(30))
 
 
+def test_gains_follow_the_canonical_order_not_scipys():
+    X = random_sparse(60, 400, 0.5, seed=9)  # rows of about 200 entries: seven rounds of 32 partials
+    alpha = np.random.default_rng(9).uniform(0, 1, 400)
+    ours = coverage_gains(X, alpha)
+    np.testing.assert_array_equal(ours, canonical_row_sums(X, alpha))
+    assert np.any(ours != X @ alpha)  # the order is real: scipy's sequential sums round differently
+
+
+# ----------------------------------------------------------------------------- CUDA kernels, emulated grid
+
+def csr_tensor(indptr, indices, data, shape):
+    """A torch CSR tensor of these arrays, as stored (torch warns that its CSR support is beta)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(*(torch.from_numpy(np.asarray(a)) for a in (indptr, indices, data)), size=shape,
+                                       check_invariants=False)
+
+
+def assert_same_result(a, b):
+    for field in ("indices", "gains", "alpha"):
+        x, y = (np.asarray(getattr(r, field).cpu() if hasattr(getattr(r, field), "cpu") else getattr(r, field))
+                for r in (a, b))
+        np.testing.assert_array_equal(x, y, err_msg=field)
+
+
+@needs_emulation
+@settings(max_examples=60, deadline=None)
+@given(sparse_problems())
+def test_emulated_cuda_greedy_equals_cpu_on_generated_matrices(problem):
+    X, k, weights, decay, selected = problem
+    cpu = coverage_greedy(X, k, weights=weights, decay=decay, selected=selected, progress=False)
+    emu = coverage_greedy(X, k, weights=weights, decay=decay, selected=selected, progress=False,
+                          backend="cuda-emulation")
+    assert_same_result(emu, cpu)
+
+
+@needs_emulation
+def test_emulated_cuda_greedy_equals_cpu_and_naive_on_dolly(dolly_tfidf):
+    X = dolly_tfidf.matrix[:1500]  # responses up to thousands of n-grams: many rounds of 32 a row
+    w = np.random.default_rng(3).uniform(0.2, 1.0, X.shape[0])
+    for decay, k, selected in [(0.1, 80, None), (0.0, 40, [3, 99, 1200]), (1.0, 20, None)]:
+        emu = coverage_greedy(X, k, weights=w, decay=decay, selected=selected, progress=False,
+                              backend="cuda-emulation")
+        assert_same_result(emu, coverage_greedy(X, k, weights=w, decay=decay, selected=selected, progress=False))
+        ref = naive_coverage_greedy(X, k, w, decay, selected or ())
+        assert assert_same_greedy(emu.indices, emu.gains, ref) is None
+        assert emu.refreshes < k * X.shape[0]  # lazy: far fewer gains than the naive loop's
+
+
+@needs_emulation
+def test_emulated_cuda_takes_torch_matrices(dolly_tfidf):
+    torch = require_module("torch", "torch")
+    X = dolly_tfidf.matrix[:300]
+    X = X[:, np.unique(X.indices)]  # the columns these rows use: the dense form stays small
+    w = np.random.default_rng(4).uniform(0.2, 1.0, 300)
+    cpu = coverage_greedy(X, 30, weights=w, selected=[7], progress=False)
+    csr = csr_tensor(X.indptr, X.indices, X.data, X.shape)
+    csr64 = csr_tensor(X.indptr.astype(np.int64), X.indices.astype(np.int64), X.data.astype(np.float32), X.shape)
+    cpu32 = coverage_greedy(X.astype(np.float32), 30, weights=w, selected=[7], progress=False)
+    for T, want in [(csr, cpu), (csr.to_sparse_coo(), cpu), (csr.to_dense(), cpu), (csr64, cpu32)]:
+        for weights in (w, torch.from_numpy(w)):
+            r = coverage_greedy(T, 30, weights=weights, selected=[7], progress=False, backend="cuda-emulation")
+            assert isinstance(r.indices, torch.Tensor) and r.indices.dtype == torch.int64
+            assert_same_result(r, want)
+    r = coverage_greedy(csr, 30, weights=w, selected=[7], progress=False)  # CPU backend, torch in and out
+    assert isinstance(r.indices, torch.Tensor)
+    assert_same_result(r, cpu)
+
+
+@needs_emulation
+def test_emulated_cuda_reads_a_csr_tensor_as_stored():
+    torch = require_module("torch", "torch")
+    # Unsorted columns and a repeated one (row 0 holds column 2 twice): used as stored, on both paths.
+    indptr = np.array([0, 4, 6, 7, 9], np.int64)
+    indices = np.array([2, 0, 2, 3, 1, 3, 0, 3, 2], np.int64)
+    data = np.array([0.5, 1.0, 0.25, 0.3, 2.0, 0.1, 0.7, 0.6, 0.9])
+    T = csr_tensor(indptr, indices, data, (4, 4))
+    emu = coverage_greedy(T, 4, decay=0.5, progress=False, backend="cuda-emulation")
+    picks, gains, alpha, _ = _backends.core.coverage_greedy(indptr, indices, data, 4, 4, None, 0.5, 4,
+                                                            np.empty(0, np.int64), 1, None)
+    np.testing.assert_array_equal(emu.indices.numpy(), picks)
+    np.testing.assert_array_equal(emu.gains.numpy(), gains)
+    np.testing.assert_array_equal(emu.alpha.numpy(), alpha)
+    assert alpha[2] == 0.5 ** 3  # column 2: decayed once per stored entry of the picks that hold it
+
+
+@needs_emulation
+def test_emulated_gain_and_decay_kernels():
+    torch = require_module("torch", "torch")
+    X = random_sparse(40, 300, 0.3, seed=5)
+    rng = np.random.default_rng(5)
+    alpha, w = rng.uniform(0, 1, 300), rng.uniform(0, 2, 40)
+    T = csr_tensor(X.indptr, X.indices, X.data, X.shape)
+    want = coverage_gains(X, alpha, weights=w)
+    np.testing.assert_array_equal(coverage_gains(X, alpha, weights=w, backend="cuda-emulation"), want)
+    np.testing.assert_array_equal(coverage_gains(T, torch.from_numpy(alpha), weights=w, backend="cuda-emulation"), want)
+    np.testing.assert_array_equal(coverage_gains(X, backend="cuda-emulation"), coverage_gains(X))
+    for row in (0, 17, 39):
+        a_cpu, a_emu, a_torch = alpha.copy(), alpha.copy(), torch.from_numpy(alpha.copy())
+        changed = coverage_decay(X, row, a_cpu, 0.3)
+        assert coverage_decay(X, row, a_emu, 0.3, backend="cuda-emulation") == changed
+        assert coverage_decay(T, row, a_torch, 0.3, backend="cuda-emulation") == changed
+        np.testing.assert_array_equal(a_emu, a_cpu)
+        np.testing.assert_array_equal(a_torch.numpy(), a_cpu)
+    with pytest.raises(TypeError, match=r"'alpha' parameter of coverage_decay must be a writable contiguous float64 "
+                                        r"array of shape \(300,\) \(torch, on X's device\)"):
+        coverage_decay(T, 0, alpha.copy(), 0.3, backend="cuda-emulation")
+
+
+@needs_emulation
+def test_emulated_errors_are_the_cpu_errors():
+    torch = require_module("torch", "torch")
+    dense = np.array([[1.0, 0.0, 2.0], [0.5, 2.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    negative = dense.copy()
+    negative[3, 1] = -0.5
+    negative[1, 0] = np.inf
+
+    def message(X, backend, **kw):
+        with pytest.raises((ValueError, TypeError)) as info:
+            coverage_greedy(X, kw.pop("k", 2), progress=False, backend=backend, **kw)
+        return str(info.value)
+
+    cases = [(negative, {}), (dense, dict(weights=[1.0, np.nan, 1.0, -1.0])), (dense, dict(k=5)),
+             (dense, dict(selected=[1, 1])), (dense, dict(weights=np.ones(3))), (dense, dict(decay=2.0))]
+    for X, kw in cases:
+        cpu = message(X, "cpu", **dict(kw))
+        assert message(X, "cuda-emulation", **dict(kw)) == cpu
+        T = torch.from_numpy(X)  # dense: made CSR on its device
+        assert message(T, "cuda-emulation", **dict(kw)) == cpu
+        if "weights" in kw:
+            assert message(T, "cuda-emulation", **dict(kw, weights=torch.tensor(kw["weights"]))) == cpu
+    assert "inf at row 1, column 0" in message(negative, "cpu")
+    with pytest.raises(ValueError, match="backend='cuda' needs the input on a CUDA device"):
+        coverage_greedy(dense, 1, progress=False, backend="cuda")
+
+
+@needs_emulation
+def test_emulated_greedy_reports_progress_and_stops(dolly_tfidf):
+    X = dolly_tfidf.matrix[:500]
+    mod = _backends.cuda_module("cuda-emulation")
+    out = np.empty(200, np.int64), np.empty(200), np.empty(X.shape[1])
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def callback(done, total):
+        seen.append((done, total))
+        if done >= 128:
+            raise Stop
+
+    with pytest.raises(Stop):
+        mod.coverage_greedy(X.indptr, X.indices, X.data, X.shape[1], None, 0.1, 200, np.empty(0, np.int64), *out,
+                            block_threads=64, max_blocks=4, progress=callback)
+    assert seen and seen[-1] == (128, 200)
+
+
 # ----------------------------------------------------------------------------- IterIT
 
 def test_iterit_select_drops_and_maps_indices(dolly_responses):
@@ -466,13 +723,17 @@ def test_iterit_select_drops_and_maps_indices(dolly_responses):
     np.testing.assert_array_equal(r.candidates, keep)
     assert r.n_dropped_nan == 40
     assert r.n_dropped_high_ifd == int(np.sum(ifd >= 1)) and r.n_dropped == len(texts) - keep.size
-    # the same as featurizing the candidates and running the naive greedy with IFD weights
-    X = tfidf_matrix([texts[i] for i in keep], progress=False).matrix
-    assert r.n_ngrams == X.shape[1]
-    ref = naive_coverage_greedy(X, 200, ifd[keep], 0.1)
-    np.testing.assert_array_equal(r.indices, keep[ref.indices])
-    np.testing.assert_array_equal(r.gains, ref.gains)
-    assert np.all(ifd[r.indices] < 1)
+    # the same as featurizing the candidates (Eq. 5 by default) and running the naive greedy with
+    # IFD weights
+    for weighting in ("paper", "sklearn"):
+        if weighting == "sklearn":
+            r = iterit_select(texts, 200, ifd, decay=0.1, weighting="sklearn", progress=False)
+        X = tfidf_matrix([texts[i] for i in keep], weighting=weighting, progress=False).matrix
+        assert r.n_ngrams == X.shape[1]
+        ref = naive_coverage_greedy(X, 200, ifd[keep], 0.1)
+        np.testing.assert_array_equal(r.indices, keep[ref.indices])
+        np.testing.assert_array_equal(r.gains, ref.gains)
+        assert np.all(ifd[r.indices] < 1)
 
 
 def test_iterit_select_too_few_candidates():
@@ -503,3 +764,5 @@ def test_iterit_select_bad_inputs():
         iterit_select(texts, 1, [0.5, 0.5], ngram_range=(0, 3), progress=False)
     with pytest.raises(ValueError, match="'k'"):
         iterit_select(texts, 0, [0.5, 0.5], progress=False)
+    with pytest.raises(ValueError, match="'weighting' parameter of iterit_select"):
+        iterit_select(texts, 1, [0.5, 0.5], weighting="bm25", progress=False)

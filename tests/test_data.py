@@ -97,7 +97,21 @@ def test_read_records_checks_numeric_fields(tmp_path):
     assert r.skipped_lines == (2, 3, 4) and len(r) == 2
 
 
-def test_dolly_embeddings_are_cached(tmp_path, monkeypatch):
+def test_dolly_embeddings_are_shipped_and_are_the_shared_ones():
+    """The package ships Dolly's MiniLM embeddings: the shared copy bit for bit, whose first
+    3,000 rows are tests/data's."""
+    import numpy as np
+
+    from iterselect import datasets
+
+    emb = datasets.dolly_embeddings(progress=False)
+    assert emb.shape == (datasets.DOLLY_ROWS, 384) and emb.dtype == np.float16
+    assert datasets.dolly_embeddings_cached()
+    np.testing.assert_array_equal(emb[:3000], np.load(DOLLY_EMBEDDINGS))
+    np.testing.assert_array_equal(emb, np.load(shared_file("embeddings", "dolly_15k_minilm.npy")))
+
+
+def test_dolly_embeddings_refresh_computes_and_caches(tmp_path, monkeypatch):
     import numpy as np
 
     from iterselect import datasets
@@ -110,11 +124,14 @@ def test_dolly_embeddings_are_cached(tmp_path, monkeypatch):
         return np.ones((len(texts), 4), dtype=np.float32)
 
     monkeypatch.setattr(datasets, "minilm_embeddings", fake_embed)
-    first = datasets.dolly_embeddings(progress=False)
-    second = datasets.dolly_embeddings(progress=False)
+    first = datasets.dolly_embeddings(progress=False, refresh=True)
     assert calls == [15015] and first.dtype == np.float16
-    np.testing.assert_array_equal(first, second)
     assert (tmp_path / "dolly_15k_minilm.npy").exists()
+    # a package without the shipped copy finds the recomputed one in the cache
+    monkeypatch.setattr(datasets, "shipped_embeddings_path", lambda: tmp_path / "absent.npz")
+    second = datasets.dolly_embeddings(progress=False)
+    assert calls == [15015]
+    np.testing.assert_array_equal(first, second)
 
 
 def test_atomic_file_keeps_the_old_file_on_error(tmp_path):

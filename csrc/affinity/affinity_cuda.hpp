@@ -16,15 +16,12 @@
 
 #include "affinity/affinity.hpp"
 #include "common/dtype.hpp"
+#include "common/launch.hpp"
 #include "common/hooks.hpp"
 
 namespace isel::affinity::cuda {
 
-struct Device {
-  void* stream = nullptr;   // cudaStream_t of the caller's framework
-  int block_threads = 256;  // threads per block (a multiple of 32)
-  int max_blocks = 0;       // cap on blocks per launch (grid-stride loops cover the rest); 0: no cap
-};
+using Device = device::Launch;
 
 void similarity_matrix(const void* X, DType x_dtype, int64_t n, int64_t d, Metric metric, void* S, DType s_dtype,
                        const Device& dev);

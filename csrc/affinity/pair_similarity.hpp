@@ -55,7 +55,7 @@ class RowSimilarity {
         if (sq == A(0)) zero_row = i;
         inv_[i] = A(1) / std::sqrt(sq);
       }
-      require(zero_row < 0, "row ", zero_row, " of X has zero norm; the cosine metric is undefined for it");
+      if (zero_row >= 0) fail_zero_norm(zero_row);
       parallel_for(n, threads, [&](int64_t lo, int64_t hi, int) {
         for (int64_t i = lo; i < hi; ++i)
           for (int64_t j = 0; j < d; ++j) scaled_[i * d + j] = rows_[i * d + j] * inv_[i];

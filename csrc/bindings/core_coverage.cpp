@@ -41,7 +41,7 @@ std::vector<coverage::TextView> text_views(const py::list& texts) {
 }
 
 py::tuple tfidf(const py::list& texts, const py::array_t<int32_t, py::array::c_style | py::array::forcecast>& word_ranges,
-                int min_n, int max_n, bool float32, int threads, const py::object& progress) {
+                int min_n, int max_n, bool float32, bool paper_weighting, int threads, const py::object& progress) {
   require(word_ranges.ndim() == 2 && word_ranges.shape(1) == 2, "word_ranges must have shape (r, 2)");
   std::vector<coverage::TextView> views = text_views(texts);
   coverage::TfidfOptions o;
@@ -50,6 +50,7 @@ py::tuple tfidf(const py::list& texts, const py::array_t<int32_t, py::array::c_s
   o.word_ranges = word_ranges.data();
   o.n_word_ranges = word_ranges.shape(0);
   o.float32 = float32;
+  o.paper_weighting = paper_weighting;
   o.threads = threads;
   coverage::TfidfMatrix m = call_kernel(progress, [&](const Hooks& hooks) {
     return coverage::tfidf(views.data(), static_cast<int64_t>(views.size()), o, hooks);
@@ -81,11 +82,7 @@ coverage::CsrView csr_view(const py::array& indptr, const py::array& indices, co
   require(indptr.shape(0) == n_rows + 1, "indptr has ", indptr.shape(0), " entries; expected ", n_rows + 1);
   require(indices.shape(0) == data.shape(0), "indices (", indices.shape(0), ") and data (", data.shape(0),
           ") differ in length");
-  int64_t nnz = 0;
-  if (x.index_type == coverage::IndexType::int32) nnz = static_cast<const int32_t*>(indptr.data())[n_rows];
-  else nnz = static_cast<const int64_t*>(indptr.data())[n_rows];
-  require(nnz == indices.shape(0), "indptr[-1] (", nnz, ") must equal the number of stored entries (",
-          indices.shape(0), ")");
+  x.nnz = indices.shape(0);
   x.indptr = indptr.data();
   x.indices = indices.data();
   x.data = data.data();
@@ -154,8 +151,8 @@ int64_t decay_row(const py::array& indptr, const py::array& indices, const py::a
 
 void register_coverage(py::module_& m) {
   m.def("coverage_tfidf", &tfidf, py::arg("texts"), py::arg("word_ranges"), py::arg("min_n"), py::arg("max_n"),
-        py::arg("float32"), py::arg("threads"), py::arg("progress"),
-        "TF-IDF of word n-grams; returns (n_cols, indptr, indices, data, df, idf, vocabulary_utf8, "
+        py::arg("float32"), py::arg("paper_weighting"), py::arg("threads"), py::arg("progress"),
+        "TF-IDF of word n-grams (scikit-learn's weighting or IterIT's Eq. 5); returns (n_cols, indptr, indices, data, df, idf, vocabulary_utf8, "
         "vocabulary_offsets).");
   m.def("coverage_greedy", &greedy, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_rows"),
         py::arg("n_cols"), py::arg("weights"), py::arg("decay"), py::arg("k"), py::arg("selected"),

@@ -1,6 +1,7 @@
 // iterselect._cuda (nvcc-built kernels) and iterselect._cuda_emu (the same .cu sources built
 // with the host compiler against the CPU emulation of the grid). The cuda_*.cpp bindings files
-// take device pointers as integers (host pointers under emulation), so one source serves both.
+// take arrays through DLPack (bindings/device_arrays.hpp): device memory for _cuda, host memory
+// (numpy, CPU torch tensors) for _cuda_emu, so one source serves both.
 #include "bindings/registry.hpp"
 
 #ifndef ISEL_CUDA_MODULE

@@ -1,5 +1,5 @@
-// numpy views of a facility-location graph and its optional arrays, shared by the _core and the
-// _cuda / _cuda_emu bindings (both take the graph from host memory).
+// numpy views of a facility-location graph and its optional arrays for the _core bindings (the
+// _cuda / _cuda_emu bindings check device arrays instead: cuda_facility.cpp).
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -51,7 +51,7 @@ inline const double* facility_optional(const py::object& o, FacilityDoubles& kee
 
 using FacilitySelected = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 
-// What both greedy bindings build: the problem (pointing into the caller's arrays and into
+// What the greedy binding builds: the problem (pointing into the caller's arrays and into
 // `quality`) and the output arrays the kernel fills.
 struct FacilityCall {
   facility::Problem problem;

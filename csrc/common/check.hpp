@@ -39,4 +39,10 @@ inline void check_selection(const int64_t* selected, int64_t n_selected, int64_t
   require(k >= 1 && k <= room, "k (", k, ") must be in [1, ", room, "], the number of ", items, " not selected");
 }
 
+// The one message for a zero row under the cosine metric, on every path (CPU and CUDA); callers
+// report the lowest such row.
+[[noreturn]] inline void fail_zero_norm(long long row) {
+  fail("row ", row, " of X has zero norm; the cosine metric is undefined for it");
+}
+
 }  // namespace isel

@@ -116,6 +116,13 @@ enum cudaError_t { cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorLaun
 enum cudaMemcpyKind { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost,
                       cudaMemcpyDeviceToDevice, cudaMemcpyDefault };
 
+inline const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    default: return "cudaErrorLaunchFailure";
+  }
+}
 inline const char* cudaGetErrorString(cudaError_t e) {
   switch (e) {
     case cudaSuccess: return "no error";
@@ -146,6 +153,15 @@ inline cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) { ret
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }
+// One emulated device: events order nothing (every call has finished when it returns).
+using cudaEvent_t = void*;
+constexpr unsigned cudaEventDisableTiming = 2;
+inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { *e = nullptr; return cudaSuccess; }
+inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
+inline cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaGetDevice(int* device) { *device = 0; return cudaSuccess; }
+inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
 inline cudaError_t cudaPeekAtLastError() { return cudaSuccess; }
 
 // ---- IEEE intrinsics that the real device exposes to stop contraction into FMA
@@ -1010,6 +1026,18 @@ uint64_t warp_call(WarpOp op, unsigned mask, T v, int arg, int width) {
 // calling thread (initially ISEL_EMU_SCHEDULE=reverse in the environment, else forward).
 inline void set_schedule(Schedule s) { Runner::get().set_schedule(s); }
 inline Schedule schedule() { return Runner::get().schedule(); }
+
+// A schedule for the launches made in a scope (the previous one comes back, also on a throw).
+class ScheduleScope {
+ public:
+  explicit ScheduleScope(Schedule s) : saved_(schedule()) { set_schedule(s); }
+  ~ScheduleScope() { set_schedule(saved_); }
+  ScheduleScope(const ScheduleScope&) = delete;
+  ScheduleScope& operator=(const ScheduleScope&) = delete;
+
+ private:
+  Schedule saved_;
+};
 
 // ---- atomics: CUDA's overload set (so code that would not compile for the GPU does not
 // compile here either), relaxed as CUDA's are.

@@ -44,6 +44,18 @@ __device__ void block_argmax(A& v, int64_t& i, A* sv, int64_t* si) {
   }
 }
 
+// The block's argmax of every lane's pair, stored as block blockIdx.x's winner (every thread calls
+// it; sv and si as for block_argmax).
+template <class A>
+__device__ void store_block_argmax(A v, int64_t i, A* sv, int64_t* si, A* block_val, int64_t* block_idx) {
+  warp_argmax(v, i);
+  block_argmax(v, i, sv, si);
+  if (threadIdx.x == 0) {
+    block_val[blockIdx.x] = v;
+    block_idx[blockIdx.x] = i;
+  }
+}
+
 // One block folds per-block winners: the argmax index into *next and, when slot >= 0, its value
 // into values[slot] (0 when there was no candidate).
 template <class A>

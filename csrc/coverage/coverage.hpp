@@ -8,18 +8,23 @@
 // agrees with `(?u)\b\w\w+\b` by construction). An n-gram is a tuple of token ids compared in
 // full (no hash decides identity). Columns are the n-grams in code-point order of the string
 // "tok1 tok2 ..." (a space sorts below every word character, so this is the lexicographic order
-// of the token tuples). Values: raw counts times smooth idf ln((1 + n) / (1 + df)) + 1, each row
-// divided by its l2 norm (summed in column order), all in double.
+// of the token tuples). Values, all in double, under one of two weightings:
+//   sklearn: raw counts times smooth idf ln((1 + n) / (1 + df)) + 1, each row divided by its l2
+//            norm (summed in column order);
+//   paper:   IterIT's Eq. 5, (count / total) * ln(n / df), where total is the number of n-gram
+//            occurrences of the text over every length in [min_n, max_n]; no normalization.
 //
 // Coverage greedy. Given a nonnegative CSR matrix X (n x m), row weights w and a decay b in
 // [0, 1], every column has a weight alpha (1 at the start). Each step picks the unpicked row
 // with the largest gain w_i * sum_j alpha_j * x_ij (ties: lowest row) and multiplies alpha_j by
 // b for every column j where the picked row is nonzero. The gain of a row is always computed the
-// same way: a double sum over the row's stored entries in storage order,
-//   s = 0; for each entry: s += double(x_ij) * alpha_j;   gain = w_i * s
-// (the same floats as scipy's CSR mat-vec X @ alpha), so the lazy driver and a naive loop that
-// recomputes every row compare identical values. alpha only falls, so gains only fall (rounding
-// is monotone), and a stale gain is an upper bound: the lazy max-heap is exact.
+// same way, in one canonical order on every path (CPU, CUDA, emulated grid): 32 partial sums in
+// double, entry e of the row (storage order) added to partial e mod 32 as p += double(x) * alpha
+// (a rounded product, then a rounded sum), then the partials folded as a warp's shuffle-down tree
+// (p[l] += p[l + w] for w = 16, 8, 4, 2, 1), and gain = w_i * p[0]. So the lazy driver, a naive
+// loop that recomputes every row, and the GPU compare identical values. alpha only falls, so
+// gains only fall (rounding is monotone), and a stale gain is an upper bound: the lazy max-heap is
+// exact. (Against scipy's X @ alpha, one sequential sum a row, a gain differs by rounding only.)
 #pragma once
 
 #include <cstdint>
@@ -45,6 +50,7 @@ struct TfidfOptions {
   const int32_t* word_ranges = nullptr;  // n_word_ranges pairs [first, last] of word code points
   int64_t n_word_ranges = 0;
   bool float32 = false;              // output values as float32 (computed in double either way)
+  bool paper_weighting = false;      // IterIT's Eq. 5 instead of scikit-learn's weighting
   int threads = 0;                   // <= 0: all hardware threads
 };
 
@@ -82,7 +88,7 @@ struct TfidfMatrix {
   OutputVector<double> data64;       // values (float32 = false)
   OutputVector<float> data32;        // values (float32 = true)
   std::vector<int64_t> df;           // n_cols: documents containing each n-gram
-  std::vector<double> idf;           // n_cols: ln((1 + n_rows) / (1 + df)) + 1
+  std::vector<double> idf;           // n_cols: ln((1 + n_rows) / (1 + df)) + 1, or ln(n_rows / df)
   std::vector<char> vocabulary;      // UTF-8 terms in column order, each followed by '\n'
   std::vector<int64_t> vocabulary_offsets;  // n_cols + 1: term j is [off[j], off[j+1] - 1)
 };
@@ -101,6 +107,7 @@ struct CsrView {
   const void* indptr = nullptr;      // n_rows + 1
   const void* indices = nullptr;     // nnz
   const void* data = nullptr;        // nnz, nonnegative and finite
+  int64_t nnz = -1;                  // stored entries (length of indices and data); -1: unknown
   IndexType index_type = IndexType::int32;
   ValueType value_type = ValueType::float64;
 };
@@ -126,7 +133,8 @@ struct GreedyOutput {
 void greedy(const GreedyProblem& p, GreedyOutput& out, const Hooks& hooks);
 
 // The kernels the driver is made of, for other libraries.
-// gains[i] = w_i * sum_j alpha_j * x_ij for every row (canonical order; weights may be nullptr).
+// gains[i] = w_i * sum_j alpha_j * x_ij for every row (the canonical order above; weights may be
+// nullptr).
 void row_gains(const CsrView& X, const double* alpha, const double* weights, double* gains, int threads);
 // alpha_j <- b * alpha_j for every column j where row `row` of X is nonzero; returns how many
 // weights changed.

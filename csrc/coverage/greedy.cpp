@@ -7,13 +7,15 @@
 // (the lazy refresh) and sifted down. A stale gain is an upper bound of the current one: alpha
 // only falls, products of nonnegatives and sums in a fixed order are monotone under rounding.
 // So the driver picks what a loop recomputing every gain at every step picks, bit for bit, as
-// both compute a gain the same way (row_gain below; the same floats as scipy's X @ alpha).
+// both compute a gain the same way (Csr::gain below, the canonical order of coverage.hpp, which
+// the CUDA kernels reproduce as warp code).
 //
 // Why not running row sums updated at each decay (s_i -= (1 - b) alpha_j x_ij for the rows of
 // the picked row's columns)? Their rounding drifts from a fresh sum, so ties and near-ties would
 // go differently from the reference, and a common word's column touches nearly every row, so each
 // pick would cost O(nnz of its columns) instead of a few refreshes.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -21,6 +23,7 @@
 #include "common/check.hpp"
 #include "common/parallel.hpp"
 #include "coverage/coverage.hpp"
+#include "coverage/csr_checks.hpp"
 
 namespace isel::coverage {
 namespace {
@@ -36,10 +39,24 @@ struct Csr {
       : indptr(static_cast<const I*>(x.indptr)), indices(static_cast<const I*>(x.indices)),
         data(static_cast<const V*>(x.data)), n(x.n_rows), m(x.n_cols) {}
 
-  // w_i * sum_j alpha_j * x_ij, summed in storage order.
+  // w_i * sum_j alpha_j * x_ij in the canonical order: entry e of the row (storage order) goes
+  // into partial e mod 32 as p += x * alpha (each partial starts at +0), then the partials fold as
+  // a warp's shuffle-down tree. Levels of the tree whose upper half is all untouched (+0)
+  // partials are skipped: adding +0 to a sum of nonnegatives changes no bit.
   double gain(int64_t i, const double* alpha, const double* w) const {
-    double s = 0.0;
-    for (I p = indptr[i], e = indptr[i + 1]; p < e; ++p) s += static_cast<double>(data[p]) * alpha[indices[p]];
+    const int64_t lo = indptr[i], len = static_cast<int64_t>(indptr[i + 1]) - lo;
+    const V* x = data + lo;
+    const I* col = indices + lo;
+    double p[32];
+    const int used = len < 32 ? static_cast<int>(len) : 32;
+    for (int l = 0; l < used; ++l) p[l] = 0.0;
+    int64_t e = 0;
+    for (; e + 32 <= len; e += 32)  // whole rounds: a fixed inner loop the compiler can unroll
+      for (int l = 0; l < 32; ++l) p[l] += static_cast<double>(x[e + l]) * alpha[col[e + l]];
+    for (int l = 0; e + l < len; ++l) p[l] += static_cast<double>(x[e + l]) * alpha[col[e + l]];
+    for (int w = 16; w >= 1; w >>= 1)
+      for (int l = 0; l < w && l + w < used; ++l) p[l] += p[l + w];
+    const double s = used > 0 ? p[0] : 0.0;
     return w != nullptr ? w[i] * s : s;
   }
 
@@ -69,26 +86,27 @@ decltype(auto) dispatch(const CsrView& x, Fn&& fn) {
 }
 
 // Structure and values: indptr from 0, nondecreasing; columns in range; values finite and >= 0.
+// A bad entry is reported in the lowest row that has one, whatever thread finds it.
 void check_csr(const CsrView& x, int threads) {
-  require(x.n_rows >= 1 && x.n_cols >= 0, "X must have at least one row (got ", x.n_rows, " x ", x.n_cols, ")");
+  checks::rows(x.n_rows, x.n_cols);
   require(x.n_rows < (int64_t{1} << 32) - 1, "X has ", x.n_rows, " rows; at most 2^32 - 2 are supported");
   require(x.indptr != nullptr, "X has no indptr");
   dispatch(x, [&](auto csr) {
-    require(csr.indptr[0] == 0, "X.indptr[0] (", static_cast<int64_t>(csr.indptr[0]), ") must be 0");
-    for (int64_t i = 0; i < csr.n; ++i)
-      require(csr.indptr[i + 1] >= csr.indptr[i], "X.indptr must be nondecreasing (indptr[", i + 1,
-              "] = ", static_cast<int64_t>(csr.indptr[i + 1]), " < indptr[", i, "] = ",
-              static_cast<int64_t>(csr.indptr[i]), ")");
+    for (int64_t i = 0; i <= csr.n; ++i) checks::indptr_entry(i, csr.indptr[i > 0 ? i - 1 : 0], csr.indptr[i]);
+    checks::stored_entries(csr.indptr[csr.n], x.nnz);
+    std::atomic<int64_t> bad{csr.n};
     parallel_for(csr.n, threads, [&](int64_t lo, int64_t hi, int) {
-      for (int64_t i = lo; i < hi; ++i)
-        for (int64_t p = csr.indptr[i]; p < csr.indptr[i + 1]; ++p) {
-          const int64_t j = csr.indices[p];
-          require(j >= 0 && j < csr.m, "X row ", i, " has column ", j, " outside [0, ", csr.m, ")");
-          const double v = static_cast<double>(csr.data[p]);
-          require(std::isfinite(v) && v >= 0.0, "X must be nonnegative and finite (row ", i, ", column ", j,
-                  " holds ", v, ")");
-        }
+      for (int64_t i = lo; i < hi && i < bad.load(); ++i)
+        for (int64_t p = csr.indptr[i]; p < csr.indptr[i + 1]; ++p)
+          if (!checks::entry_ok(csr.indices[p], static_cast<double>(csr.data[p]), csr.m)) {
+            int64_t seen = bad.load();
+            while (i < seen && !bad.compare_exchange_weak(seen, i)) {}
+            return;
+          }
     }, 4096);
+    const int64_t i = bad.load();
+    if (i < csr.n)
+      checks::row(i, csr.indices + csr.indptr[i], csr.data + csr.indptr[i], csr.indptr[i + 1] - csr.indptr[i], csr.m);
     return 0;
   });
 }
@@ -183,13 +201,9 @@ void run_greedy(const M& x, const GreedyProblem& p, GreedyOutput& out, const Hoo
 
 void greedy(const GreedyProblem& p, GreedyOutput& out, const Hooks& hooks) {
   check_csr(p.X, p.threads);
-  const int64_t n = p.X.n_rows;
-  require(std::isfinite(p.decay) && p.decay >= 0.0 && p.decay <= 1.0, "decay (", p.decay, ") must be in [0, 1]");
-  check_selection(p.selected, p.n_selected, n, p.k, "rows");
+  checks::selection(p);
   if (p.weights != nullptr)
-    for (int64_t i = 0; i < n; ++i)
-      require(std::isfinite(p.weights[i]) && p.weights[i] >= 0.0, "weights[", i, "] (", p.weights[i],
-              ") must be finite and nonnegative");
+    for (int64_t i = 0; i < p.X.n_rows; ++i) checks::weight(i, p.weights[i]);
   dispatch(p.X, [&](auto csr) {
     run_greedy(csr, p, out, hooks);
     return 0;
@@ -207,9 +221,15 @@ void row_gains(const CsrView& X, const double* alpha, const double* weights, dou
 }
 
 int64_t decay_row(const CsrView& X, int64_t row, double decay, double* alpha) {
-  require(row >= 0 && row < X.n_rows, "row (", row, ") must be in [0, ", X.n_rows - 1, "]");
-  require(std::isfinite(decay) && decay >= 0.0 && decay <= 1.0, "decay (", decay, ") must be in [0, 1]");
-  return dispatch(X, [&](auto csr) { return csr.decay(row, decay, alpha); });
+  checks::row_index(row, X.n_rows);
+  checks::decay(decay);
+  return dispatch(X, [&](auto csr) {
+    const int64_t lo = csr.indptr[row], hi = csr.indptr[row + 1];
+    require(lo >= 0 && lo <= hi && (X.nnz < 0 || hi <= X.nnz), "X.indptr gives row ", row, " the entries [", lo, ", ",
+            hi, "), outside the ", X.nnz, " stored entries");
+    checks::row(row, csr.indices + lo, csr.data + lo, hi - lo, csr.m);
+    return csr.decay(row, decay, alpha);
+  });
 }
 
 }  // namespace isel::coverage

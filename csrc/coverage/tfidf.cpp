@@ -9,8 +9,9 @@
 //   4. merge n-grams (parallel over shards): shard s owns the n-grams whose first token falls in
 //      its range of ranks, so sorting each shard and laying the shards end to end gives the
 //      sorted vocabulary; document frequencies add up across chunks;
-//   5. write (parallel): each document's (column, count) pairs sorted by column, times idf,
-//      divided by the row's l2 norm, into its slice of the CSR arrays.
+//   5. write (parallel): each document's (column, count) pairs sorted by column, weighted (count
+//      times idf over the row's l2 norm, or count over the document's n-gram total times idf),
+//      into its slice of the CSR arrays.
 // The result does not depend on the number of threads.
 #include <algorithm>
 #include <atomic>
@@ -303,6 +304,7 @@ class Builder {
     m.df.resize(v);
     m.idf.resize(v);
     m.vocabulary_offsets.assign(v + 1, 0);
+    const double n = static_cast<double>(n_);
     const double n1 = static_cast<double>(n_ + 1);
     parallel_for(s_count, s_count, [&](int64_t lo, int64_t hi, int) {
       for (int64_t s = lo; s < hi; ++s)
@@ -310,7 +312,8 @@ class Builder {
           const int64_t col = offset[s] + static_cast<int64_t>(r);
           const int64_t df = shard_df[s][sorted[s][r].id];
           m.df[col] = df;
-          m.idf[col] = std::log(n1 / static_cast<double>(df + 1)) + 1.0;
+          m.idf[col] = o_.paper_weighting ? std::log(n / static_cast<double>(df))
+                                          : std::log(n1 / static_cast<double>(df + 1)) + 1.0;
           size_t len = 0;
           for (int q = 0; q < W && sorted[s][r].key.t[q] != 0; ++q) len += token_text_[sorted[s][r].key.t[q]].size() + 1;
           m.vocabulary_offsets[col + 1] = static_cast<int64_t>(len);
@@ -365,15 +368,21 @@ class Builder {
         const int64_t len = nnz_[i];
         order.resize(len);
         values.resize(len);
+        int64_t total = 0;  // the document's n-gram occurrences, every length together
+        for (int64_t j = 0; j < len; ++j) total += c.entry_counts[e + j];
         for (int64_t j = 0; j < len; ++j, ++e) {
           const Term& t = c.term[c.entry_ids[e]];
+          const double count = static_cast<double>(c.entry_counts[e]);
           order[j] = (static_cast<uint64_t>(t.column) << 32) | static_cast<uint64_t>(j);
-          values[j] = static_cast<double>(c.entry_counts[e]) * t.idf;
+          values[j] = o_.paper_weighting ? count / static_cast<double>(total) * t.idf : count * t.idf;
         }
         std::sort(order.begin(), order.end());
-        double sumsq = 0.0;  // in column order, as the row is stored
-        for (uint64_t o : order) sumsq += values[o & 0xFFFFFFFFu] * values[o & 0xFFFFFFFFu];
-        const double norm = sumsq != 0.0 ? std::sqrt(sumsq) : 1.0;  // 0 only for a row without entries
+        double norm = 1.0;
+        if (!o_.paper_weighting) {
+          double sumsq = 0.0;  // in column order, as the row is stored
+          for (uint64_t o : order) sumsq += values[o & 0xFFFFFFFFu] * values[o & 0xFFFFFFFFu];
+          if (sumsq != 0.0) norm = std::sqrt(sumsq);  // 0 only for a row without entries
+        }
         const int64_t at = m.indptr[i];
         for (int64_t j = 0; j < len; ++j) {
           const double v = values[order[j] & 0xFFFFFFFFu] / norm;

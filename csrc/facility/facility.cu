@@ -1,5 +1,7 @@
 // Facility location on CUDA (and, through common/cuda_compat.cuh, on the CPU emulation of the
 // grid). facility_cuda.hpp says what it computes; the kernels:
+//  - the checks (common/device_checks.cuh): both views' offsets and entries, the column view's
+//    order and quality, each noting the lowest offending index for the host to report;
 //  - update (one block): reads the pick from device memory, marks it taken, raises `current`
 //    for the points of its column, and marks the candidates of the points that changed (the
 //    graph's rows of those points), or flags every candidate when the marks would touch more
@@ -11,11 +13,12 @@
 // equals its recomputation: the picks are the plain greedy's, hence the CPU lazy greedy's.
 #include "common/cuda_compat.cuh"
 #include "common/device_argmax.cuh"
+#include "common/device_buffer.cuh"
+#include "common/device_checks.cuh"
 #include "common/check.hpp"
 #include "facility/facility_cuda.hpp"
 
 #include <algorithm>
-#include <vector>
 
 namespace isel::facility::cuda {
 namespace {
@@ -44,12 +47,7 @@ __global__ void gains_kernel(const int64_t* colptr, const I* rows, const V* vals
       best_j = j;
     }
   }
-  warp_argmax(best, best_j);
-  block_argmax(best, best_j, sv, si);
-  if (threadIdx.x == 0) {
-    block_val[blockIdx.x] = best;
-    block_idx[blockIdx.x] = best_j;
-  }
+  store_block_argmax(best, best_j, sv, si, block_val, block_idx);
 }
 
 // Applies candidate *pick (slot >= 0: records it as pick `slot`). With `mark`, first counts the
@@ -92,96 +90,114 @@ __global__ void update_kernel(const int64_t* colptr, const I* rows, const V* val
   }
 }
 
-struct Buffer {
-  void* ptr = nullptr;
-  ~Buffer() { cudaFree(ptr); }
-};
-
-template <class T>
-T* device_copy(Buffer& b, const T* src, int64_t count, cudaStream_t stream) {
-  const size_t bytes = sizeof(T) * static_cast<size_t>(std::max<int64_t>(count, 1));
-  cuda_check(cudaMalloc(&b.ptr, bytes), "cudaMalloc");
-  if (count > 0 && src != nullptr)
-    cuda_check(cudaMemcpyAsync(b.ptr, src, sizeof(T) * count, cudaMemcpyHostToDevice, stream), "cudaMemcpy");
-  return static_cast<T*>(b.ptr);
+template <class I, class V>
+Typed<I, V> typed_as(const Typed<I, V>&, const Graph& g) {
+  return {g.n_rows, g.n_cols, g.indptr, static_cast<const I*>(g.indices), static_cast<const V*>(g.data)};
 }
 
-template <class T>
-T* device_alloc(Buffer& b, int64_t count) {
-  return device_copy<T>(b, nullptr, count, nullptr);
+// Checks one view of the graph on the device; throws check_csr's message (or, for the column
+// view, check_column_order's) for the lowest offending offset or row. `what` names the view,
+// `graph` the graph it is a view of.
+template <class I, class V>
+void check_view(const Typed<I, V>& g, int64_t nnz, const char* what, const char* graph, bool column_view,
+                const Device& dev) {
+  check_dimensions(g.n_rows, g.n_cols, sizeof(I) == 4, what);
+  require(g.indptr != nullptr, what, " has no indptr");
+  require(nnz >= 0, "the number of stored entries of ", what, " must be given on the device");
+  auto stream = static_cast<cudaStream_t>(dev.stream);
+  const int64_t i = first_bad_offset(g.indptr, g.n_rows, nnz, dev);
+  if (i >= 0) {
+    const auto [before, value] = read_offsets(g.indptr, i, stream);
+    check_offset(what, i, before, value);
+    check_stored(what, value, nnz);
+  }
+  const int64_t r = first_bad_row(g.indptr, g.indices, g.data, g.n_cols, 0, g.n_rows, column_view, dev);
+  if (r < 0) return;
+  const auto row = read_row(g.indptr, g.indices, g.data, r, stream);
+  check_row(what, r, row.cols.data(), row.values.data(), row.size(), g.n_cols);
+  for (int64_t e = 1; e < row.size() && column_view; ++e)
+    check_column_order(graph, r, static_cast<int64_t>(row.cols[e - 1]), static_cast<int64_t>(row.cols[e]));
+}
+
+void check_quality_values(const double* quality, int64_t n, const Device& dev) {
+  if (quality == nullptr) return;
+  const int64_t i = first_bad_value(quality, n, false, dev);
+  if (i >= 0) check_quality(i, read_back(quality + i, static_cast<cudaStream_t>(dev.stream)));
 }
 
 template <class I, class V>
-void run(const Typed<I, V>& g, const Problem& p, Output& out, const Device& dev, const Hooks& hooks) {
+void run(const Typed<I, V>& g, const Typed<I, V>& cols, const Problem& p, Output& out, const Device& dev,
+         const Hooks& hooks) {
   auto stream = static_cast<cudaStream_t>(dev.stream);
-  const Transposed<I, V> cols = transpose(g, "the graph");
-  const int64_t n_points = g.n_rows, n_cand = g.n_cols, nnz = g.indptr[g.n_rows];
+  const int64_t n_points = g.n_rows, n_cand = g.n_cols;
   const int threads = dev.block_threads;
-  const int64_t want = (n_cand + threads - 1) / threads;
-  const int64_t cap = dev.max_blocks > 0 ? dev.max_blocks : 4096;
-  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(want, cap)));
+  const int blocks = blocks_for(n_cand, threads, dev, 4096);
 
-  Buffer b_indptr, b_indices, b_colptr, b_rows, b_vals, b_quality, b_pool, b_current, b_gains, b_taken, b_marked,
-      b_all, b_bval, b_bidx, b_next, b_picks, b_values;
-  const int64_t* indptr = device_copy(b_indptr, g.indptr, n_points + 1, stream);
-  const I* indices = device_copy(b_indices, g.indices, nnz, stream);
-  const int64_t* colptr = device_copy(b_colptr, cols.indptr.data(), n_cand + 1, stream);
-  const I* rows = device_copy(b_rows, cols.indices.data(), nnz, stream);
-  const V* vals = device_copy(b_vals, cols.data.data(), nnz, stream);
-  const double* quality = p.quality ? device_copy(b_quality, p.quality, n_cand, stream) : nullptr;
-  const int64_t* pool = device_copy(b_pool, p.selected, p.n_selected, stream);
-  auto* current = device_alloc<double>(b_current, n_points);
-  auto* gains = device_alloc<double>(b_gains, n_cand);
-  auto* taken = device_alloc<uint8_t>(b_taken, n_cand);
-  auto* marked = device_alloc<unsigned>(b_marked, n_cand);
-  auto* all_marked = device_alloc<unsigned>(b_all, 1);
-  auto* bval = device_alloc<double>(b_bval, blocks);
-  auto* bidx = device_alloc<int64_t>(b_bidx, blocks);
-  auto* next = device_alloc<int64_t>(b_next, 1);
-  auto* picks = device_alloc<int64_t>(b_picks, p.k);
-  auto* values = device_alloc<double>(b_values, p.k);
-  cuda_check(cudaMemsetAsync(current, 0, sizeof(double) * n_points, stream), "cudaMemset");  // +0.0
-  cuda_check(cudaMemsetAsync(taken, 0, static_cast<size_t>(n_cand), stream), "cudaMemset");
-  cuda_check(cudaMemsetAsync(marked, 0, sizeof(unsigned) * n_cand, stream), "cudaMemset");
+  Buffer pool_b(sizeof(int64_t) * p.n_selected, "the selected candidates"),
+      gains_b(sizeof(double) * n_cand, "the candidates' gains"), taken_b(n_cand, "the taken flags"),
+      marked_b(sizeof(unsigned) * n_cand, "the stale marks"), all_b(sizeof(unsigned), "the all-stale flag"),
+      bval_b(sizeof(double) * blocks, "per-block maxima"), bidx_b(sizeof(int64_t) * blocks, "per-block argmaxima"),
+      next_b(sizeof(int64_t), "the next pick");
+  const int64_t* pool = pool_b.as<int64_t>();
+  auto* gains = gains_b.as<double>();
+  auto* taken = taken_b.as<uint8_t>();
+  auto* marked = marked_b.as<unsigned>();
+  auto* all_marked = all_b.as<unsigned>();
+  auto* bval = bval_b.as<double>();
+  auto* bidx = bidx_b.as<int64_t>();
+  auto* next = next_b.as<int64_t>();
+  double* current = out.current;
+  if (p.n_selected > 0)
+    CUDA_CHECK(cudaMemcpyAsync(pool_b.get(), p.selected, sizeof(int64_t) * p.n_selected, cudaMemcpyHostToDevice,
+                               stream), "selected candidates = ", p.n_selected);
+  CUDA_CHECK(cudaMemsetAsync(current, 0, sizeof(double) * n_points, stream), "points = ", n_points);  // +0.0
+  CUDA_CHECK(cudaMemsetAsync(taken, 0, static_cast<size_t>(n_cand), stream), "candidates = ", n_cand);
+  CUDA_CHECK(cudaMemsetAsync(marked, 0, sizeof(unsigned) * n_cand, stream), "candidates = ", n_cand);
 
-  const Mix mix(quality, p.quality_weight);
+  const Mix mix(p.quality, p.quality_weight);
   auto apply = [&](const int64_t* which, int64_t slot, bool mark) {
-    launch(update_kernel<I, V>, dim3(1), dim3(threads), 0, stream, colptr, rows, vals, indptr, indices, n_cand, which,
-           current, taken, marked, all_marked, picks, slot, mark);
+    launch(update_kernel<I, V>, dim3(1), dim3(threads), 0, stream, cols.indptr, cols.indices, cols.data, g.indptr,
+           g.indices, n_cand, which, current, taken, marked, all_marked, out.indices, slot, mark);
   };
   for (int64_t s = 0; s < p.n_selected; ++s) apply(pool + s, -1, false);
-  cuda_check(cudaMemsetAsync(all_marked, 1, sizeof(unsigned), stream), "cudaMemset");  // nonzero: every gain
+  CUDA_CHECK(cudaMemsetAsync(all_marked, 1, sizeof(unsigned), stream));  // nonzero: every gain
   for (int64_t t = 0; t < p.k; ++t) {
-    launch(gains_kernel<I, V>, dim3(blocks), dim3(threads), 0, stream, colptr, rows, vals, n_cand,
+    launch(gains_kernel<I, V>, dim3(blocks), dim3(threads), 0, stream, cols.indptr, cols.indices, cols.data, n_cand,
            static_cast<const double*>(current), mix, static_cast<const uint8_t*>(taken), marked,
            static_cast<const unsigned*>(all_marked), gains, bval, bidx);
     launch(argmax_of_blocks_kernel<double>, dim3(1), dim3(256), 0, stream, static_cast<const double*>(bval),
-           static_cast<const int64_t*>(bidx), blocks, next, values, t);
+           static_cast<const int64_t*>(bidx), blocks, next, out.gains, t);
     apply(next, t, true);
     if (((t + 1) & 63) == 0 || t + 1 == p.k) {
-      cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+      CUDA_CHECK(cudaStreamSynchronize(stream), "pick ", t + 1, " of ", p.k);
       hooks.tick(t + 1, p.k);
     }
   }
-  cuda_check(cudaGetLastError(), "kernel launch");
-  cuda_check(cudaMemcpyAsync(out.indices, picks, sizeof(int64_t) * p.k, cudaMemcpyDeviceToHost, stream), "cudaMemcpy");
-  cuda_check(cudaMemcpyAsync(out.gains, values, sizeof(double) * p.k, cudaMemcpyDeviceToHost, stream), "cudaMemcpy");
-  if (out.current != nullptr)
-    cuda_check(cudaMemcpyAsync(out.current, current, sizeof(double) * n_points, cudaMemcpyDeviceToHost, stream),
-               "cudaMemcpy");
-  cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  CUDA_CHECK(cudaStreamSynchronize(stream), "k = ", p.k, ", points = ", n_points, ", candidates = ", n_cand,
+             ", stored entries = ", p.graph.nnz);
   out.evaluations = 0;
 }
 
 }  // namespace
 
-void greedy(const Problem& p, Output& out, const Device& dev, const Hooks& hooks) {
-  validate(p);
-  require(dev.block_threads >= 32 && dev.block_threads <= 1024 && dev.block_threads % 32 == 0,
-          "block_threads (", dev.block_threads, ") must be a multiple of 32 in [32, 1024]");
+void greedy(const Problem& p, const Graph& columns, Output& out, const Device& dev, const Hooks& hooks) {
+  check_launch(dev);
   require(dev.max_blocks >= 0, "max_blocks (", dev.max_blocks, ") must be >= 0");
+  require(columns.n_rows == p.graph.n_cols && columns.n_cols == p.graph.n_rows &&
+              columns.index_type == p.graph.index_type && columns.value_type == p.graph.value_type,
+          "the column view (", columns.n_rows, " x ", columns.n_cols, ") must be the transpose of the graph (",
+          p.graph.n_rows, " x ", p.graph.n_cols, "), with the graph's index and value types");
+  require(columns.nnz == p.graph.nnz, "the column view holds ", columns.nnz, " entries; the graph holds ",
+          p.graph.nnz);
+  require(out.indices != nullptr && out.gains != nullptr && out.current != nullptr,
+          "the device greedy needs arrays for the picks, their gains and current");
   dispatch(p.graph, [&](auto g) {
-    run(g, p, out, dev, hooks);
+    const auto cols = typed_as(g, columns);
+    check_view(g, p.graph.nnz, "the graph", "the graph", false, dev);
+    check_view(cols, columns.nnz, "the graph's column view", "the graph", true, dev);
+    check_budget(p);
+    check_quality_values(p.quality, p.graph.n_cols, dev);
+    run(g, cols, p, out, dev, hooks);
     return 0;
   });
 }

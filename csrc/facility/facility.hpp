@@ -63,22 +63,29 @@ struct Output {
   int64_t evaluations = 0;     // gains computed (the plain greedy computes k * candidates)
 };
 
+// The checks of p that read no array of the graph or of quality: at least one candidate, the
+// selection and k, alpha. The device path runs these on the host as they are.
+inline void check_budget(const Problem& p) {
+  const int64_t n = p.graph.n_cols;
+  require(n >= 1, "the graph must have at least one column (candidate); it has none");
+  check_selection(p.selected, p.n_selected, n, p.k, "columns");
+  if (p.quality != nullptr)
+    require(std::isfinite(p.quality_weight) && p.quality_weight >= 0.0 && p.quality_weight <= 1.0,
+            "quality_weight (", p.quality_weight, ") must be in [0, 1]");
+}
+
+inline void check_quality(int64_t j, double q) { require(std::isfinite(q), "quality[", j, "] (", q, ") must be finite"); }
+
 // Checks everything about p (graph structure and values, quality, selection, k) and throws
-// std::invalid_argument with the values when something is wrong. Both drivers call it first.
+// std::invalid_argument with the values when something is wrong. The CPU driver calls it first.
 inline void validate(const Problem& p) {
   dispatch(p.graph, [&](auto g) {
     check_csr(g, "the graph", p.threads);
     return 0;
   });
-  const int64_t n = p.graph.n_cols;
-  require(n >= 1, "the graph must have at least one column (candidate); it has none");
-  check_selection(p.selected, p.n_selected, n, p.k, "columns");
-  if (p.quality != nullptr) {
-    require(std::isfinite(p.quality_weight) && p.quality_weight >= 0.0 && p.quality_weight <= 1.0,
-            "quality_weight (", p.quality_weight, ") must be in [0, 1]");
-    for (int64_t j = 0; j < n; ++j)
-      require(std::isfinite(p.quality[j]), "quality[", j, "] (", p.quality[j], ") must be finite");
-  }
+  check_budget(p);
+  if (p.quality != nullptr)
+    for (int64_t j = 0; j < p.graph.n_cols; ++j) check_quality(j, p.quality[j]);
 }
 
 // Progress: hooks.tick(picks, k) after every pick.

@@ -3,23 +3,24 @@
 #pragma once
 
 #include "common/hooks.hpp"
+#include "common/launch.hpp"
 #include "facility/facility.hpp"
 
 namespace isel::facility::cuda {
 
-struct Device {
-  void* stream = nullptr;   // cudaStream_t to run on (nullptr: the default stream)
-  int block_threads = 256;  // threads per block (a multiple of 32)
-  int max_blocks = 0;       // cap on blocks per launch (grid-stride loops cover the rest); 0: no cap
-};
+using Device = device::Launch;
 
-// The greedy of facility.hpp with the same Problem and Output, both in host memory: the graph is
-// transposed on the host (the CPU path's transpose), the graph and its column view are copied to
-// the device once, every pick runs there, and indices, gains and current come back at the end.
+// The greedy of facility.hpp on the device. p.graph (rows: points, columns: candidates), its
+// column view `columns` (the transpose, in CSR form: rows are candidates, each listing its points
+// in ascending order, as facility.hpp's transpose or a canonical CSC matrix gives them),
+// p.quality and out's three arrays are device arrays (host arrays on the emulated grid); both
+// views must give nnz; p.selected is a host array. Both views and quality are checked on the
+// device first, with the CPU path's messages (the view's own where the CPU builds it: order).
 // Not lazy: after each pick the candidates of the points that changed are marked (or all, as on
 // the CPU), one pass over the candidates recomputes the marked gains with the CPU's column_gain
-// and finds the argmax (ties: lowest column), so the picks and gains equal the CPU path's bit for
-// bit. out.evaluations counts nothing here (0).
-void greedy(const Problem& p, Output& out, const Device& dev, const Hooks& hooks);
+// and finds the argmax (ties: lowest column), so the picks, gains and current equal the CPU
+// path's bit for bit. out.evaluations counts nothing here (0). Progress: hooks.tick(picks, k)
+// every 64 picks and at the end.
+void greedy(const Problem& p, const Graph& columns, Output& out, const Device& dev, const Hooks& hooks);
 
 }  // namespace isel::facility::cuda

@@ -35,6 +35,7 @@ struct Graph {
   const void* data = nullptr;       // indptr[n_rows] finite values >= 0
   IndexType index_type = IndexType::int32;
   ValueType value_type = ValueType::float64;
+  int64_t nnz = -1;                 // entries indices and data hold, when known (the device path needs it)
 };
 
 // The same with its element types known.
@@ -94,30 +95,62 @@ struct Mix {
   }
 };
 
-// Checks the structure and values of a CSR matrix: indptr from 0 and nondecreasing, columns in
-// range, values finite and >= 0. `what` names it in the messages.
+// The checks of a CSR matrix, one message each. check_csr runs them on the host; the device path
+// (facility.cu) finds the lowest offending offset or row on the device and runs them on that one,
+// so both say the same. `what` names the matrix in the messages.
+inline void check_dimensions(int64_t n_rows, int64_t n_cols, bool int32_indices, const char* what) {
+  require(n_rows >= 0 && n_cols >= 0, what, " has a negative shape (", n_rows, " x ", n_cols, ")");
+  require(n_rows < (int64_t{1} << 32) - 1 && n_cols < (int64_t{1} << 32) - 1, what, " is ", n_rows, " x ", n_cols,
+          "; at most 2^32 - 2 rows and columns are supported");
+  if (int32_indices)  // the transpose stores row ids in the index type
+    require(n_rows <= INT32_MAX && n_cols <= INT32_MAX, what, " is ", n_rows, " x ", n_cols,
+            "; int32 indices need both dimensions below 2^31 (pass int64 indices)");
+}
+
+// indptr[i] given indptr[i - 1] (`before`; unused for i == 0).
+inline void check_offset(const char* what, int64_t i, int64_t before, int64_t value) {
+  if (i == 0) {
+    require(value == 0, what, ".indptr[0] (", value, ") must be 0");
+    return;
+  }
+  require(value >= before, what, ".indptr must be nondecreasing (indptr[", i, "] = ", value, " < indptr[", i - 1,
+          "] = ", before, ")");
+}
+
+inline void check_stored(const char* what, int64_t last, int64_t nnz) {
+  require(last == nnz, what, ".indptr[-1] (", last, ") must equal the number of stored entries (", nnz, ")");
+}
+
+// The `len` entries of row r: columns in [0, n_cols), values finite and >= 0.
+template <class I, class V>
+void check_row(const char* what, int64_t r, const I* cols, const V* vals, int64_t len, int64_t n_cols) {
+  for (int64_t e = 0; e < len; ++e) {
+    const int64_t c = static_cast<int64_t>(cols[e]);
+    require(c >= 0 && c < n_cols, what, " row ", r, " has column ", c, " outside [0, ", n_cols, ")");
+    const double v = static_cast<double>(vals[e]);
+    require(std::isfinite(v) && v >= 0.0, what, " must hold finite values >= 0 (row ", r, ", column ", c, " holds ", v,
+            ")");
+  }
+}
+
+// In a column view (rows: candidates), candidate j lists point `point` right after `before`: the
+// points of a column must ascend (the order column_gain sums in), and a repeat is a point whose
+// row of the graph lists the column twice. `graph` names the graph the view is of.
+inline void check_column_order(const char* graph, int64_t j, int64_t before, int64_t point) {
+  require(point != before, graph, " row ", point, " lists column ", j, " more than once");
+  require(point > before, graph, "'s column view must list the points of each column in ascending order (column ", j,
+          " lists point ", point, " after point ", before, ")");
+}
+
 template <class I, class V>
 void check_csr(const Typed<I, V>& g, const char* what, int threads) {
-  require(g.n_rows >= 0 && g.n_cols >= 0, what, " has a negative shape (", g.n_rows, " x ", g.n_cols, ")");
-  require(g.n_rows < (int64_t{1} << 32) - 1 && g.n_cols < (int64_t{1} << 32) - 1, what, " is ", g.n_rows, " x ",
-          g.n_cols, "; at most 2^32 - 2 rows and columns are supported");
-  if constexpr (sizeof(I) == 4)  // the transpose stores row ids in the index type
-    require(g.n_rows <= INT32_MAX && g.n_cols <= INT32_MAX, what, " is ", g.n_rows, " x ", g.n_cols,
-            "; int32 indices need both dimensions below 2^31 (pass int64 indices)");
+  check_dimensions(g.n_rows, g.n_cols, sizeof(I) == 4, what);
   require(g.indptr != nullptr, what, " has no indptr");
-  require(g.indptr[0] == 0, what, ".indptr[0] (", g.indptr[0], ") must be 0");
-  for (int64_t r = 0; r < g.n_rows; ++r)
-    require(g.indptr[r + 1] >= g.indptr[r], what, ".indptr must be nondecreasing (indptr[", r + 1, "] = ",
-            g.indptr[r + 1], " < indptr[", r, "] = ", g.indptr[r], ")");
+  check_offset(what, 0, 0, g.indptr[0]);
+  for (int64_t r = 0; r < g.n_rows; ++r) check_offset(what, r + 1, g.indptr[r], g.indptr[r + 1]);
   parallel_for(g.n_rows, threads, [&](int64_t lo, int64_t hi, int) {
     for (int64_t r = lo; r < hi; ++r)
-      for (int64_t e = g.indptr[r]; e < g.indptr[r + 1]; ++e) {
-        const int64_t c = static_cast<int64_t>(g.indices[e]);
-        require(c >= 0 && c < g.n_cols, what, " row ", r, " has column ", c, " outside [0, ", g.n_cols, ")");
-        const double v = static_cast<double>(g.data[e]);
-        require(std::isfinite(v) && v >= 0.0, what, " must hold finite values >= 0 (row ", r, ", column ", c,
-                " holds ", v, ")");
-      }
+      check_row(what, r, g.indices + g.indptr[r], g.data + g.indptr[r], g.indptr[r + 1] - g.indptr[r], g.n_cols);
   }, 4096);
 }
 
@@ -154,8 +187,7 @@ Transposed<I, V> transpose(const Typed<I, V>& g, const char* what) {
     }
   for (int64_t c = 0; c < g.n_cols; ++c)
     for (int64_t e = t.indptr[c] + 1; e < t.indptr[c + 1]; ++e)
-      require(t.indices[e] != t.indices[e - 1], what, " row ", static_cast<int64_t>(t.indices[e]),
-              " lists column ", c, " more than once");
+      check_column_order(what, c, static_cast<int64_t>(t.indices[e - 1]), static_cast<int64_t>(t.indices[e]));
   return t;
 }
 

@@ -39,18 +39,18 @@ class Greedy {
     centers_.reserve(static_cast<size_t>((p.k + std::max<int64_t>(p.n_selected, 1)) * d_));
     if (cosine_) {
       inv_.resize(n_);
-      std::atomic<int64_t> zero_row{-1};
+      std::atomic<int64_t> zero_row{n_};  // the lowest zero row, whichever thread finds it
       parallel_for(n_, p.threads, [&](int64_t lo, int64_t hi, int) {
         for (int64_t i = lo; i < hi; ++i) {
           A sq = sqdist<T, A>(row(i), zeros_.data(), d_);
           if (sq == A(0)) {
-            int64_t expected = -1;
-            zero_row.compare_exchange_strong(expected, i);
+            int64_t seen = zero_row.load();
+            while (i < seen && !zero_row.compare_exchange_weak(seen, i)) {}
           }
           inv_[i] = A(1) / std::sqrt(sq);
         }
       });
-      require(zero_row.load() < 0, "row ", zero_row.load(), " of X has zero norm; the cosine metric is undefined for it");
+      if (zero_row.load() < n_) fail_zero_norm(zero_row.load());
     }
     ub_.assign(n_, std::numeric_limits<A>::infinity());
     stamp_.assign(n_, 0);

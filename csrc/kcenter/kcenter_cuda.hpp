@@ -21,6 +21,7 @@ struct DeviceProblem {
   void* stream = nullptr;             // cudaStream_t of the caller's framework
   int block_threads = 256;            // threads per block (a multiple of 32)
   int max_blocks = 0;                 // 0: enough blocks to fill the device
+  int64_t pool_batch = 0;             // pool points gathered per blocked pass (0: 8192)
 };
 
 struct DeviceOutput {
@@ -30,7 +31,9 @@ struct DeviceOutput {
 };
 
 // Plain farthest-first loop: per pick, one fused distance/min/argmax pass over X and a
-// one-block reduction; no host round trip between picks.
+// one-block reduction; no host round trip between picks. A pool (selected) is met first in
+// blocked passes: tiles of pool points in block storage against rows of X.
+// Cosine: a zero row throws the CPU path's message, naming the lowest such row.
 void greedy(const DeviceProblem& p, DeviceOutput& out, const Hooks& hooks);
 
 }  // namespace isel::kcenter::cuda

@@ -519,9 +519,30 @@ ISEL_CHECK_CASE(fresh_memory_is_garbage) {
     EXPECT(std::isnan(f[b]) && w[b] == -1, "launch", b, f[b], w[b]);
   }
   float* dev = nullptr;
-  isel::cuda_check(cudaMalloc(&dev, 16 * sizeof(float)), "cudaMalloc");
+  CUDA_CHECK(cudaMalloc(&dev, 16 * sizeof(float)));
   EXPECT(std::isnan(dev[5]), dev[5]);
-  isel::cuda_check(cudaFree(dev), "cudaFree");
+  CUDA_CHECK(cudaFree(dev));
+}
+
+ISEL_CHECK_CASE(cuda_check_names_the_call_sizes_and_place) {
+  const int64_t bytes = 4096;
+  const std::string oom = isel::test::thrown_message([&] {
+    CUDA_CHECK(cudaErrorMemoryAllocation, "bytes = ", bytes);
+  });
+  EXPECT(oom.find("cudaErrorMemoryAllocation") != std::string::npos, oom);
+  EXPECT(oom.find("in cudaErrorMemoryAllocation with bytes = 4096 at csrc/tests/emu_core_checks.hpp:") !=
+             std::string::npos, oom);
+  bool bad_alloc = false;
+  try {
+    CUDA_CHECK(cudaErrorMemoryAllocation);
+  } catch (const std::bad_alloc&) {
+    bad_alloc = true;  // Python's MemoryError
+  }
+  EXPECT(bad_alloc);
+  const std::string failed = isel::test::thrown_message([] { CUDA_CHECK(cudaErrorLaunchFailure, "n = ", 7); });
+  EXPECT(failed.find("cudaErrorLaunchFailure") != std::string::npos && failed.find("n = 7") != std::string::npos,
+         failed);
+  CUDA_CHECK(cudaSuccess, "never formatted");
 }
 
 // ------------------------------------------------------------------ misuse is an error

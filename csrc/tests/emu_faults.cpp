@@ -86,9 +86,9 @@ int run_fault(const std::string& name) {
     isel::launch(dynamic_overflow_kernel, dim3(1), dim3(32), 5 * sizeof(float), nullptr, 5);
   } else if (name == "global-overflow") {
     float* p = nullptr;
-    isel::cuda_check(cudaMalloc(&p, 7 * sizeof(float)), "cudaMalloc");
+    CUDA_CHECK(cudaMalloc(&p, 7 * sizeof(float)));
     isel::launch(global_overflow_kernel, dim3(1), dim3(32), 0, nullptr, p, 7);
-    isel::cuda_check(cudaFree(p), "cudaFree");
+    CUDA_CHECK(cudaFree(p));
   } else {
     std::fprintf(stderr, "unknown fault '%s'\n", name.c_str());
     return 2;

@@ -3,8 +3,10 @@
 // gain recomputed at every step), and the CUDA kernels (facility.cu) on the emulated grid against
 // the CPU path. All share graph.hpp's column_gain, so picks, gains and the final representation
 // must be equal bit for bit, not close.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -31,8 +33,24 @@ struct Csr {
 
   fl::Graph view() const {
     return {n_rows, n_cols, indptr.data(), indices.data(), data.data(), fl::IndexType::int32,
-            std::is_same_v<V, float> ? fl::ValueType::float32 : fl::ValueType::float64};
+            std::is_same_v<V, float> ? fl::ValueType::float32 : fl::ValueType::float64,
+            static_cast<int64_t>(indices.size())};
   }
+};
+
+// The column view the device greedy reads beside the graph: facility.hpp's transpose of it
+// (device memory is host memory on the emulated grid).
+template <class V>
+struct Columns {
+  fl::Transposed<int32_t, V> t;
+  fl::Graph view;
+
+  explicit Columns(const fl::Graph& g)
+      : t(fl::transpose(fl::Typed<int32_t, V>{g.n_rows, g.n_cols, g.indptr, static_cast<const int32_t*>(g.indices),
+                                               static_cast<const V*>(g.data)},
+                        "the graph")),
+        view{t.n_rows, t.n_cols, t.indptr.data(), t.indices.data(), t.data.data(), fl::IndexType::int32,
+             g.value_type, static_cast<int64_t>(t.indices.size())} {}
 };
 
 struct Case {
@@ -162,8 +180,10 @@ Result run_emulated(const Case& c, const Csr<V>& g, const std::vector<double>& q
   dev.max_blocks = c.max_blocks;
   const Schedule saved = isel::emu::schedule();
   isel::emu::set_schedule(schedule);
+  const fl::Problem p = problem(c, g, q);
+  const Columns<V> columns(p.graph);
   try {
-    fl::cuda::greedy(problem(c, g, q), o, dev, isel::Hooks{});
+    fl::cuda::greedy(p, columns.view, o, dev, isel::Hooks{});
   } catch (...) {
     isel::emu::set_schedule(saved);
     throw;
@@ -248,7 +268,10 @@ ISEL_CHECK_CASE(facility_errors_name_the_values) {
   fl::Output o;
   Result r = output(c, o);
   auto cpu = [&](fl::Problem p) { fl::greedy(p, o, isel::Hooks{}); };
-  auto emu = [&](fl::Problem p) { fl::cuda::greedy(p, o, fl::cuda::Device{}, isel::Hooks{}); };
+  auto emu = [&](fl::Problem p) {
+    const Columns<double> columns(p.graph);
+    fl::cuda::greedy(p, columns.view, o, fl::cuda::Device{}, isel::Hooks{});
+  };
   for (auto run : {std::function<void(fl::Problem)>(cpu), std::function<void(fl::Problem)>(emu)}) {
     fl::Problem p = problem(c, g, q);
     p.k = 5;
@@ -273,10 +296,41 @@ ISEL_CHECK_CASE(facility_errors_name_the_values) {
     EXPECT(m.find("quality[2] (nan) must be finite") != std::string::npos, m);
   }
   fl::Problem p = problem(c, g, q);
+  Columns<double> columns(p.graph);
   fl::cuda::Device dev;
   dev.block_threads = 48;
-  std::string m = isel::test::thrown_message([&] { fl::cuda::greedy(p, o, dev, isel::Hooks{}); });
+  std::string m = isel::test::thrown_message([&] { fl::cuda::greedy(p, columns.view, o, dev, isel::Hooks{}); });
   EXPECT(m.find("block_threads (48)") != std::string::npos, m);
+  // The device path's own checks: the column view must match the graph and list points ascending.
+  dev.block_threads = 32;
+  auto device_message = [&](const fl::Graph& view) {
+    return isel::test::thrown_message([&] { fl::cuda::greedy(p, view, o, dev, isel::Hooks{}); });
+  };
+  fl::Graph short_view = columns.view;
+  short_view.nnz -= 1;
+  m = device_message(short_view);
+  EXPECT(m.find("the column view holds") != std::string::npos, m);
+  std::vector<int32_t> swapped = columns.t.indices;
+  int64_t col = 0;
+  while (col < columns.t.n_rows && columns.t.indptr[col + 1] - columns.t.indptr[col] < 2) ++col;
+  EXPECT(col < columns.t.n_rows, "no column with two points in the test graph");
+  if (col < columns.t.n_rows) {
+    std::swap(swapped[columns.t.indptr[col]], swapped[columns.t.indptr[col] + 1]);
+    fl::Graph unsorted = columns.view;
+    unsorted.indices = swapped.data();
+    m = device_message(unsorted);
+    EXPECT(m.find("must list the points of each column in ascending order (column " + std::to_string(col)) !=
+               std::string::npos, m);
+    swapped[columns.t.indptr[col] + 1] = swapped[columns.t.indptr[col]];
+    m = device_message(unsorted);
+    EXPECT(m.find("lists column " + std::to_string(col) + " more than once") != std::string::npos, m);
+  }
+  std::vector<int64_t> offsets = columns.t.indptr;
+  offsets.back() += 1;
+  fl::Graph long_offsets = columns.view;
+  long_offsets.indptr = offsets.data();
+  m = device_message(long_offsets);
+  EXPECT(m.find("the graph's column view.indptr[-1]") != std::string::npos, m);
 }
 
 ISEL_TEST_MAIN()

@@ -7,6 +7,7 @@
 // harness.hpp); the sanitizer builds (tools/sanitize.sh) then run them too.
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -43,6 +44,8 @@ struct Case {
   int max_blocks = 0;
   int64_t seed_index = 0;
   int duplicates = 0;  // rows copied from earlier rows: exact ties in every distance
+  int64_t pool_batch = 0;
+  std::vector<int64_t> zero_rows = {};  // rows set to zero (the cosine metric must refuse them)
 };
 
 // X in the case's storage type: normal floats rounded to it, some rows repeated.
@@ -55,6 +58,7 @@ std::vector<unsigned char> make_data(const Case& c, uint32_t seed) {
     int64_t dst = c.n - 1 - 3 * r, src = (7 * r) % std::max<int64_t>(1, c.n / 2);
     if (dst > src) std::memcpy(&values[dst * c.d], &values[src * c.d], sizeof(double) * c.d);
   }
+  for (int64_t r : c.zero_rows) std::fill(values.begin() + r * c.d, values.begin() + (r + 1) * c.d, 0.0);
   const size_t elem = c.dtype == DType::float64 ? 8 : c.dtype == DType::float32 ? 4 : 2;
   std::vector<unsigned char> out(values.size() * elem);
   for (size_t i = 0; i < values.size(); ++i) {
@@ -119,6 +123,7 @@ Result run_emulated(const Case& c, const std::vector<unsigned char>& X, Schedule
   describe(c, X, p);
   p.block_threads = c.block_threads;
   p.max_blocks = c.max_blocks;
+  p.pool_batch = c.pool_batch;
   const bool wide = c.dtype == DType::float64;
   std::vector<int64_t> indices(c.k, -1);
   std::vector<double> values_d(c.k), min_d(c.n);
@@ -127,15 +132,10 @@ Result run_emulated(const Case& c, const std::vector<unsigned char>& X, Schedule
   o.indices = indices.data();
   o.values = wide ? static_cast<void*>(values_d.data()) : values_f.data();
   o.min_sq = wide ? static_cast<void*>(min_d.data()) : min_f.data();
-  const Schedule saved = isel::emu::schedule();
-  isel::emu::set_schedule(schedule);
-  try {
+  {
+    isel::emu::ScheduleScope scope(schedule);
     kc::cuda::greedy(p, o, isel::Hooks{});
-  } catch (...) {
-    isel::emu::set_schedule(saved);
-    throw;
   }
-  isel::emu::set_schedule(saved);
   // The kernels keep squared (scaled) distances; the CPU reports them through the same function.
   Result r;
   r.indices = indices;
@@ -200,6 +200,35 @@ ISEL_CHECK_CASE(kcenter_warm_start) {
     }
   Case one{"a pool of one", 60, 8, 59, DType::float32, Metric::euclidean, {59}};  // every other point
   check_case(one, true);
+}
+
+ISEL_CHECK_CASE(kcenter_pool_pass_tiles_and_batches) {
+  // Pools of many tiles (8 pool points a tile), in several batches, with d across chunks of 256
+  // dimensions and rows that do not fill a warp's four.
+  std::vector<int64_t> pool;
+  for (int64_t i = 0; i < 61; ++i) pool.push_back((i * 37) % 150);
+  for (DType t : {DType::float32, DType::bfloat16, DType::float64})
+    for (Metric m : {Metric::euclidean, Metric::cosine}) {
+      Case c{"a pool of 61 in batches of 16", 150, 300, 7, t, m, pool, 64, 3};
+      c.pool_batch = 16;
+      c.duplicates = 6;
+      check_case(c, t == DType::float32 && m == Metric::cosine);
+    }
+  Case one{"a pool of 61 in one batch, d = 33", 150, 33, 5, DType::float16, Metric::euclidean, pool, 128};
+  check_case(one);
+}
+
+ISEL_CHECK_CASE(kcenter_cosine_zero_rows_same_message) {
+  // Two zero rows: both paths name the lower, whichever thread or warp meets it first.
+  for (DType t : kDtypes) {
+    Case c{"zero rows", 2500, 9, 3, t, Metric::cosine};  // enough rows for two CPU threads
+    c.zero_rows = {2100, 57};
+    const auto X = make_data(c, 5);
+    const std::string cpu = isel::test::thrown_message([&] { run_cpu(c, X, true, 2); });
+    const std::string emu = isel::test::thrown_message([&] { run_emulated(c, X, Schedule::reverse); });
+    EXPECT(cpu == "row 57 of X has zero norm; the cosine metric is undefined for it", cpu);
+    EXPECT(emu == cpu, emu);
+  }
 }
 
 ISEL_CHECK_CASE(kcenter_block_shapes) {

@@ -13,23 +13,28 @@ from .cluster import (ChooseKResult, ClusterWeights, ClusterWeightsResult, KMean
                       KMQSampleResult, choose_k, cluster_weights_update, kmeans, kmq_sample)
 from .coverage import (CoverageResult, IterITResult, NgramVocabulary, TfidfResult, coverage_decay,
                        coverage_gains, coverage_greedy, iterit_select, tfidf_matrix)
-from .exceptions import ConvergenceWarning, DataError, RecordError, RunError, ScoringWarning
+from .exceptions import (ConvergenceWarning, DataError, MemoryModeWarning, RecordError, RunError,
+                         ScoringWarning)
 from .facility import (FacilityLocationResult, facility_gains, facility_location,
                        facility_location_graph, facility_objective, facility_update,
                        knn_similarity_graph)
 from .kcenter import KCenterResult, kcenter_greedy
 from .methods import (Bank, BankHistory, BaselineResult, DiverseEvol, InsBank, InsBankRound,
                       InsBankRoundResult, IterativeKMQ, IterIT, MethodRun, MethodRunResult,
-                      TrainConfig, deita_select, ifd_topk, kcenter_select, knn_distance,
-                      longest_response, random_select)
+                      TrainConfig, deita_select, graphfilter_select, ifd_topk,
+                      kcenter_quality_select, kcenter_select, kmeans_closest_select,
+                      kmeans_random_select, kmq_select, knn_distance, knn_quality_select,
+                      least_confidence_select, longest_response, margin_select, qdit_select,
+                      random_select)
 from .metrics import SilhouetteResult, VendiResult, silhouette, vendi_score
 from .runs import RunDirectory
-from .scoring import (Embeddings, EmbeddingsResult, FormattedExample, FormattedExamples,
-                      GenerationResult, IFDResult, PerplexityResult, RewardResult, embed,
-                      embed_sentences, format_examples, format_prompts, generate, ifd_scores,
-                      load_model, load_tokenizer, perplexity, reward_scores)
+from .scoring import (ConfidenceResult, Embeddings, EmbeddingsResult, FormattedExample,
+                      FormattedExamples, GenerationResult, IFDResult, PerplexityResult,
+                      RewardResult, embed, embed_sentences, format_examples, format_prompts,
+                      generate, ifd_scores, load_model, load_tokenizer, perplexity, record_text,
+                      reward_scores, token_confidence)
 from .selectors import KCenterSelector
-from .training import FinetuneResult, finetune
+from .training import Finetuner, FinetuneResult, finetune
 
 __all__ = [
     "__version__", "backends", "cuda_unavailable_reason", "has_cuda",
@@ -48,12 +53,17 @@ __all__ = [
     # methods and baselines
     "Bank", "BankHistory", "BaselineResult", "DiverseEvol", "InsBank", "InsBankRoundResult",
     "IterIT", "IterativeKMQ", "MethodRunResult", "RunDirectory", "TrainConfig", "deita_select",
-    "ifd_topk", "kcenter_select", "knn_distance", "longest_response", "random_select",
+    "graphfilter_select", "ifd_topk", "kcenter_quality_select", "kcenter_select",
+    "kmeans_closest_select", "kmeans_random_select", "kmq_select", "knn_distance",
+    "knn_quality_select", "least_confidence_select", "longest_response", "margin_select",
+    "qdit_select", "random_select",
     # scoring and training
-    "EmbeddingsResult", "FinetuneResult", "FormattedExample", "FormattedExamples",
-    "GenerationResult", "IFDResult", "PerplexityResult", "RewardResult", "embed",
-    "embed_sentences", "finetune", "format_examples", "format_prompts", "generate", "ifd_scores",
-    "load_model", "load_tokenizer", "perplexity", "reward_scores",
+    "ConfidenceResult", "EmbeddingsResult", "FinetuneResult", "Finetuner", "FormattedExample",
+    "FormattedExamples", "GenerationResult", "IFDResult", "PerplexityResult", "RewardResult",
+    "embed", "embed_sentences", "finetune", "format_examples", "format_prompts", "generate",
+    "ifd_scores", "load_model", "load_tokenizer", "perplexity", "record_text", "reward_scores",
+    "token_confidence",
     # warnings and errors
-    "ConvergenceWarning", "DataError", "RecordError", "RunError", "ScoringWarning",
+    "ConvergenceWarning", "DataError", "MemoryModeWarning", "RecordError", "RunError",
+    "ScoringWarning",
 ]

@@ -1,14 +1,13 @@
 """The one array layer: numpy / torch / cupy inputs, validated and converted, and results back.
 
-The C++ kernels read raw host buffers; the CUDA kernels read raw device pointers. This module
-turns whatever the user passed into one of those without copying (DLPack for torch and cupy),
-remembers what it was, and turns results back into the input's kind and device
-(:func:`as_matrix`, :func:`like_input`). It also holds what every family needs of arrays:
-the array kind (:func:`array_kind`), bfloat16 widening and host copies (:func:`host_values`,
-:func:`to_float32`, :func:`to_float64`, :func:`copy_host`, :func:`host_float32`), 1-D host
-vectors (:func:`host_vector`), the zero-row check of the cosine metric
-(:func:`check_nonzero_rows`, one message everywhere) and the arrays a CUDA kernel writes to
-(:func:`device_arrays`).
+The C++ kernels read raw host buffers; the CUDA kernels read arrays through DLPack. This module
+turns whatever the user passed into one of those without copying, remembers what it was, and
+turns results back into the input's kind and device (:func:`as_matrix`, :func:`like_input`). It
+also holds what every family needs of arrays: the array kind (:func:`array_kind`), bfloat16
+widening and host copies (:func:`host_values`, :func:`to_float32`, :func:`to_float64`,
+:func:`copy_host`, :func:`host_float32`), 1-D host vectors (:func:`host_vector`), the zero-row
+check of the cosine metric (:func:`check_nonzero_rows`, one message everywhere) and the arrays a
+CUDA kernel reads and writes (:func:`device_arrays`, :func:`host_dlpack`).
 
 Half precision stays half: float16 is passed as numpy float16, bfloat16 (torch, or numpy with
 ``ml_dtypes``) is passed as its raw ``uint16`` bits with the dtype tag ``"bfloat16"``.
@@ -28,10 +27,11 @@ _BLOCK_ROWS = 65536  # finiteness is checked a block at a time so no N x d tempo
 
 @dataclass(frozen=True)
 class Matrix:
-    """A validated 2-D float input: a host view (``host``) or a device pointer (``ptr``).
+    """A validated 2-D float input: a host view (``host``) or a C-contiguous device array (``obj``).
 
     ``host`` is a C-contiguous numpy array (uint16 bits for bfloat16) when the data lives on the
-    CPU, else ``None``; ``ptr`` is the device address for CUDA inputs.
+    CPU, else ``None``; CUDA inputs are made C-contiguous in ``obj`` and reach the kernels through
+    DLPack.
     """
 
     obj: object
@@ -40,7 +40,6 @@ class Matrix:
     dtype: str  # one of FLOAT_DTYPES
     shape: tuple
     host: np.ndarray | None
-    ptr: int = 0
 
     @property
     def on_cuda(self) -> bool:
@@ -91,20 +90,15 @@ def as_matrix(X, name: str, func: str, *, check_finite: bool = True, min_rows: i
         raise param_error(func, name, f"a non-empty 2-D array with at least {min_rows} row(s)",
                           f"an array of shape {shape}")
     host = None
-    ptr = 0
     if device == "cpu":
         host = _host_view(X, kind, dtype)
         if check_finite:
             check_finite_rows(host, dtype, name, func)
     elif kind == "torch":
         X = X.contiguous() if not X.is_contiguous() else X
-        ptr = X.data_ptr()
     else:
-        import cupy  # noqa: F401  (cupy input means cupy is importable)
-
         X = X if X.flags.c_contiguous else X.copy()
-        ptr = X.data.ptr
-    return Matrix(obj=X, kind=kind, device=device, dtype=dtype, shape=tuple(shape), host=host, ptr=ptr)
+    return Matrix(obj=X, kind=kind, device=device, dtype=dtype, shape=tuple(shape), host=host)
 
 
 def _host_view(X, kind: str, dtype: str) -> np.ndarray:
@@ -257,13 +251,14 @@ def host_vector(values, name: str, func: str, *, kind: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Arrays on the device a CUDA kernel writes to: torch or cupy on a GPU, numpy for the emulated
-# grid. One interface, so that each family's driver allocates and passes pointers the same way.
+# Arrays on the device a CUDA kernel reads and writes: torch or cupy on a GPU, numpy for the
+# emulated grid. One interface, so that each family's driver allocates and passes arrays the same
+# way (the bindings read them through DLPack and check their device, dtype and shape).
 
 class _HostArrays:
     """Host numpy arrays for the CPU emulation of the grid."""
 
-    stream = 0
+    stream = None
 
     def __init__(self, m: Matrix):
         self.m = m
@@ -274,12 +269,16 @@ class _HostArrays:
     def zeros(self, shape, dtype):
         return np.zeros(shape, dtype=dtype)
 
-    @staticmethod
-    def ptr(a) -> int:
-        return a.ctypes.data
+    def x(self, func: str):
+        return host_dlpack(self.m, func)
 
-    def x_ptr(self) -> int:
-        return self.m.host.ctypes.data
+    @staticmethod
+    def from_host(a: np.ndarray):
+        return a
+
+    @staticmethod
+    def to_host(a) -> np.ndarray:
+        return a
 
     def copy_matrix(self, mat: Matrix, dtype):
         out = np.empty(mat.shape, dtype=dtype)
@@ -291,15 +290,15 @@ class _HostArrays:
 
 
 class _TorchArrays:
-    """torch tensors on the input's CUDA device, on its current stream."""
+    """torch tensors on the input's CUDA device (the current one for host input), on its
+    current stream."""
 
-    def __init__(self, m: Matrix):
+    def __init__(self, m: Matrix | None):
         import torch
 
-        from ._backends import stream_of
-
-        self.torch, self.m, self.device = torch, m, m.obj.device
-        self.stream = stream_of(m.obj)
+        self.torch, self.m = torch, m
+        self.device = m.obj.device if m is not None else torch.device("cuda", torch.cuda.current_device())
+        self.stream = torch.cuda.current_stream(self.device).cuda_stream
 
     def _dt(self, dtype):
         return getattr(self.torch, np.dtype(dtype).name)
@@ -310,12 +309,15 @@ class _TorchArrays:
     def zeros(self, shape, dtype):
         return self.torch.zeros(shape, dtype=self._dt(dtype), device=self.device)
 
-    @staticmethod
-    def ptr(a) -> int:
-        return a.data_ptr()
+    def x(self, func: str):
+        return self.m.obj
 
-    def x_ptr(self) -> int:
-        return self.m.ptr
+    def from_host(self, a: np.ndarray):
+        return self.torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+
+    @staticmethod
+    def to_host(a) -> np.ndarray:
+        return a.cpu().numpy()
 
     def copy_matrix(self, mat: Matrix, dtype):
         return mat.obj.to(dtype=self._dt(dtype), copy=True).contiguous()
@@ -327,13 +329,11 @@ class _TorchArrays:
 class _CupyArrays:
     """cupy arrays on the current device and stream."""
 
-    def __init__(self, m: Matrix):
+    def __init__(self, m: Matrix | None):
         import cupy
 
-        from ._backends import stream_of
-
         self.cupy, self.m = cupy, m
-        self.stream = stream_of(m.obj)
+        self.stream = cupy.cuda.get_current_stream().ptr
 
     def empty(self, shape, dtype):
         return self.cupy.empty(shape, dtype=dtype)
@@ -341,12 +341,15 @@ class _CupyArrays:
     def zeros(self, shape, dtype):
         return self.cupy.zeros(shape, dtype=dtype)
 
-    @staticmethod
-    def ptr(a) -> int:
-        return a.data.ptr
+    def x(self, func: str):
+        return self.m.obj
 
-    def x_ptr(self) -> int:
-        return self.m.ptr
+    def from_host(self, a: np.ndarray):
+        return self.cupy.asarray(a)
+
+    @staticmethod
+    def to_host(a) -> np.ndarray:
+        return a.get()
 
     def copy_matrix(self, mat: Matrix, dtype):
         return self.cupy.array(mat.obj, dtype=dtype, copy=True, order="C")
@@ -355,10 +358,38 @@ class _CupyArrays:
         return device_available(self.m.obj)
 
 
-def device_arrays(m: Matrix, backend: str):
+def device_arrays(m: Matrix | None, backend: str):
     """Where a CUDA kernel run on ``backend`` ("cuda" or "cuda-emulation") for input ``m`` puts
-    its arrays: ``empty``, ``zeros``, ``ptr``, ``x_ptr`` (the input), ``copy_matrix``,
-    ``available`` (bytes free) and ``stream``."""
+    its arrays: ``empty``, ``zeros``, ``x(func)`` (the input, as the module reads it),
+    ``from_host`` / ``to_host`` (explicit copies of small or requested arrays), ``copy_matrix``,
+    ``available`` (bytes free) and ``stream`` (None on the emulated grid). ``m=None``: the input
+    is on the host and the caller copies what the kernel needs with ``from_host`` (torch when it
+    sees a CUDA device, else cupy)."""
     if backend == "cuda-emulation":
         return _HostArrays(m)
-    return _TorchArrays(m) if m.kind == "torch" else _CupyArrays(m)
+    kind = m.kind if m is not None else ("torch" if _torch_sees_cuda() else "cupy")
+    return _TorchArrays(m) if kind == "torch" else _CupyArrays(m)
+
+
+def _torch_sees_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def host_dlpack(m: Matrix, func: str):
+    """A host matrix as an object the emulated CUDA module reads through DLPack, without a copy.
+
+    numpy arrays export themselves; bfloat16 (held as uint16 bits) is exported as a torch bfloat16
+    view of the same memory, since numpy cannot describe bfloat16 to DLPack.
+    """
+    if m.dtype != "bfloat16":
+        return m.host
+    try:
+        import torch
+    except ImportError:
+        raise RuntimeError(f"{func}: backend='cuda-emulation' with bfloat16 input needs torch "
+                           "(to describe bfloat16 through DLPack)") from None
+    return torch.from_numpy(m.host.view(np.int16)).view(torch.bfloat16)

@@ -1,12 +1,17 @@
 """The ``iterselect`` command.
 
-    iterselect select {random,longest,knn,deita,ifd} --budget N [--input FILE] [--output FILE]
-                      [--report FILE.json] [--embeddings FILE.npy] [--scores FILE.npy]
-    iterselect run {diverse-evol,iterit,kmq} --model PATH|toy --run-dir DIR --budget N
-                   [--rounds R] [--input FILE] [--limit N] [--resume] ...
+    iterselect select {random,longest,knn,deita,ifd,graphfilter,kmclosest,kmrandom,kmq,qdit}
+                      --budget N [--input FILE] [--output FILE] [--report FILE.json]
+                      [--embeddings FILE.npy] [--scores FILE.npy | --quality-field NAME]
+    iterselect select {least-confidence,margin} --model PATH|toy --budget N ...
+    iterselect run {diverse-evol,iterit,kmq} --model PATH|toy --run-dir DIR [--budget N]
+                   [--rounds R] [--input FILE] [--limit N] [--resume]
+                   [--epochs E] [--lr LR] [--batch-size B] [--warmup-steps W] [--scheduler S] ...
     iterselect run insbank --input A.jsonl --input B.jsonl ... --bank-size M --run-dir DIR
                    [--embeddings A.npy --embeddings B.npy ...] [--quality-field quality]
                    [--combine multiply|add] [--gamma G] [--no-history] [--resume]
+                   [--history-convention paper|published] [--normalize paper|published]
+                   [--preference 0|median] [--batch-size B] [--mode auto|dense|sparse]
 
     iterselect select kcenter --budget N [--input FILE] [--embeddings FILE.npy]
                               [--output FILE] [--metric euclidean|cosine] [--seed-index I]
@@ -14,6 +19,8 @@
                      [--batch-size N] [--resume] [--force]
     iterselect score {ifd,perplexity,embed,reward} --model PATH --input FILE --output DIR
                      [--ray [ADDRESS]] [--actors N] [--gpus-per-actor G] [--resume] [--force]
+    iterselect bench [--suite speed|quality|all] [--n 10000,100000,1000000] [--k 1000]
+                     [--embeddings FILE.npy] [--input FILE] [--out DIR] [--quick] [--force]
 
 An input is JSON Lines (.jsonl, .jsonl.gz), a JSON array (.json), Parquet (.parquet) or a
 Hugging Face datasets folder; --instruction-field, --input-field, --response-field and
@@ -37,6 +44,7 @@ import numpy as np
 
 from .exceptions import RunError
 from .runs import atomic_write_json
+from .training.recipe import SCHEDULERS
 
 EXIT_USAGE = 2
 
@@ -68,7 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parsers(sub)
     _add_embed_parser(sub)
     _add_score_parser(sub)
+    _add_bench_parser(sub)
     return parser
+
+
+def _add_bench_parser(sub):
+    from .bench.command import HELP, add_arguments
+
+    p = sub.add_parser("bench", help=HELP)
+    add_arguments(p)
+    _add_data_flags(p)
 
 
 INPUT_HELP = ("records: .jsonl, .jsonl.gz, .json, .parquet or a datasets folder; default: "
@@ -166,6 +183,20 @@ def _common_select(p, *, embeddings=False, scores=None):
         p.add_argument("--scores", type=Path, required=True, help=scores)
 
 
+def _add_quality(p, required=False):
+    g = p.add_mutually_exclusive_group(required=required)
+    g.add_argument("--scores", "--quality-scores", dest="scores", type=Path,
+                   help="(N,) .npy quality scores, higher is better")
+    g.add_argument("--quality-field", help="the records' numeric quality field")
+
+
+def _add_clusters(p):
+    p.add_argument("--clusters", default="auto",
+                   help="k-means clusters, or 'auto': k of the best silhouette (default auto)")
+    p.add_argument("--seed", type=int, default=42, help="k-means and sampling seed (default 42, "
+                   "the kMQ paper's Appendix A)")
+
+
 def _add_baseline_parsers(methods):
     p = methods.add_parser("random", help="uniform random subset")
     _common_select(p)
@@ -174,47 +205,162 @@ def _add_baseline_parsers(methods):
     _common_select(methods.add_parser("knn", help="largest distance to the nearest neighbour first"),
                    embeddings=True)
     p = methods.add_parser("deita", help="by quality, skipping near-duplicates (cosine >= threshold)")
-    _common_select(p, embeddings=True, scores="(N,) .npy quality scores, higher is better")
+    _common_select(p, embeddings=True)
+    _add_quality(p, required=True)
     p.add_argument("--threshold", type=float, default=0.9)
+    p.add_argument("--distance", choices=("cosine", "sqeuclidean"), default="cosine",
+                   help="cosine similarity (DEITA) or squared L2 distance (the kMQ paper's "
+                        "published code)")
     _common_select(methods.add_parser("ifd", help="highest IFD below 1 first"),
                    scores="(N,) .npy IFD scores (NaN allowed, dropped)")
+    p = methods.add_parser("graphfilter", help="GraphFilter: IFD x TF-IDF of the instructions, "
+                           "greedy, covered n-grams removed")
+    _common_select(p, scores="(N,) .npy IFD scores (NaN allowed, dropped)")
+    p.add_argument("--weighting", choices=("sklearn", "paper"), default="sklearn",
+                   help="TF-IDF weighting of the instructions")
+    p = methods.add_parser("kmclosest", help="kM-Closest: k-means, per-cluster budgets, closest "
+                           "to each centroid")
+    _common_select(p, embeddings=True)
+    _add_clusters(p)
+    p = methods.add_parser("kmrandom", help="kM-Random: k-means, per-cluster budgets, random "
+                           "inside each cluster")
+    _common_select(p, embeddings=True)
+    _add_clusters(p)
+    p = methods.add_parser("kmq", help="kMQ: k-means, per-cluster budgets, quality-weighted draws")
+    _common_select(p, embeddings=True)
+    _add_clusters(p)
+    _add_quality(p, required=True)
+    p.add_argument("--within", choices=("multinomial", "softmax"), default="multinomial",
+                   help="draw probability proportional to quality (paper) or exp(quality)")
+    p.add_argument("--replace", action="store_true", help="draw with replacement (Eq. 3 as written)")
+    p = methods.add_parser("qdit", help="QDIT: greedy facility location plus quality")
+    _common_select(p, embeddings=True)
+    _add_quality(p, required=True)
+    p.add_argument("--quality-weight", type=float, default=0.5, help="alpha (default 0.5)")
+    p.add_argument("--n-neighbors", type=int, default=100)
+    for name, help_ in (("least-confidence", "DiverseEvol's Least-Confidence: lowest mean "
+                         "max-logit under a model first"),
+                        ("margin", "DiverseEvol's Margin-Sampling: smallest mean top-2 logit "
+                         "margin under a model first")):
+        p = methods.add_parser(name, help=help_)
+        _common_select(p)
+        p.add_argument("--model", required=True,
+                       help="causal LM directory or hub name; 'toy' builds a tiny local model")
+        p.add_argument("--max-length", type=int, help="longest scored sequence in tokens")
+        p.add_argument("--positions", choices=("all", "response"), default="all",
+                       help="average over every position (paper, published code) or the "
+                            "response's")
+
+
+_RUN_HELP = {
+    "diverse-evol": "DiverseEvol: fine-tune, embed, k-center, repeat",
+    "iterit": "IterIT: IFD candidates, per-epoch IFD x coverage, one continuous training run",
+    "kmq": "iterative kMQ (kM-Random without quality): k-means, draw, fine-tune, generate, "
+           "score, re-weight",
+}
+
+
+def _method_class(name):
+    from .methods import DiverseEvol, IterativeKMQ, IterIT
+
+    return {"diverse-evol": DiverseEvol, "iterit": IterIT, "kmq": IterativeKMQ}[name]
+
+
+def _add_recipe(p, name):
+    recipe = _method_class(name).PAPER_RECIPE
+    p.add_argument("--epochs", type=int, help=f"training epochs (paper: {recipe.epochs})")
+    p.add_argument("--lr", type=float, help=f"peak learning rate (paper: {recipe.lr:g})")
+    p.add_argument("--batch-size", type=int,
+                   help=f"sequences per optimizer step (paper: {recipe.batch_size})")
+    p.add_argument("--batch-tokens", type=int,
+                   help=f"token budget of a micro-batch (default {recipe.batch_tokens})")
+    warm = (f"{recipe.warmup_steps} steps" if recipe.warmup_steps is not None
+            else f"ratio {recipe.warmup_ratio:g}")
+    p.add_argument("--warmup-steps", type=int, help=f"linear warm-up steps (paper: {warm})")
+    p.add_argument("--warmup-ratio", type=float, help="warm-up as a fraction of all steps")
+    p.add_argument("--scheduler", choices=SCHEDULERS,
+                   help=f"learning-rate schedule after the warm-up (paper: {recipe.scheduler})")
+    p.add_argument("--max-length", type=int, help="longest training/scoring sequence in tokens")
+
+
+def _recipe(args, cls):
+    recipe = cls.PAPER_RECIPE
+    if args.warmup_ratio is not None and args.warmup_steps is None:
+        recipe = replace(recipe, warmup_steps=None)
+    return recipe.with_(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                        batch_tokens=args.batch_tokens, warmup_steps=args.warmup_steps,
+                        warmup_ratio=args.warmup_ratio, scheduler=args.scheduler,
+                        max_length=args.max_length)
 
 
 def _add_run_parsers(sub):
     run = sub.add_parser("run", help="run a model-in-the-loop method")
     methods = run.add_subparsers(dest="method", required=True, parser_class=_Parser)
-    for name, help_ in (("diverse-evol", "DiverseEvol: fine-tune, embed, k-center, repeat"),
-                        ("iterit", "IterIT: IFD candidates, per-epoch IFD x coverage, train"),
-                        ("kmq", "iterative kMQ: MiniLM k-means, draw, train, generate, score, re-weight")):
-        p = methods.add_parser(name, help=help_)
+    for name, help_ in _RUN_HELP.items():
+        cls = _method_class(name)
+        p = methods.add_parser(name, help=help_,
+                               description=f"{help_}. The paper's training recipe: "
+                                           f"{cls.PAPER_RECIPE.describe()} ({cls.RECIPE_SOURCE}).")
         p.add_argument("--model", required=True,
                        help="causal LM directory or hub name; 'toy' builds a tiny local model")
         p.add_argument("--run-dir", type=Path, required=True, help="where state, reports and plot go")
         p.add_argument("--input", type=Path, help="records; default: bundled Dolly 15k")
         p.add_argument("--limit", type=int, help="use only the first N records")
-        p.add_argument("--budget", type=int, required=True,
-                       help="records added per round (diverse-evol) or trained on per epoch (iterit)")
-        p.add_argument("--rounds", type=int, default=2, help="rounds (diverse-evol) or epochs (iterit)")
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--lr", type=float, default=2e-5)
-        p.add_argument("--max-length", type=int, help="longest training/scoring sequence in tokens")
-        p.add_argument("--batch-tokens", type=int, default=4096)
         p.add_argument("--resume", action="store_true", help="continue a crashed run")
         p.add_argument("--output", type=Path, help="final selection, in the input's format unless "
                        "the extension names another (default: RUN_DIR/selection.jsonl)")
         p.add_argument("--no-progress", action="store_true", help="hide progress bars")
         _add_ray_flags(p, default_actors=2)
         _add_data_flags(p)
+        _add_recipe(p, name)
         if name == "diverse-evol":
+            p.add_argument("--budget", type=int, default=100,
+                           help="records added per round, k (paper: 100)")
+            p.add_argument("--rounds", type=int, default=10, help="rounds T (paper: 10)")
             p.add_argument("--initial-size", type=int, help="random initial pool (default: --budget)")
+            p.add_argument("--strategy", choices=("kcenter", "random", "least-confidence", "margin"),
+                           default="kcenter", help="k-center (DiverseEvol) or a baseline of §4.1")
+            p.add_argument("--embedding-text", choices=("alpaca", "published", "plain"),
+                           default="alpaca", help="text embedded per record (paper: alpaca)")
         elif name == "kmq":
-            p.add_argument("--clusters", type=int, default=16, help="k-means clusters (default 16)")
+            p.add_argument("--budget", type=int, required=True, help="records selected in all, b")
+            p.add_argument("--rounds", type=int, default=3, help="iterations N (paper: 3)")
+            p.add_argument("--clusters", default="auto",
+                           help="k-means clusters, or 'auto': k of the best silhouette (default)")
             p.add_argument("--embeddings", type=Path,
                            help="(N, d) .npy embeddings for clustering (default: MiniLM)")
-            p.add_argument("--max-new-tokens", type=int, default=32, help="generated answer length")
+            p.add_argument("--max-new-tokens", type=int, default=512,
+                           help="generated answer length (default 512, the published code's)")
+            g = p.add_mutually_exclusive_group()
+            g.add_argument("--quality-field", help="the records' numeric quality field (kMQ)")
+            g.add_argument("--quality-scores", type=Path, help="(N,) .npy quality scores (kMQ)")
+            g.add_argument("--quality-model", help="a reward or regression model (sequence "
+                           "classification) that scores every record in its own chat template")
+            p.add_argument("--within", choices=("multinomial", "softmax"), default="multinomial",
+                           help="draws inside a cluster proportional to quality (paper) or to "
+                                "exp(quality) (needed for negative scores)")
+            p.add_argument("--reward-model", help="the scorer of Eq. 4 (sequence classification "
+                           "model directory); default: perplexity, Eq. 7")
+            p.add_argument("--perplexity", choices=("sequence", "response"), default="sequence",
+                           help="Eq. 7 on the whole x+y text (paper) or the response given x")
+            p.add_argument("--weight-rule", choices=("exp", "published", "shift", "ratio"),
+                           default="exp", help="Eq. 5-6 with negative scores (default exp)")
+            p.add_argument("--allocation", choices=("proportional", "equal", "multinomial"),
+                           default="proportional")
+            p.add_argument("--train-from", choices=("base", "previous"), default="base",
+                           help="fine-tune the base model each iteration (paper) or continue")
         else:
-            p.add_argument("--candidate-factor", type=float, default=3.0)
-            p.add_argument("--decay", type=float, default=0.1)
+            p.add_argument("--budget", type=int, required=True,
+                           help="records trained on per epoch, M")
+            p.add_argument("--rounds", type=int, help="epochs T (same as --epochs; paper: 3)")
+            p.add_argument("--candidate-factor", type=float, default=3.0,
+                           help="a: the pool holds a x M records")
+            p.add_argument("--decay", type=float, default=0.1, help="b of Eq. 7")
+            p.add_argument("--weighting", choices=("paper", "sklearn"), default="paper",
+                           help="TF-IDF of Eq. 5, or the published code's scikit-learn weighting")
+            p.add_argument("--pool", choices=("paper", "published"), default="paper",
+                           help="top a x M then IFD < 1 (Alg. 1), or the published code's order")
     p = methods.add_parser("insbank", help="InsBank/PIBE: evolve a bank as datasets arrive")
     p.add_argument("--input", type=Path, action="append", required=True,
                    help="an arriving dataset (records with a quality field); repeat, in order")
@@ -224,11 +370,22 @@ def _add_run_parsers(sub):
     p.add_argument("--bank-size", type=int, required=True, help="records kept in the bank")
     p.add_argument("--run-dir", type=Path, required=True, help="where state, reports and plot go")
     p.add_argument("--quality-field", default="quality", help="the records' quality field")
-    p.add_argument("--combine", choices=("multiply", "add"), default="multiply")
+    p.add_argument("--combine", choices=("multiply", "add"), default="multiply",
+                   help="Eq. 10 (1+rep)(1+q)^gamma, or Eq. 9 rep + gamma q")
     p.add_argument("--gamma", type=float, default=1.0, help="weight of the quality")
     p.add_argument("--no-history", action="store_true", help="no responsibility history")
-    p.add_argument("--history-weight", type=float, default=0.3)
-    p.add_argument("--history-decay", type=float, default=0.9)
+    p.add_argument("--history-weight", type=float, default=0.5, help="alpha of Eq. 6 (paper: 0.5)")
+    p.add_argument("--history-decay", type=float, default=0.99, help="lambda of Eq. 6 (paper: 0.99)")
+    p.add_argument("--history-convention", choices=("paper", "published"), default="paper",
+                   help="history matrix of Eq. 4-5 as the paper or as its published code builds it")
+    p.add_argument("--preference", default="0", help="diagonal of S: a number (paper: 0) or 'median'")
+    p.add_argument("--normalize", choices=("paper", "published"), default="paper",
+                   help="representation min-max as the paper (Eq. 8) or its published code")
+    p.add_argument("--batch-size", type=int, help="split each dataset into rounds of this size "
+                   "(published code: 27000)")
+    p.add_argument("--mode", choices=("auto", "dense", "sparse"), default="auto",
+                   help="affinity propagation: dense, on a kNN graph, or dense when it fits")
+    p.add_argument("--n-neighbors", type=int, default=64, help="sparse mode: neighbours per candidate")
     p.add_argument("--resume", action="store_true", help="continue a crashed run")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="affinity propagation's messages (float32 halves their memory)")
@@ -258,12 +415,12 @@ def _source(args, path, *, required=(), numeric=(), limit=None):
         raise CliError(str(exc)) from None
 
 
-def _embeddings(args, source, plan, path, *, more_rows=False):
+def _embeddings(args, source, plan, path, *, more_rows=False, text=None):
     from .jobs import JobError, plan_embeddings
 
     try:
         return plan_embeddings(source, path, bundled=args.input is None, plan=plan,
-                               progress=not args.no_progress, more_rows=more_rows)
+                               progress=not args.no_progress, more_rows=more_rows, text=text)
     except JobError as exc:
         raise CliError(str(exc)) from None
 
@@ -350,6 +507,20 @@ def _writing(output=None):
         raise CliError(f"{output}: {exc}") from None
 
 
+def _number(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise CliError(f"{flag} must be a number or 'median', got {text!r}") from None
+
+
+def _round_sizes(n: int, batch_size) -> list:
+    """The rounds an arrival of ``n`` records makes: one, or batches of ``batch_size``."""
+    if batch_size is None:
+        return [n]
+    return [min(batch_size, n - s) for s in range(0, n, batch_size)]
+
+
 def _check_budget(budget, n):
     if not 1 <= budget <= n:
         raise CliError(f"--budget must be between 1 and the number of records ({n}), got {budget}")
@@ -362,16 +533,98 @@ def _vector(path: Path, n: int, flag: str) -> np.ndarray:
     return v.astype(np.float64)
 
 
+def _clusters(value):
+    if value == "auto":
+        return "auto"
+    try:
+        return int(value)
+    except ValueError:
+        raise CliError(f"--clusters must be an int or 'auto', got {value!r}") from None
+
+
+def _quality_checks(args) -> dict:
+    """What ``_source`` must check of the records for --quality-field: present and a number."""
+    field = getattr(args, "quality_field", None)
+    return {"required": (field,), "numeric": (field,)} if field else {}
+
+
+def _quality(args, source, n):
+    """Quality scores from --quality-field (checked by ``_source``) or --scores /
+    --quality-scores (None when neither)."""
+    field = getattr(args, "quality_field", None)
+    if field:
+        return np.fromiter((float(r[field]) for r in source), dtype=np.float64, count=n)
+    if getattr(args, "scores", None):
+        return _vector(args.scores, n, "--scores")
+    path = getattr(args, "quality_scores", None)
+    return None if path is None else _vector(path, n, "--quality-scores")
+
+
+def _causal_lm(name):
+    """(model, tokenizer) of --model: 'toy' or a directory / hub name."""
+    if name == "toy":
+        from .scoring.toy import toy_model_and_tokenizer
+
+        return toy_model_and_tokenizer()
+    if not Path(name).exists() and "/" not in name:
+        raise CliError(f"--model {name}: no such directory (give a model directory, a hub "
+                       "name such as 'org/name', or 'toy')")
+    from .scoring import load_model, load_tokenizer
+
+    return load_model(name), load_tokenizer(name)
+
+
+def _baseline_result(args, source, emb, scores, n, progress):
+    from .methods import baselines, cluster_baselines, uncertainty
+
+    k = args.budget
+    if args.method == "random":
+        return baselines.random_select(n, k, seed=args.seed)
+    if args.method == "longest":  # only the responses are kept, not the records
+        return baselines.longest_response([baselines.response_text(r) for r in source], k)
+    if args.method == "knn":
+        return baselines.knn_distance(emb.get(), k, metric=args.metric)
+    if args.method == "deita":
+        return baselines.deita_select(emb.get(), k, quality=scores, threshold=args.threshold,
+                                      metric=args.distance)
+    if args.method == "ifd":
+        return baselines.ifd_topk(scores, k)
+    if args.method == "graphfilter":
+        return baselines.graphfilter_select(list(source), k, ifd=scores, weighting=args.weighting,
+                                            progress=progress)
+    if args.method == "kmclosest":
+        return cluster_baselines.kmeans_closest_select(emb.get(), k,
+                                                       n_clusters=_clusters(args.clusters),
+                                                       seed=args.seed)
+    if args.method == "kmrandom":
+        return cluster_baselines.kmeans_random_select(emb.get(), k,
+                                                      n_clusters=_clusters(args.clusters),
+                                                      seed=args.seed)
+    if args.method == "kmq":
+        return cluster_baselines.kmq_select(emb.get(), k, quality=scores,
+                                            n_clusters=_clusters(args.clusters), seed=args.seed,
+                                            within=args.within, replace=args.replace)
+    if args.method == "qdit":
+        return cluster_baselines.qdit_select(emb.get(), k, quality=scores,
+                                             quality_weight=args.quality_weight,
+                                             n_neighbors=args.n_neighbors, progress=progress)
+    model, tokenizer = _causal_lm(args.model)
+    pick = (uncertainty.least_confidence_select if args.method == "least-confidence"
+            else uncertainty.margin_select)
+    return pick(list(source), k, model=model, tokenizer=tokenizer, positions=args.positions,
+                max_length=args.max_length, progress=progress)
+
+
 def _select_baseline(args) -> int:
     from .estimates import Plan, deita_step, knn_step
-    from .methods import baselines
 
-    source = _source(args, args.input)
+    source = _source(args, args.input, **_quality_checks(args))
     n = len(source)
     _check_budget(args.budget, n)
+    progress = not args.no_progress
     plan = Plan()
     emb = _embeddings(args, source, plan, args.embeddings) if hasattr(args, "embeddings") else None
-    scores = _vector(args.scores, n, "--scores") if getattr(args, "scores", None) else None
+    scores = _quality(args, source, n)
     if args.method == "knn":
         plan.add(knn_step(n, emb.dim, dtype=emb.dtype, metric=args.metric))
     elif args.method == "deita":
@@ -379,19 +632,8 @@ def _select_baseline(args) -> int:
     if _gate(plan, args):
         return 0
     try:
-        if args.method == "random":
-            result = baselines.random_select(n, args.budget, seed=args.seed)
-        elif args.method == "longest":  # only the responses are kept, not the records
-            result = baselines.longest_response([baselines.response_text(r) for r in source],
-                                                args.budget)
-        elif args.method == "knn":
-            result = baselines.knn_distance(emb.get(), args.budget, metric=args.metric)
-        elif args.method == "deita":
-            result = baselines.deita_select(emb.get(), args.budget, quality=scores,
-                                            threshold=args.threshold)
-        else:
-            result = baselines.ifd_topk(scores, args.budget)
-    except (ValueError, TypeError) as exc:
+        result = _baseline_result(args, source, emb, scores, n, progress)
+    except (ValueError, TypeError, ImportError, OSError) as exc:
         raise CliError(str(exc)) from None
     idx = result.indices.tolist()
     report = {"method": result.method, "budget": args.budget, "n_records": n,
@@ -502,42 +744,71 @@ def _ray_scorer(args):
     return RayScorer(args.ray or None, actors=args.actors, gpus_per_actor=args.gpus_per_actor)
 
 
+def _bench(args) -> int:
+    from .bench.command import BenchError, run
+
+    try:
+        return run(args, fields=_fields(args))
+    except BenchError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _run_insbank(args) -> int:
     import json
 
-    from .estimates import Plan, dense_ap_fits, dense_ap_step
-    from .methods.insbank import InsBank
+    from .estimates import (Plan, dense_ap_fits, dense_ap_memory, dense_ap_step,
+                            sparse_ap_step)
+    from .methods.insbank import InsBank, instruction_text
+    from .methods.insbank._round import DENSE_SHARE
 
     if args.embeddings and len(args.embeddings) != len(args.input):
         raise CliError(f"--embeddings must be given once per --input ({len(args.input)}), got "
                        f"{len(args.embeddings)}")
+    for flag, value in (("--batch-size", args.batch_size), ("--n-neighbors", args.n_neighbors)):
+        if value is not None and value < 1:
+            raise CliError(f"{flag} must be at least 1, got {value}")
     plan = Plan()
     sources, sets = [], []
     for k, path in enumerate(args.input):
         source = _source(args, path, required=(args.quality_field,),
                          numeric=(args.quality_field,))
-        emb = _embeddings(args, source, plan, args.embeddings[k] if args.embeddings else None)
+        emb = _embeddings(args, source, plan, args.embeddings[k] if args.embeddings else None,
+                          text=instruction_text)  # the paper embeds the instructions
         sources.append(source)
         sets.append((source, emb))
     dtype = np.dtype(args.dtype)
     history = not args.no_history
     largest, bank = 0, 0
     for source in sources:
-        largest, bank = max(largest, bank + len(source)), min(args.bank_size, bank + len(source))
-    step = dense_ap_step(largest, sets[0][1].dim, dtype=dtype, history=history,
-                         what="affinity propagation of the largest arrival with the bank")
-    fits = dense_ap_fits(plan.memory_available, dtype.itemsize, history)
-    options = ["--dtype float32 (half the memory)"] if dtype == np.float64 else []
-    options.append(f"arrivals and --bank-size that add up to at most {fits:,} records")
-    plan.add(replace(step, instead=", or ".join(options)))
+        for size in _round_sizes(len(source), args.batch_size):
+            largest, bank = max(largest, bank + size), min(args.bank_size, bank + size)
+    what = "affinity propagation of the largest arrival with the bank"
+    dense_fits = (dense_ap_memory(largest, dtype.itemsize, history)
+                  <= DENSE_SHARE * plan.memory_available)
+    if args.mode == "sparse" or (args.mode == "auto" and not dense_fits):
+        plan.add(sparse_ap_step(largest, args.n_neighbors, dtype=dtype, history=history,
+                                what=what))
+    else:
+        step = dense_ap_step(largest, sets[0][1].dim, dtype=dtype, history=history, what=what)
+        fits = dense_ap_fits(plan.memory_available, dtype.itemsize, history)
+        options = ["--mode sparse (affinity propagation on a kNN graph)"]
+        if dtype == np.float64:
+            options.append("--dtype float32 (half the memory)")
+        options.append(f"arrivals and --bank-size that add up to at most {fits:,} records")
+        plan.add(replace(step, instead=", or ".join(options)))
     if _gate(plan, args):
         return 0
     n_total = sum(len(s) for s in sources)
     try:
         data = [{"records": list(source), "embeddings": emb.get()} for source, emb in sets]
+        preference = args.preference if args.preference == "median" else _number(args.preference,
+                                                                                   "--preference")
         method = InsBank(args.bank_size, combine=args.combine, gamma=args.gamma,
                          use_history=history, history_weight=args.history_weight,
-                         history_decay=args.history_decay, dtype=dtype.type,
+                         history_decay=args.history_decay,
+                         history_convention=args.history_convention, preference=preference,
+                         normalize=args.normalize, batch_size=args.batch_size, mode=args.mode,
+                         n_neighbors=args.n_neighbors, dtype=dtype.type,
                          progress=not args.no_progress)
 
         def report_arrival(t, rep):
@@ -554,9 +825,11 @@ def _run_insbank(args) -> int:
     return 0
 
 
-def _write_run_outputs(args, method_name: str, sources: list, result, extra: dict) -> Path:
+def _write_run_outputs(args, method_name: str, sources: list, result, extra: dict,
+                       title: str | None = None) -> Path:
     """A finished run's selection (in the input's format unless --output's extension names
-    another), report.json and plot.png; returns the selection's path."""
+    another), report.json and plot.png (titled ``title``, default the method's name); returns
+    the selection's path."""
     from .io import output_format, write_rows
     from .jobs import take_across
     from .plots import plot_rounds
@@ -569,70 +842,91 @@ def _write_run_outputs(args, method_name: str, sources: list, result, extra: dic
         atomic_write_json({"method": method_name, "n_records": sum(len(s) for s in sources),
                            **extra, "selected": result.selected, "rounds": reports},
                           args.run_dir / "report.json")
-        plot_rounds(reports, args.run_dir / "plot.png", title=method_name)
+        plot_rounds(reports, args.run_dir / "plot.png", title=title or method_name)
     return output
+
+
+def _kmq_quality(args, records, n, progress):
+    """kMQ's quality: a field, a .npy file, or a reward/regression model's score of each record
+    in the model's own chat template (None: the run is kM-Random)."""
+    if not args.quality_model:
+        return _quality(args, records, n)
+    from .scoring import load_model, load_tokenizer
+    from .scoring.reward import quality_scores
+
+    qm = load_model(args.quality_model, task="sequence-classification")
+    return quality_scores(qm, load_tokenizer(args.quality_model), records, progress=progress)
 
 
 def _run_method(args) -> int:
     from .estimates import Plan, Step
-    from .methods import DiverseEvol, IterativeKMQ, IterIT, TrainConfig
 
     if args.limit is not None and args.limit < 1:
         raise CliError(f"--limit must be at least 1, got {args.limit}")
-    source = _source(args, args.input, limit=args.limit)
+    source = _source(args, args.input, limit=args.limit, **_quality_checks(args))
     n = len(source)
     _check_budget(args.budget, n)
     progress = not args.no_progress
+    cls = _method_class(args.method)
+    rounds = (args.epochs or args.rounds or cls.PAPER_RECIPE.epochs if args.method == "iterit"
+              else args.rounds)
     plan = Plan()
     emb = (_embeddings(args, source, plan, args.embeddings, more_rows=args.limit is not None)
            if args.method == "kmq" else None)
-    plan.add(Step(f"{args.method}: {args.rounds} round(s) on {n:,} records with {args.model}",
+    plan.add(Step(f"{args.method}: {rounds} round(s) on {n:,} records with {args.model}",
                   None, 0, basis="training, scoring and generation are not estimated"))
     if _gate(plan, args):
         return 0
     records = list(source)  # the methods train and score on every record
-    tokenizer = None
-    model = args.model
-    if args.model == "toy":
-        from .scoring.toy import toy_model_and_tokenizer
-
-        model, tokenizer = toy_model_and_tokenizer()
-    elif not Path(args.model).exists() and "/" not in args.model:
-        raise CliError(f"--model {args.model}: no such directory (give a model directory, a hub "
-                       "name such as 'org/name', or 'toy')")
     scorer = _ray_scorer(args)
     try:
-        train = TrainConfig(lr=args.lr, max_length=args.max_length, batch_tokens=args.batch_tokens)
+        train = _recipe(args, cls)
         if args.method == "diverse-evol":
-            method = DiverseEvol(args.initial_size or args.budget, args.budget, args.rounds,
-                                 seed=args.seed, train=train, scorer=scorer, progress=progress)
+            method = cls(args.initial_size or args.budget, args.budget, rounds,
+                         strategy=args.strategy, embedding_text=args.embedding_text,
+                         seed=args.seed, train=train, scorer=scorer, progress=progress)
         elif args.method == "kmq":
-            method = IterativeKMQ(args.budget, args.rounds, args.clusters, max_new_tokens=args.max_new_tokens,
-                                  seed=args.seed, train=train, scorer=scorer, progress=progress)
+            method = cls(args.budget, rounds, _clusters(args.clusters),
+                         max_new_tokens=args.max_new_tokens, within=args.within,
+                         weight_rule=args.weight_rule, perplexity_of=args.perplexity,
+                         allocation=args.allocation, train_from=args.train_from,
+                         seed=args.seed, train=train, scorer=scorer, progress=progress)
         else:
-            method = IterIT(args.budget, args.rounds, candidate_factor=args.candidate_factor,
-                            decay=args.decay, seed=args.seed, train=train, scorer=scorer,
-                            progress=progress)
-        if tokenizer is None:
-            from .scoring import load_tokenizer
-
-            tokenizer = load_tokenizer(args.model)
+            method = cls(args.budget, rounds, candidate_factor=args.candidate_factor,
+                         decay=args.decay, weighting=args.weighting, pool=args.pool,
+                         seed=args.seed, train=train, scorer=scorer, progress=progress)
+        model, tokenizer = _causal_lm(args.model)
+        title = method.name
 
         def report_round(t, rep):
-            print(f"round {t}: objective {rep.get('objective')} diversity {rep.get('diversity')}",
-                  file=sys.stderr)
+            print(f"{title}: round {t}: objective {rep.get('objective')} diversity "
+                  f"{rep.get('diversity')}", file=sys.stderr)
 
         if args.method == "kmq":
+            quality = _kmq_quality(args, records, n, progress)
+            title = f"iterative {method.variant(quality)}"
+            if quality is None:
+                print(f"{title}: no quality scores, so the draws inside each cluster are uniform "
+                      "(the paper's kM-Random); pass --quality-field, --quality-scores or "
+                      "--quality-model for kMQ", file=sys.stderr)
+            reward, rtok = None, None
+            if args.reward_model:
+                from .scoring import load_model, load_tokenizer
+
+                reward = load_model(args.reward_model, task="sequence-classification")
+                rtok = load_tokenizer(args.reward_model)
             result = method.run(model, tokenizer, records, emb.get(), args.run_dir,
+                                quality=quality, reward_model=reward, reward_tokenizer=rtok,
                                 resume=args.resume, on_round_end=report_round)
         else:
-            result = method.run(model, tokenizer, records, args.run_dir, resume=args.resume,
-                                on_round_end=report_round)
+            result = method.run(model, tokenizer, records, args.run_dir,
+                                resume=args.resume, on_round_end=report_round)
     except (RunError, ValueError, TypeError, OSError) as exc:
         raise CliError(str(exc)) from None
     output = _write_run_outputs(args, method.name, [source], result,
-                                {"model_path": result.model_path})
-    print(f"selected {result.selected.size} of {n} records -> {output}; report "
+                                {"variant": result.variant, "title": title,
+                                 "model_path": result.model_path}, title=title)
+    print(f"{title}: selected {result.selected.size} of {n} records -> {output}; report "
           f"{args.run_dir / 'report.json'}, plot {args.run_dir / 'plot.png'}", file=sys.stderr)
     return 0
 
@@ -652,6 +946,8 @@ def main(argv=None) -> int:
             return _embed(args)
         if args.command == "score":
             return _score(args)
+        if args.command == "bench":
+            return _bench(args)
         raise CliError(f"unknown command {args.command!r}")
     except CliError as exc:
         print(f"iterselect: error: {exc}", file=sys.stderr)

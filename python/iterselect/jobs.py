@@ -71,11 +71,13 @@ class EmbeddingSource:
 
 
 def plan_embeddings(source: RecordSource, path, *, bundled: bool, plan: Plan, progress: bool,
-                    more_rows: bool = False) -> EmbeddingSource:
+                    more_rows: bool = False, text: Callable | None = None) -> EmbeddingSource:
     """Embeddings for ``source``: the ``.npy`` at ``path``, the cached ones of the bundled set,
     or MiniLM's, computed (a step added to ``plan``, timed on a few of the input's records).
     ``more_rows``: the source is the first records of its input (``limit``), so a file or cache
-    of the whole input is cut to them."""
+    of the whole input is cut to them. ``text``: what is embedded of a record (default
+    :func:`iterselect.datasets.embedding_text`; another text never uses the bundled set's cache,
+    which embeds the whole record)."""
     from . import datasets
 
     n = len(source)
@@ -84,8 +86,9 @@ def plan_embeddings(source: RecordSource, path, *, bundled: bool, plan: Plan, pr
         if emb.shape[0] < n:
             load_embeddings(path, n)  # raises, naming the rows
         return EmbeddingSource(n, emb.shape[1], emb.dtype.name, lambda: emb[:n])
-    cached = datasets.cache_dir() / "dolly_15k_minilm.npy"
-    if bundled and cached.exists():
+    if text is not None:
+        bundled = False  # the shipped embeddings are of the default embedding text
+    if bundled and datasets.dolly_embeddings_cached():
         emb = datasets.dolly_embeddings(progress=progress)
         if emb.shape[0] == n or (more_rows and emb.shape[0] > n):
             return EmbeddingSource(n, emb.shape[1], emb.dtype.name, lambda: emb[:n])
@@ -93,14 +96,16 @@ def plan_embeddings(source: RecordSource, path, *, bundled: bool, plan: Plan, pr
 
     model = _minilm()
     dim = embedding_dimension(model)
-    texts = [datasets.embedding_text(r) for r in islice(source, CALIBRATION_RECORDS)]
+    text = text or datasets.embedding_text
+    texts = [text(r) for r in islice(source, CALIBRATION_RECORDS)]
     whole_bundled = bundled and n == datasets.DOLLY_ROWS  # computed once, then cached
     dtype = "float16" if whole_bundled else "float32"
     step = plan.add(embedding_step(n, calibrate_embedding(model, texts), dim, model="MiniLM",
                                    in_memory=True, dtype=dtype, calibrated_on=len(texts)))
     if whole_bundled:
         return EmbeddingSource(n, dim, dtype, lambda: datasets.dolly_embeddings(progress=progress), step)
-    return EmbeddingSource(n, dim, dtype, lambda: embed_in_memory(model, source, dim, progress), step)
+    return EmbeddingSource(n, dim, dtype, lambda: embed_in_memory(model, source, dim, progress, text),
+                           step)
 
 
 @lru_cache(maxsize=1)
@@ -110,14 +115,16 @@ def _minilm():
     return load_sentence_model(None)
 
 
-def embed_in_memory(model, source: RecordSource, dim: int, progress: bool) -> np.ndarray:
-    """MiniLM embeddings of every record (float32, N x d), streamed a chunk at a time."""
+def embed_in_memory(model, source: RecordSource, dim: int, progress: bool,
+                    text: Callable | None = None) -> np.ndarray:
+    """MiniLM embeddings of every record's ``text`` (float32, N x d), streamed a chunk at a
+    time."""
     from .scoring.embed_file import embed_chunks
 
     out = np.empty((len(source), dim), dtype=np.float32)
     bar = _bar(progress, len(source))
     try:
-        embed_chunks(model, source, out, chunk_size=EMBED_CHUNK,
+        embed_chunks(model, source, out, chunk_size=EMBED_CHUNK, text=text,
                      on_chunk=None if bar is None else (lambda done: bar.update(done - bar.n)))
     finally:
         if bar is not None:

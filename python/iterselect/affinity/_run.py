@@ -171,31 +171,30 @@ def run_dense_device(m: Matrix, opts: Options, H: Matrix | None, which: str, fun
             xp.available(), "device memory" if which == "cuda" else "memory", n, T)
     if opts.metric == "cosine":
         check_nonzero_rows(m, "X_or_S", func)
-    stream = xp.stream
+    launch = dict(stream=xp.stream, block_threads=bt, max_blocks=mb)
     if opts.metric == "precomputed":
         S = xp.copy_matrix(m, T)
     else:
         S = xp.empty((n, n), T)
-        mod.affinity_similarity_matrix(xp.x_ptr(), m.dtype, n, m.shape[1], opts.metric, xp.ptr(S), dt, stream, bt, mb)
-    sp = xp.ptr(S)
-    pref, reported = _preference_array(opts, lambda: mod.affinity_median(sp, dt, n * n, stream, bt, mb))
-    shortcut = _equal_case(n, pref, lambda: mod.affinity_offdiag_range(sp, dt, n, stream, bt, mb))
+        mod.affinity_similarity_matrix(xp.x(func), opts.metric, S, **launch)
+    pref, reported = _preference_array(opts, lambda: mod.affinity_median(S, **launch))
+    shortcut = _equal_case(n, pref, lambda: mod.affinity_offdiag_range(S, **launch))
     if shortcut is not None:
         R = A = None
         if opts.return_messages:
             R, A = xp.zeros((n, n), T), xp.zeros((n, n), T)
         return Raw(shortcut[0], shortcut[1], 0, True, reported, R, A, "dense", equal=True)
-    mod.affinity_place_preference(sp, dt, n, pref, stream, bt, mb)
-    _noise_rows(opts, n, lambda r0, r1, z: mod.affinity_add_noise(sp + r0 * n * T.itemsize, dt, z, stream, bt, mb))
+    mod.affinity_place_preference(S, pref, **launch)
+    _noise_rows(opts, n, lambda r0, r1, z: mod.affinity_add_noise(S[r0:r1], z, **launch))
     Hd = None
     if H is not None:
         Hd = xp.copy_matrix(H, T) if h_copy else (H.obj if which == "cuda" else H.host)
     R, A = xp.empty((n, n), T), xp.empty((n, n), T)
     with progress_callback(opts.progress, opts.max_iter, "affinity propagation") as callback:
         n_iter, converged, mask = mod.affinity_dense_run(
-            sp, xp.ptr(R), xp.ptr(A), 0 if Hd is None else xp.ptr(Hd), dt, n, opts.damping, opts.max_iter,
-            opts.convergence_iter, opts.history_weight, opts.history_decay, stream, bt, mb, callback)
-    exemplars, labels = mod.affinity_dense_assign(sp, dt, n, mask, stream, bt, mb)
+            S, R, A, Hd, opts.damping, opts.max_iter, opts.convergence_iter, opts.history_weight,
+            opts.history_decay, progress=callback, **launch)
+    exemplars, labels = mod.affinity_dense_assign(S, mask, **launch)
     if not opts.return_messages:
         R = A = None
     return Raw(np.asarray(exemplars), labels, int(n_iter), bool(converged), reported, R, A, "dense")
@@ -210,8 +209,8 @@ def device_scores(r: Matrix, a: Matrix, block_threads=None, max_blocks=None):
                           f"{r.dtype} and {a.dtype}")
     bt, mb = launch_shape("cuda", block_threads, max_blocks)
     out = xp.empty(n, np.float64)
-    _backends.cuda_module("cuda").affinity_representation_scores(r.ptr, a.ptr, r.dtype, n, xp.ptr(out), xp.stream,
-                                                                 bt, mb)
+    _backends.cuda_module("cuda").affinity_representation_scores(r.obj, a.obj, out, stream=xp.stream,
+                                                                 block_threads=bt, max_blocks=mb)
     return out
 
 

@@ -11,6 +11,8 @@ from .._validation import (check_choice, check_float_vector, check_indices, chec
                            param_error)
 from ._allocation import allocate
 
+ALLOCATIONS = ("proportional", "equal", "multinomial")
+
 
 @dataclass(frozen=True)
 class KMQSampleResult:
@@ -32,11 +34,20 @@ class KMQSampleResult:
 
 def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = None,
                cluster_weights: ArrayLike | None = None, selected: ArrayLike | None = None,
-               allocation: str = "proportional", within: str = "multinomial", seed: int = 0) -> KMQSampleResult:
-    """Sample ``budget`` points across clusters: kMQ of "Diversify and Conquer".
+               allocation: str = "proportional", within: str = "multinomial",
+               replace: bool = False, seed: int = 0) -> KMQSampleResult:
+    """Sample ``budget`` points across clusters: kMQ of "Diversify and Conquer" (§2.1, Eq. 3).
 
     Each cluster j gets a budget, then draws that many of its not-yet-selected points without
-    replacement.
+    replacement (``replace=True``: with replacement).
+
+    With or without replacement. Eq. 3 reads "``{x_1, ..., x_bj} ~ Multinomial(D_j, p(x|q))``
+    ... sampled from cluster D_j with replacement", but the same section defines the selection
+    as a subset ``D'`` with ``b = |D'|``, and the published code draws every cluster's points
+    without replacement (``np.random.choice(..., replace=False)``). Here the default is without
+    replacement (``b`` distinct samples); ``replace=True`` draws Eq. 3 literally: ``b_j``
+    independent draws per cluster, so a sample can come back more than once (it is then
+    trained on more than once) and ``indices`` may repeat.
 
     Budgets. ``allocation="proportional"`` (the paper): ``b_j`` is proportional to
     ``|C_j| * w_j``, where ``|C_j|`` is the cluster's full size (``selected`` included) and
@@ -46,7 +57,11 @@ def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = No
     is redistributed to the others in the same proportions (water-filling); then
     largest-remainder rounding (ties to the lowest cluster id) makes them integers that sum to
     ``budget`` exactly, each within 1 of its real share. Clusters of weight zero are used only
-    once every other cluster is exhausted.
+    once every other cluster is exhausted. ``"multinomial"`` (the published code's later
+    iterations, ``np.random.choice(K, size, p=weights, replace=True)``): the budgets are one
+    multinomial draw of ``budget`` cluster ids with probabilities ``w_j / sum w``; a cluster
+    drawn more often than it has points left passes the rest on by drawing again among the
+    clusters with room (the published code drops it, ending the round short).
 
     Inside a cluster. ``within="multinomial"`` (the paper's intent, without repeats): successive
     draws without replacement with probability proportional to ``quality``. ``"softmax"`` (the
@@ -78,8 +93,11 @@ def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = No
     selected : int array, optional
         Points already chosen (unique indices); they count toward their cluster's size but are
         never drawn again.
-    allocation : {"proportional", "equal"}, default "proportional"
+    allocation : {"proportional", "equal", "multinomial"}, default "proportional"
     within : {"multinomial", "softmax", "uniform"}, default "multinomial"
+    replace : bool, default False
+        Draw with replacement inside each cluster (Eq. 3 as written); clusters are then never
+        capped by their size.
     seed : int >= 0, default 0
         Seed of a ``numpy.random.Generator``; the same seed gives the same sample.
 
@@ -104,7 +122,8 @@ def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = No
     array([0, 2, 1])
     """
     func = "kmq_sample"
-    allocation = check_choice(allocation, "allocation", func, ("proportional", "equal"))
+    allocation = check_choice(allocation, "allocation", func, ALLOCATIONS)
+    check_choice(replace, "replace", func, (True, False))
     within = check_choice(within, "within", func, ("multinomial", "softmax", "uniform"))
     labels = check_labels(labels, func)
     n = labels.shape[0]
@@ -147,12 +166,18 @@ def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = No
     avail[sel] = False
     size = np.bincount(labels, minlength=n_clusters)
     cap = np.bincount(labels[avail], minlength=n_clusters)
-    per_cluster, _ = allocate(budget, size, cap, weights, allocation)
+    rng = np.random.default_rng(seed)
+    room = np.where(cap > 0, budget, 0) if replace else cap
+    if allocation == "multinomial":
+        per_cluster = _multinomial_budgets(budget, weights, room, rng)
+    else:
+        per_cluster, _ = allocate(budget, size, room, weights, allocation)
+    if replace:
+        return _draw_with_replacement(labels, avail, per_cluster, q, within, rng)
 
     # exponential races over every available point at once
     idx = np.flatnonzero(avail)
     lab = labels[idx]
-    rng = np.random.default_rng(seed)
     e = rng.standard_exponential(idx.size)
     tie = np.zeros(idx.size)
     if q is None:
@@ -175,11 +200,54 @@ def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = No
     picks = idx[order[take]]
     pick_lab = lab_sorted[take]
     pick_rank = rank[take]
-    # interleave clusters: the r-th pick of cluster j sits at (r + 0.5) / b_j
+    return _interleaved(picks, pick_lab, pick_rank, per_cluster)
+
+
+def _interleaved(picks, pick_lab, pick_rank, per_cluster) -> KMQSampleResult:
+    """Order the picks so that the r-th pick of cluster j sits at (r + 0.5) / b_j."""
     pos_key = (pick_rank + 0.5) / per_cluster[pick_lab]
     inter = np.lexsort((pick_lab, pos_key))
     return KMQSampleResult(indices=picks[inter].astype(np.int64, copy=False),
-                     per_cluster=per_cluster.astype(np.int64, copy=False))
+                           per_cluster=per_cluster.astype(np.int64, copy=False))
+
+
+def _multinomial_budgets(budget, weights, room, rng) -> np.ndarray:
+    """Cluster budgets as multinomial draws of cluster ids (p proportional to the weights), an
+    overflow drawn again among the clusters that still have room."""
+    per = np.zeros(room.shape[0], dtype=np.int64)
+    left = budget
+    while left > 0:
+        open_ = (per < room) & (weights > 0)
+        if not open_.any():  # only zero-weight clusters have room: use them uniformly
+            open_ = per < room
+            p = open_.astype(np.float64)
+        else:
+            p = np.where(open_, weights, 0.0)
+        draw = rng.multinomial(left, p / p.sum())
+        per = np.minimum(per + draw, room)
+        left = budget - int(per.sum())
+    return per
+
+
+def _draw_with_replacement(labels, avail, per_cluster, q, within, rng) -> KMQSampleResult:
+    """Eq. 3 as written: b_j independent draws from cluster j's available points."""
+    picks, pick_lab, pick_rank = [], [], []
+    for j in np.flatnonzero(per_cluster):
+        members = np.flatnonzero(avail & (labels == j))
+        if q is None:
+            p = None
+        elif within == "softmax":
+            z = np.exp(q[members] - q[members].max())
+            p = z / z.sum()
+        else:
+            w = q[members]
+            p = w / w.sum() if w.sum() > 0 else None
+        drawn = rng.choice(members, size=int(per_cluster[j]), replace=True, p=p)
+        picks.append(drawn)
+        pick_lab.append(np.full(drawn.size, j))
+        pick_rank.append(np.arange(drawn.size))
+    return _interleaved(np.concatenate(picks), np.concatenate(pick_lab),
+                        np.concatenate(pick_rank), per_cluster)
 
 
 KMQSample = KMQSampleResult  # the earlier name, still accepted

@@ -1,10 +1,11 @@
 """TF-IDF of response n-grams and exact lazy-greedy weighted coverage: IterIT's diversity score.
 
-IterIT scores each candidate by the TF-IDF weight of the n-grams of its response times its IFD,
-picks the best, multiplies by ``decay`` the weight of every n-gram the pick contains, and
-repeats. :func:`tfidf_matrix` builds scikit-learn's ``TfidfVectorizer`` matrix in C++;
-:func:`coverage_greedy` runs the greedy on any nonnegative sparse matrix, lazily and exactly;
-:func:`iterit_select` is IterIT's selection step end to end.
+IterIT (Jia et al., §2.2-2.3) scores each candidate by ``S_COM x S_DIV`` (Eq. 8): its IFD times
+the alpha-weighted TF-IDF of the n-grams of its response (Eq. 5-6), picks the best, multiplies by
+``b`` the weight of every n-gram the pick contains (Eq. 7), and repeats. :func:`tfidf_matrix`
+builds the TF-IDF matrix in C++ under IterIT's Eq. 5 or scikit-learn's ``TfidfVectorizer``
+weighting; :func:`coverage_greedy` runs the greedy on any nonnegative sparse matrix, lazily and
+exactly; :func:`iterit_select` is IterIT's selection step end to end.
 """
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from numpy.typing import ArrayLike
 import scipy.sparse as sp
 
 from .. import _backends
+from . import _device
 from .._progress import progress_callback
-from .._validation import check_float, check_float_dtype, check_int, check_selection_budget, param_error
+from .._validation import (check_choice, check_float, check_float_dtype, check_int,
+                           check_selection_budget, param_error)
 from ._vocabulary import NgramVocabulary
 from ._wordchars import word_ranges
 
 MAX_NGRAM = 8  # the C++ keys hold at most this many tokens
+WEIGHTINGS = ("sklearn", "paper")
 
 
 # ----------------------------------------------------------------------------- TF-IDF
@@ -34,21 +38,26 @@ class TfidfResult:
     Attributes
     ----------
     matrix : scipy.sparse.csr_array of shape (n_texts, n_ngrams)
-        TF-IDF values (float64, or float32 if asked), rows l2-normalized, columns ascending
-        within each row.
+        TF-IDF values (float64, or float32 if asked), columns ascending within each row. Under
+        ``weighting="sklearn"`` the rows are l2-normalized; under ``"paper"`` they are not, and an
+        n-gram found in every text (idf 0) has no stored entry.
     vocabulary : NgramVocabulary
         The n-gram of each column ("tok1 tok2 ..."), sorted by code point as scikit-learn's
         ``get_feature_names_out()``; a read-only sequence of str (``tolist()`` for a list).
     idf : float64 array (n_ngrams,)
-        ln((1 + n_texts) / (1 + df)) + 1, as scikit-learn's ``idf_``.
+        ln((1 + n_texts) / (1 + df)) + 1, as scikit-learn's ``idf_`` ("sklearn"), or
+        ln(n_texts / df) ("paper").
     df : int64 array (n_ngrams,)
         Number of texts containing each n-gram.
+    weighting : str
+        "sklearn" or "paper".
     """
 
     matrix: object
     vocabulary: NgramVocabulary
     idf: np.ndarray
     df: np.ndarray
+    weighting: str = "sklearn"
 
 
 def _check_texts(texts, name: str, func: str) -> list:
@@ -82,17 +91,25 @@ def _check_threads(threads, func: str) -> int:
 
 
 def tfidf_matrix(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lowercase: bool = True, *,
-                 dtype=np.float64, threads: int | None = None, progress: bool = True) -> TfidfResult:
-    """TF-IDF of word n-grams, the same as scikit-learn's ``TfidfVectorizer``, in C++.
+                 weighting: str = "sklearn", dtype=np.float64, threads: int | None = None,
+                 progress: bool = True) -> TfidfResult:
+    """TF-IDF of word n-grams, scikit-learn's ``TfidfVectorizer`` or IterIT's Eq. 5, in C++.
 
-    Equal to ``TfidfVectorizer(ngram_range=ngram_range, lowercase=lowercase)`` with every other
-    setting at its default: tokens are the maximal runs of two or more word characters
-    (``(?u)\\b\\w\\w+\\b``, word characters as Python's ``re`` defines them), n-grams join tokens
-    with one space, values are raw counts times the smooth idf ln((1 + n) / (1 + df)) + 1, and
-    every row is divided by its l2 norm. The vocabulary and its column order are scikit-learn's;
-    values agree to rounding (computed in float64; the row norm is summed in column order).
+    Tokens are scikit-learn's under either weighting: the maximal runs of two or more word
+    characters (``(?u)\\b\\w\\w+\\b``, word characters as Python's ``re`` defines them), and
+    n-grams join tokens with one space. The vocabulary and its column order are scikit-learn's.
     Tokenizing, counting and idf run in C++, in parallel over the texts; n-grams are compared as
-    whole token tuples (a hash never decides identity).
+    whole token tuples (a hash never decides identity); values are computed in float64.
+
+    - ``weighting="sklearn"`` (default, the drop-in): equal to
+      ``TfidfVectorizer(ngram_range=ngram_range, lowercase=lowercase)`` with every other setting
+      at its default: raw counts times the smooth idf ln((1 + n) / (1 + df)) + 1, every row divided
+      by its l2 norm (summed in column order). Values agree with scikit-learn's to rounding.
+    - ``weighting="paper"``: IterIT's Eq. 5 (Jia et al., §2.2), "TF-IDF(g, Y_i) = f_g /
+      sum_{k in Y_i} f_k x log(N' / N_g)": the n-gram's count over the text's total count of
+      n-gram occurrences (every length in ``ngram_range`` together), times ln(n / df), computed as
+      ``(count / total) * idf``; no normalization, so a text's TF-IDF sum does not grow with its
+      length. An n-gram in every text has idf 0 and no stored entry (it still counts in ``total``).
 
     Differences from scikit-learn: texts must be str (no bytes decoding), and texts without any
     token give an all-zero row and, when every text is so, a matrix with no columns (where
@@ -106,6 +123,8 @@ def tfidf_matrix(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lo
         n-gram lengths, ``1 <= min_n <= max_n <= 8``.
     lowercase : bool
         Lowercase with Python's ``str.lower()`` (full Unicode case mapping) before tokenizing.
+    weighting : {"sklearn", "paper"}, default="sklearn"
+        scikit-learn's smooth, l2-normalized TF-IDF, or IterIT's Eq. 5 (see above).
     dtype : {numpy.float64, numpy.float32}
         dtype of the values (computed in float64 either way).
     threads : int, optional
@@ -128,6 +147,13 @@ def tfidf_matrix(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lo
     ((3, 8), [1, 1, 1, 1, 2, 2, 1, 1])
     >>> r.matrix[[0]].toarray().round(3).tolist()
     [[0.49, 0.49, 0.0, 0.0, 0.373, 0.373, 0.49, 0.0]]
+
+    IterIT's Eq. 5: "cat" is 1 of the 5 n-grams of text 0 and in 1 of the 3 texts:
+
+    >>> p = tfidf_matrix(["The cat sat.", "The dog sat!", "a"], ngram_range=(1, 2), weighting="paper",
+    ...                  progress=False)
+    >>> bool(p.matrix[0, 0] == 1 / 5 * np.log(3 / 1)), p.idf.round(3).tolist()[:5]
+    (True, [1.099, 1.099, 1.099, 1.099, 0.405])
     """
     func = "tfidf_matrix"
     texts = _check_texts(texts, "texts", func)
@@ -136,6 +162,7 @@ def tfidf_matrix(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lo
     min_n, max_n = _check_ngram_range(ngram_range, func)
     if not isinstance(lowercase, (bool, np.bool_)):
         raise param_error(func, "lowercase", "a bool", lowercase, TypeError)
+    weighting = check_choice(weighting, "weighting", func, WEIGHTINGS)
     dtype = check_float_dtype(dtype, "dtype", func)
     threads = _check_threads(threads, func)
     if lowercase:
@@ -143,9 +170,12 @@ def tfidf_matrix(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lo
     n = len(texts)
     with progress_callback(progress, 3 * n, "tf-idf") as callback:
         n_cols, indptr, indices, data, df, idf, utf8, offsets = _backends.core.coverage_tfidf(
-            texts, word_ranges(), min_n, max_n, dtype == np.float32, threads, callback)
+            texts, word_ranges(), min_n, max_n, dtype == np.float32, weighting == "paper", threads, callback)
     matrix = sp.csr_array((data, indices, indptr), shape=(n, n_cols))
-    return TfidfResult(matrix=matrix, vocabulary=NgramVocabulary(utf8, offsets), idf=idf, df=df)
+    if weighting == "paper":
+        matrix.eliminate_zeros()
+    return TfidfResult(matrix=matrix, vocabulary=NgramVocabulary(utf8, offsets), idf=idf, df=df,
+                       weighting=weighting)
 
 
 # ----------------------------------------------------------------------------- coverage greedy
@@ -163,7 +193,11 @@ class CoverageResult:
     alpha : float64 array (n_columns,)
         Column weights after the last pick (``decay ** times_covered``), for a warm restart.
     refreshes : int
-        Stale gains the lazy greedy recomputed (a naive loop recomputes n per pick).
+        Stale gains the lazy greedy recomputed (a naive loop recomputes n per pick); each backend
+        counts its own lazy scheme's work.
+
+    The arrays are numpy for numpy/scipy input, torch tensors for torch input, cupy arrays for
+    cupy input, on the input's device.
     """
 
     indices: np.ndarray
@@ -174,6 +208,9 @@ class CoverageResult:
 
 def _as_coverage_csr(X, func: str):
     """X as a canonical CSR (sorted, summed duplicates) of float32/float64, nonnegative, finite."""
+    if _device.framework(X) == "torch":  # a CPU tensor, dense or sparse: scipy views of its CSR parts
+        parts = _device.torch_parts(X, func)
+        X = sp.csr_array((parts.data.numpy(), parts.indices.numpy(), parts.indptr.numpy()), shape=parts.shape)
     if sp.issparse(X):
         X = sp.csr_array(X)
         if not X.has_canonical_format:
@@ -199,35 +236,36 @@ def _as_coverage_csr(X, func: str):
     bad = np.flatnonzero(~np.isfinite(data) | (data < 0))
     if bad.size:
         p = int(bad[0])
-        row = int(np.searchsorted(X.indptr, p, side="right") - 1)
-        raise param_error(func, "X", "a nonnegative matrix of finite values",
-                          f"{float(data[p])!r} at row {row}, column {int(X.indices[p])}")
+        raise _device.nonnegative_error(func, data[p], int(np.searchsorted(X.indptr, p, side="right") - 1),
+                                        int(X.indices[p]))
     indptr, indices = X.indptr, X.indices
     if indptr.dtype != indices.dtype or indptr.dtype not in (np.int32, np.int64):
         indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
     return X, np.ascontiguousarray(indptr), np.ascontiguousarray(indices), np.ascontiguousarray(data)
 
 
-def _check_weights(weights, n: int, func: str):
-    if weights is None:
-        return None
-    w = np.asarray(weights)
-    if w.ndim != 1 or w.shape[0] != n:
-        raise param_error(func, "weights", f"a 1-D array of {n} values (one per row of X)",
-                          f"an array of shape {w.shape}")
-    if not (np.issubdtype(w.dtype, np.number) or w.dtype == bool) or np.issubdtype(w.dtype, np.complexfloating):
-        raise param_error(func, "weights", "an array of real numbers", f"dtype {w.dtype}", TypeError)
-    w = np.ascontiguousarray(w, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
-    if bad.size:
-        raise param_error(func, "weights", "nonnegative and finite",
-                          f"{float(w[bad[0]])!r} at position {int(bad[0])}")
-    return w
+def _matrix(X, func: str, which: str) -> _device.Parts:
+    """X's CSR parts for the backend: the CPU path's canonical CSR (numpy) for "cpu", and for the
+    emulation of numpy/scipy input; the tensor's own parts for torch and cupy on the device paths."""
+    kind = _device.framework(X)
+    if which == "cuda" or (which == "cuda-emulation" and kind == "torch"):
+        return _device.torch_parts(X, func) if kind == "torch" else _device.cupy_parts(X, func)
+    X, indptr, indices, data = _as_coverage_csr(X, func)
+    return _device.host_parts(indptr, indices, data, X.shape)
+
+
+def _like_input(values, X):
+    """CPU results as torch tensors when X was a (CPU) torch tensor; otherwise unchanged."""
+    if _device.framework(X) == "torch" and isinstance(values, np.ndarray):
+        import torch
+
+        return torch.from_numpy(values)
+    return values
 
 
 def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float = 0.1,
                     selected: ArrayLike | None = None, threads: int | None = None,
-                    progress: bool = True) -> CoverageResult:
+                    progress: bool = True, backend: str = "auto") -> CoverageResult:
     """Pick ``k`` rows by exact greedy weighted coverage (IterIT's diversity selection).
 
     Every column j has a weight ``alpha_j`` (1 at the start). Each step picks the unpicked row
@@ -237,16 +275,20 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
 
     Lazy greedy: gains only fall, so each row's last computed gain is an upper bound in a
     max-heap, and only rows reaching the top are recomputed. A gain is always recomputed from
-    scratch, in float64, summed over the row's entries in column order, exactly as
-    ``weights * (X.astype(float64) @ alpha)`` computes it (scipy's CSR product), so the picks are
-    those of the naive loop that recomputes every row at every step, bit for bit; running sums
-    updated at each decay would drift from that by rounding.
+    scratch, in float64, in one canonical order on every backend (entry e of a row into partial
+    sum e mod 32, the 32 partials folded as a GPU warp folds them), so the picks are those of the
+    naive loop that recomputes every row at every step, bit for bit, on the CPU, on a GPU and on
+    its emulation; running sums updated at each decay would drift from that by rounding. (A gain
+    differs from scipy's ``X @ alpha`` by rounding only.)
 
     Parameters
     ----------
     X : sparse matrix or 2-D array of shape (n, m)
         Nonnegative and finite (a TF-IDF matrix from :func:`tfidf_matrix`). Any scipy sparse
-        format; float32 and float64 are used as they are, other dtypes become float64.
+        format, numpy, torch (dense, sparse CSR or COO) or cupy (dense or cupyx sparse); float32
+        and float64 are used as they are, other dtypes become float64. scipy and cupy matrices are
+        summed into canonical form (sorted, no duplicates) first; a torch CSR tensor is used as
+        stored (make it from a canonical matrix for the CPU path's exact picks).
     k : int
         Rows to pick, in ``[1, n - len(selected)]``.
     weights : array of shape (n,), optional
@@ -259,11 +301,16 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
         CPU threads for the initial gains (default: all).
     progress : bool
         Show a progress bar; Ctrl-C stops promptly either way.
+    backend : {"auto", "cpu", "cuda", "cuda-emulation"}
+        "auto": CUDA inputs (torch CUDA tensors, cupy) run the CUDA kernels, host inputs the C++
+        ones. "cuda-emulation" runs the CUDA kernels on the CPU emulation of the grid (for tests).
+        The picks, gains and ``alpha`` are the same on every backend; ``refreshes`` counts each
+        backend's own lazy work.
 
     Returns
     -------
     CoverageResult
-        ``indices``, ``gains``, ``alpha``, ``refreshes``.
+        ``indices``, ``gains``, ``alpha`` (as the input's kind, on its device), ``refreshes``.
 
     Examples
     --------
@@ -277,23 +324,29 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
     [0]
     """
     func = "coverage_greedy"
-    X, indptr, indices, data = _as_coverage_csr(X, func)
-    n, m = X.shape
-    w = _check_weights(weights, n, func)
+    which = _backends.resolve(backend, _device.on_cuda(X), func)
+    x = _matrix(X, func, which)
+    n, m = x.shape
+    w = None if weights is None else x.vector(weights, n, "weights", func, "row of X")
     decay = check_float(decay, "decay", func, 0.0, 1.0)
     pool, k = check_selection_budget(selected, k, func, n)
     threads = _check_threads(threads, func)
+    if which != "cpu":
+        picks, gains, alpha, refreshes = _device.greedy(x, k, w, decay, pool, progress, which)
+        return CoverageResult(indices=picks, gains=gains, alpha=alpha, refreshes=refreshes)
     with progress_callback(progress, k, "coverage") as callback:
         picks, gains, alpha, refreshes = _backends.core.coverage_greedy(
-            indptr, indices, data, n, m, w, decay, k, pool, threads, callback)
-    return CoverageResult(indices=picks, gains=gains, alpha=alpha, refreshes=int(refreshes))
+            x.indptr, x.indices, x.data, n, m, w, decay, k, pool, threads, callback)
+    return CoverageResult(indices=_like_input(picks, X), gains=_like_input(gains, X), alpha=_like_input(alpha, X),
+                          refreshes=int(refreshes))
 
 
 def coverage_gains(X, alpha: ArrayLike | None = None, *, weights: ArrayLike | None = None,
-                   threads: int | None = None) -> np.ndarray:
+                   threads: int | None = None, backend: str = "auto"):
     """Every row's gain ``w_i * sum_j alpha_j * X[i, j]`` (the greedy's marginal gain kernel).
 
-    Summed in float64 over each row's entries in column order, exactly as the greedy does.
+    Summed in float64 in the greedy's canonical order (see :func:`coverage_greedy`), the same
+    bits on every backend.
 
     Parameters
     ----------
@@ -305,10 +358,14 @@ def coverage_gains(X, alpha: ArrayLike | None = None, *, weights: ArrayLike | No
         Row weights (default: all 1).
     threads : int, optional
         CPU threads (default: all).
+    backend : {"auto", "cpu", "cuda", "cuda-emulation"}
+        As for :func:`coverage_greedy`. On the device, ``alpha`` and ``weights`` may be device
+        arrays of X's framework or host arrays (copied to the device, O(n + m)).
 
     Returns
     -------
     float64 array (n,)
+        As the input's kind, on its device.
 
     Examples
     --------
@@ -319,15 +376,18 @@ def coverage_gains(X, alpha: ArrayLike | None = None, *, weights: ArrayLike | No
     [5.0, 3.0]
     """
     func = "coverage_gains"
-    X, indptr, indices, data = _as_coverage_csr(X, func)
-    n, m = X.shape
-    a = _check_alpha(alpha, m, func)
-    w = _check_weights(weights, n, func)
+    which = _backends.resolve(backend, _device.on_cuda(X), func)
+    x = _matrix(X, func, which)
+    n, m = x.shape
+    a = x.vector(np.ones(m) if alpha is None else alpha, m, "alpha", func, "column of X")
+    w = None if weights is None else x.vector(weights, n, "weights", func, "row of X")
     threads = _check_threads(threads, func)
-    return _backends.core.coverage_row_gains(indptr, indices, data, n, m, a, w, threads)
+    if which != "cpu":
+        return _device.gains(x, a, w, which)
+    return _like_input(_backends.core.coverage_row_gains(x.indptr, x.indices, x.data, n, m, a, w, threads), X)
 
 
-def coverage_decay(X, row: int, alpha: np.ndarray, decay: float = 0.1) -> int:
+def coverage_decay(X, row: int, alpha, decay: float = 0.1, *, backend: str = "auto") -> int:
     """One greedy update step, in place: ``alpha[j] *= decay`` where ``X[row, j] != 0``.
 
     Parameters
@@ -337,9 +397,12 @@ def coverage_decay(X, row: int, alpha: np.ndarray, decay: float = 0.1) -> int:
     row : int
         The picked row.
     alpha : float64 array of shape (m,)
-        Column weights, updated in place (must be a writable contiguous float64 array).
+        Column weights, updated in place (must be a writable contiguous float64 array of X's
+        kind: numpy for host input, a tensor or cupy array on X's device otherwise).
     decay : float
         In ``[0, 1]``.
+    backend : {"auto", "cpu", "cuda", "cuda-emulation"}
+        As for :func:`coverage_greedy`.
 
     Returns
     -------
@@ -355,29 +418,18 @@ def coverage_decay(X, row: int, alpha: np.ndarray, decay: float = 0.1) -> int:
     (2, [0.5, 1.0, 0.5])
     """
     func = "coverage_decay"
-    X, indptr, indices, data = _as_coverage_csr(X, func)
-    n, m = X.shape
+    which = _backends.resolve(backend, _device.on_cuda(X), func)
+    x = _matrix(X, func, which)
+    n, m = x.shape
     row = check_int(row, "row", func, 0, n - 1)
     decay = check_float(decay, "decay", func, 0.0, 1.0)
-    if not (isinstance(alpha, np.ndarray) and alpha.dtype == np.float64 and alpha.shape == (m,)
-            and alpha.flags.c_contiguous and alpha.flags.writeable):
+    if not _device.writable_weights(alpha, x, m):
         got = f"{type(alpha).__name__} of shape {getattr(alpha, 'shape', None)} and dtype {getattr(alpha, 'dtype', None)}"
-        raise param_error(func, "alpha", f"a writable contiguous float64 array of shape ({m},)", got, TypeError)
-    return int(_backends.core.coverage_decay_row(indptr, indices, data, n, m, row, decay, alpha))
-
-
-def _check_alpha(alpha, m: int, func: str) -> np.ndarray:
-    if alpha is None:
-        return np.ones(m)
-    a = np.asarray(alpha)
-    if a.shape != (m,) or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise param_error(func, "alpha", f"a 1-D array of {m} numbers (one per column of X)",
-                          f"an array of shape {a.shape} and dtype {a.dtype}")
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(a) | (a < 0))
-    if bad.size:
-        raise param_error(func, "alpha", "nonnegative and finite", f"{float(a[bad[0]])!r} at position {int(bad[0])}")
-    return a
+        where = "" if x.kind == "numpy" else f" ({x.kind}, on X's device)"
+        raise param_error(func, "alpha", f"a writable contiguous float64 array of shape ({m},){where}", got, TypeError)
+    if which != "cpu":
+        return _device.decay_row(x, row, alpha, decay, which)
+    return int(_backends.core.coverage_decay_row(x.indptr, x.indices, x.data, n, m, row, decay, alpha))
 
 
 # ----------------------------------------------------------------------------- IterIT
@@ -416,13 +468,34 @@ class IterITResult:
 
 
 def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float = 0.1,
-                  ngram_range: tuple[int, int] = (1, 3), allow_fewer: bool = False, threads: int | None = None,
+                  ngram_range: tuple[int, int] = (1, 3), weighting: str = "paper",
+                  allow_fewer: bool = False, threads: int | None = None,
                   progress: bool = True) -> IterITResult:
-    """IterIT's selection step: greedy IFD × TF-IDF-diversity over the responses.
+    """IterIT's selection step (Jia et al., Alg. 1 lines 8-15): greedy IFD × TF-IDF diversity.
 
-    Texts whose IFD is NaN or at least 1 are dropped (and counted). The rest are the candidates:
-    their responses are featurized with :func:`tfidf_matrix` (the idf is the candidates', as in
-    IterIT's code) and :func:`coverage_greedy` picks ``k`` of them with the IFD as row weights.
+    Line 8, "D' = {(X_i, Y_i) in D, S_COM < 1}": texts whose IFD is at least 1 are dropped, and
+    so are NaN ones (both counted). Lines 10-15: the responses of D' are featurized with
+    :func:`tfidf_matrix` (Eq. 5, with N' = |D'|: the idf is the candidates'), and
+    :func:`coverage_greedy` picks ``k`` of them by the comprehensive score
+    ``S = S_COM x S_DIV`` (Eq. 8), ``S_DIV = sum_g alpha_g TF-IDF(g, Y_i)`` (Eq. 6), with
+    ``alpha_g <- b alpha_g`` for the n-grams of each pick (Eq. 7, ``b = decay``).
+
+    Where the paper and the published code (JiaQiSJTU/IterIT) differ:
+
+    ========  ====================================  ====================================  ======================
+    step      paper                                 published code                        here
+    ========  ====================================  ====================================  ======================
+    TF-IDF    Eq. 5: f_g / sum_k f_k x ln(N'/N_g),  scikit-learn's TfidfVectorizer        ``weighting="paper"``
+              no normalization                      (smooth idf, l2-normalized rows) of   (default);
+                                                    the response followed by the EOS      ``"sklearn"``: the
+                                                    token's text                          published weighting
+                                                                                          (of the text given)
+    re-picks  each sample at most once              once every gain is 0 the argmax can   each at most once
+                                                    return a picked row
+    ========  ====================================  ====================================  ======================
+
+    Under scikit-learn's weighting a row's TF-IDF sum grows with the square root of the
+    response's length, so the selection leans toward long responses; under Eq. 5 it does not.
 
     Parameters
     ----------
@@ -436,6 +509,8 @@ def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float 
         In ``[0, 1]``: the factor applied to an n-gram's weight each time a pick contains it.
     ngram_range : tuple (min_n, max_n)
         n-gram lengths (IterIT: (1, 3)).
+    weighting : {"paper", "sklearn"}, default="paper"
+        Eq. 5, or the published code's ``TfidfVectorizer(ngram_range=(1, 3))``.
     allow_fewer : bool
         When fewer than ``k`` candidates remain, pick them all instead of raising.
     threads : int, optional
@@ -456,9 +531,11 @@ def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float 
     ...          "Water boils at 100 degrees.", "Sorry, I cannot help.", "Yes."]
     >>> r = iterit_select(texts, 2, [0.9, 0.8, 0.7, float("nan"), 1.3], progress=False)
     >>> r.indices.tolist(), r.n_dropped_nan, r.n_dropped_high_ifd
-    ([0, 2], 1, 1)
+    ([2, 0], 1, 1)
 
-    The paraphrase (text 1) scores 0.8 at first but loses its shared n-grams' weight to text 0.
+    Text 2 shares no n-gram with the other candidates, so its diversity is the largest Eq. 5
+    allows, ln(N') = ln 3, and 0.7 ln 3 beats text 0's 0.9 x 0.59; the paraphrase (text 1)
+    shares most of its n-grams with text 0 and comes after it.
     """
     func = "iterit_select"
     texts = _check_texts(texts, "texts", func)
@@ -481,6 +558,7 @@ def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float 
     n_high = int(n - n_nan - candidates.size)
     decay = check_float(decay, "decay", func, 0.0, 1.0)
     ngram_range = _check_ngram_range(ngram_range, func)
+    weighting = check_choice(weighting, "weighting", func, WEIGHTINGS)
     _check_threads(threads, func)
     k = check_int(k, "k", func, 1)
     if k > candidates.size and not allow_fewer:
@@ -492,7 +570,8 @@ def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float 
     if k == 0:
         return IterITResult(indices=np.empty(0, np.int64), gains=np.empty(0), candidates=candidates,
                             n_dropped_nan=n_nan, n_dropped_high_ifd=n_high, n_ngrams=0)
-    tfidf = tfidf_matrix([texts[i] for i in candidates], ngram_range, threads=threads, progress=progress)
+    tfidf = tfidf_matrix([texts[i] for i in candidates], ngram_range, weighting=weighting, threads=threads,
+                         progress=progress)
     picked = coverage_greedy(tfidf.matrix, k, weights=scores[candidates], decay=decay, threads=threads,
                              progress=progress)
     return IterITResult(indices=candidates[picked.indices], gains=picked.gains, candidates=candidates,

@@ -28,8 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from .. import _backends
+from .._arrays import device_arrays
 from .._progress import progress_callback
 from .._validation import check_choice, check_float, check_indices, check_int, check_selection_budget, param_error
 from .._knn import INDEXES
@@ -125,13 +127,28 @@ def _run(csr: Csr, k, quality, quality_weight, selected, threads, progress, back
                 *csr.args(), q, alpha, k, pool, threads, callback)
             evaluations = int(evaluations)
         else:
-            emulated = which == "cuda-emulation"  # emulated threads are OS threads: small blocks
-            picks, gains, current = _backends.cuda_module(which).facility_greedy(
-                *csr.args(), q, alpha, k, pool, 0, 32 if emulated else 256, 4 if emulated else 0, callback)
+            picks, gains, current = _run_device(csr, q, alpha, k, pool, callback, which, func)
             evaluations = None
     chosen = np.concatenate([pool, picks])
     return FacilityLocationResult(indices=picks, gains=gains, objective=_objective(current, q, alpha, chosen),
                                   current=current, evaluations=evaluations, backend=which, graph=graph)
+
+
+def _run_device(csr: Csr, q, alpha, k, pool, callback, which: str, func: str):
+    """The CUDA kernels: the graph and its column view copied to the device once (read where they
+    are on the emulated grid), the picks made there, and the picks, their gains and each point's
+    representation (O(k + n) values) copied back."""
+    cols = column_view(sp.csc_array(csr.matrix), func)  # canonical: used as it is
+    xp = device_arrays(None, which)
+    arrays = [xp.from_host(a) for a in (csr.indptr, csr.indices, csr.data, cols.indptr,
+                                        cols.indices.astype(csr.indices.dtype, copy=False), cols.data)]
+    quality = None if q is None else xp.from_host(q)
+    indices, gains, current = xp.empty(k, "int64"), xp.empty(k, "float64"), xp.empty(csr.shape[0], "float64")
+    emulated = which == "cuda-emulation"  # emulated threads are fibers: small blocks
+    _backends.cuda_module(which).facility_greedy(
+        *arrays, quality, alpha, k, pool, indices, gains, current, stream=xp.stream,
+        block_threads=32 if emulated else 256, max_blocks=4 if emulated else 0, progress=callback)
+    return xp.to_host(indices), xp.to_host(gains), xp.to_host(current)
 
 
 def knn_similarity_graph(X, n_neighbors=100, *, metric="cosine", index="auto", threads=None):

@@ -64,7 +64,8 @@ def kcenter_greedy(X: ArrayLike, k: int, *, selected: ArrayLike | None = None, m
         from the pool; without a pool it is ``seed_index``.
     metric : {"euclidean", "cosine"}
         "cosine" is 1 - cos(x, y), computed as 0.5 * ||x/|x| - y/|y|||^2 (exactly 0 for
-        duplicates). Rows of zero norm are rejected for "cosine".
+        duplicates). Rows of zero norm are rejected for "cosine", on every backend with the
+        same message, naming the lowest such row.
     seed_index : int
         The first pick when ``selected`` is empty.
     threads : int, optional
@@ -132,16 +133,15 @@ def _reported(sq, metric):
 def _run_cuda(m: Matrix, k, pool, metric, seed_index, progress, which, block_threads=None,
               max_blocks=0) -> KCenterResult:
     module = _backends.cuda_module(which)
-    n, d = m.shape
+    n = m.shape[0]
     acc = "float64" if m.dtype == "float64" else "float32"
     xp = device_arrays(m, which)
     indices, values, min_sq = xp.empty(k, "int64"), xp.empty(k, acc), xp.empty(n, acc)
-    ptr, x_ptr, stream = xp.ptr, xp.x_ptr(), xp.stream
-    # emulated threads are OS threads: keep the emulation's blocks small
+    # emulated threads are fibers: keep the emulation's blocks small
     threads_per_block = block_threads or (256 if which == "cuda" else 64)
     with progress_callback(progress, k, "k-center") as callback:
-        module.kcenter_greedy(x_ptr, m.dtype, n, d, k, pool, metric, seed_index, stream, ptr(indices),
-                              ptr(values), ptr(min_sq), threads_per_block, max_blocks, callback)
+        module.kcenter_greedy(xp.x(_FUNC), k, pool, metric, seed_index, indices, values, min_sq, stream=xp.stream,
+                              block_threads=threads_per_block, max_blocks=max_blocks, progress=callback)
     if which == "cuda":
         return KCenterResult(indices=indices, radii=_reported(values, metric),
                              min_distances=_reported(min_sq, metric), distance_evaluations=None, backend=which)

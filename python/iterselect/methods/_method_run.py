@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_float, check_int, param_error
+from .._validation import param_error
+from ..training.recipe import TrainConfig
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,37 +24,17 @@ class MethodRunResult:
         under ``run_dir/rounds``.
     run_dir : Path
     model_path : str or None
-        The last checkpoint saved, for methods that keep training one model.
+        The last checkpoint saved (the run's final model), for methods that return one.
+    variant : str or None
+        The method's name for what ran, where it depends on the inputs (iterative kMQ without
+        quality scores is "kM-Random").
     """
 
     selected: np.ndarray
     reports: tuple
     run_dir: Path
     model_path: str | None = None
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Fine-tuning settings of a run's training steps (see :func:`iterselect.training.finetune`)."""
-
-    epochs: int = 1
-    lr: float = 2e-5
-    batch_tokens: int = 4096
-    max_length: int | None = None
-    template: str = "alpaca"
-    extra: dict = field(default_factory=dict)
-
-    def check(self, func: str) -> "TrainConfig":
-        check_int(self.epochs, "epochs", func, low=1)
-        check_float(self.lr, "lr", func, low=0, low_open=True)
-        check_int(self.batch_tokens, "batch_tokens", func, low=1)
-        if self.max_length is not None:
-            check_int(self.max_length, "max_length", func, low=2)
-        return self
-
-    def as_dict(self) -> dict:
-        return {"epochs": self.epochs, "lr": self.lr, "batch_tokens": self.batch_tokens,
-                "max_length": self.max_length, "template": self.template, **self.extra}
+    variant: str | None = None
 
 
 def scoring_engine(scorer):
@@ -70,11 +51,11 @@ def scoring_engine(scorer):
 
 def finetune_on(model, tokenizer, records, train: TrainConfig, *, seed: int, epochs=None,
                 progress: bool):
+    """Fine-tune ``model`` on ``records`` with the recipe ``train`` (``epochs`` overrides it)."""
     from ..training import finetune
 
-    return finetune(model, tokenizer, records, epochs=epochs or train.epochs, lr=train.lr,
-                    batch_tokens=train.batch_tokens, max_length=train.max_length,
-                    template=train.template, seed=seed, progress=progress, **train.extra)
+    return finetune(model, tokenizer, records, epochs=epochs or train.epochs, seed=seed,
+                    progress=progress, **train.finetune_kwargs())
 
 
 class BaseModel:
@@ -134,18 +115,6 @@ def check_records(records, func: str, min_size: int = 1) -> list:
     if len(records) < min_size:
         raise param_error(func, "records", f"at least {min_size} records", len(records))
     return records
-
-
-def sample_texts(records, template, tokenizer) -> list:
-    """The text that stands for each record when it is embedded: instruction, input and output
-    joined by newlines for Alpaca-style records (no template boilerplate, which would dominate a
-    mean-pooled vector), else the formatted prompt and response."""
-    from ..datasets import embedding_text
-    from ..scoring import format_examples
-
-    if all(isinstance(r, dict) and "instruction" in r for r in records):
-        return [embedding_text(r) for r in records]
-    return [ex.text for ex in format_examples(records, template, tokenizer=tokenizer)]
 
 
 MethodRun = MethodRunResult  # the earlier name, still accepted

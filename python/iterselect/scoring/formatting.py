@@ -4,14 +4,17 @@ Three kinds of record are accepted, in any mix:
 
 * Alpaca records: mappings with ``instruction``, ``output`` and optionally ``input`` (a missing
   or ``None`` input means no input);
-* ShareGPT records: mappings with ``conversations``, a list of turns ``{"from": "human" |
-  "gpt" | "system", "value": str}`` (or ``{"role": "user" | "assistant" | "system",
-  "content": str}``). Every assistant turn is a response;
+* ShareGPT / WizardLM records: mappings with ``conversations`` (or ``messages``), a list of
+  turns ``{"from": "human" | "gpt" | "system", "value": str}`` (or ``{"role": "user" |
+  "assistant" | "system", "content": str}``). Every assistant turn is a response;
 * ``(prompt, response)`` pairs of strings, used verbatim whatever the template.
 
 A formatted example is a sequence of segments ``(text, is_response)``. Scorers tokenize every
 segment on its own, without special tokens, and put an EOS token after each response (see
 :mod:`iterselect.scoring.tokenization`).
+
+:func:`record_text` is the one place where a record of any of these kinds becomes the text a
+use needs: embedding, TF-IDF or length (its responses), prompts, or the templated example.
 """
 from __future__ import annotations
 
@@ -129,11 +132,32 @@ def _text_field(record, key, index, func, *, optional=False, allow_empty=True):
     return value
 
 
+def _turns_key(record):
+    """The key holding a conversation's turns, or None."""
+    for key in ("conversations", "messages"):
+        if key in record:
+            return key
+    return None
+
+
+def _role(role):
+    """A turn's role as 'user', 'assistant' or 'system' (None when unknown)."""
+    role = role.lower() if isinstance(role, str) else None
+    if role in _USER_ROLES:
+        return "user"
+    if role in _ASSISTANT_ROLES:
+        return "assistant"
+    if role in _SYSTEM_ROLES:
+        return "system"
+    return None
+
+
 def _turns(record, index, func):
     """ShareGPT turns → list of (role, text) with role in {'system', 'user', 'assistant'}."""
-    convo = record["conversations"]
+    key = _turns_key(record)
+    convo = record[key]
     if isinstance(convo, (str, bytes)) or not isinstance(convo, Sequence) or not convo:
-        raise _record_error(func, index, "'conversations' must be a non-empty list of turns. "
+        raise _record_error(func, index, f"{key!r} must be a non-empty list of turns. "
                             f"Got {type(convo).__name__} instead.", TypeError)
     turns = []
     for j, turn in enumerate(convo):
@@ -144,14 +168,8 @@ def _turns(record, index, func):
         text = turn.get("value", turn.get("content"))
         if not isinstance(role, str):
             raise _record_error(func, index, f"turn {j} has no 'from'/'role' string.")
-        role = role.lower()
-        if role in _USER_ROLES:
-            role = "user"
-        elif role in _ASSISTANT_ROLES:
-            role = "assistant"
-        elif role in _SYSTEM_ROLES:
-            role = "system"
-        else:
+        role = _role(role) or role.lower()
+        if role not in ("user", "assistant", "system"):
             raise _record_error(func, index, f"turn {j} has unknown role {role!r}; expected one "
                                 "of human/user, gpt/assistant, system.")
         if not isinstance(text, str):
@@ -277,7 +295,7 @@ def _format_one(record, index, template, tokenizer, func, generation):
         raise _record_error(func, index, "expected a mapping (Alpaca or ShareGPT record) or a "
                             f"(prompt, response) pair. Got {type(record).__name__} instead.",
                             TypeError)
-    if "conversations" in record:
+    if _turns_key(record) is not None:
         turns = [(r, t, None) for r, t in _turns(record, index, func)]
     elif "instruction" in record:
         instruction = _text_field(record, "instruction", index, func, allow_empty=False)
@@ -287,7 +305,8 @@ def _format_one(record, index, template, tokenizer, func, generation):
             turns.append(("assistant", _text_field(record, "output", index, func), None))
     else:
         raise _record_error(func, index, "expected Alpaca fields ('instruction', 'output') or "
-                            f"ShareGPT 'conversations'. Got fields {sorted(record)} instead.")
+                            f"ShareGPT 'conversations' / 'messages'. Got fields {sorted(record)} "
+                            "instead.")
     if not generation and turns[-1][0] != "assistant":
         what = "has no response" if all(r != "assistant" for r, *_ in turns) else \
             "ends with a non-assistant turn, which would be left unscored"
@@ -472,3 +491,117 @@ def as_examples(examples, func, *, template="alpaca", tokenizer=None, name="exam
                              f"'{name}' parameter of {func}")
         msg = msg.replace("parameter of format_examples", f"parameter of {func}")
         raise type(e)(msg) from None
+
+
+TEXT_USES = ("embedding", "response", "prompt", "example")
+
+
+def _lenient_turns(record):
+    """(role, text) of every readable turn of a conversation; unknown roles and non-text turns
+    are left out (embedding and length texts never fail on a malformed turn)."""
+    out = []
+    for turn in record.get(_turns_key(record)) or ():
+        if isinstance(turn, Mapping):
+            role = _role(turn.get("from", turn.get("role")))
+            text = turn.get("value", turn.get("content"))
+            if role is not None and isinstance(text, str):
+                out.append((role, text))
+    return out
+
+
+def _field(record, *keys):
+    for key in keys:
+        value = record.get(key)
+        if value is not None:
+            return str(value)
+    return ""
+
+
+def record_text(record, use="embedding", *, template="alpaca", tokenizer=None) -> str:
+    """The text a record stands for, for one use; every record kind through one function.
+
+    Parameters
+    ----------
+    record : mapping, (prompt, response) pair or str
+        An Alpaca record (``instruction``, ``input``, ``output``; ``response`` is read when
+        there is no ``output``), a ShareGPT / WizardLM conversation (``conversations`` or
+        ``messages``), a ``(prompt, response)`` pair, or a plain string (returned as it is).
+    use : {"embedding", "response", "prompt", "example"}, default="embedding"
+        * ``"embedding"``: the content without template boilerplate, for sentence embeddings:
+          instruction, input and output joined by newlines (Alpaca); every turn's text joined
+          by newlines (conversation); prompt and response (pair).
+        * ``"response"``: what the model answers, for lengths and TF-IDF: the output; every
+          assistant turn joined by newlines; the pair's response.
+        * ``"prompt"``: what the model is asked: instruction and input; every user and system
+          turn; the pair's prompt.
+        * ``"example"``: the whole example as the model reads it in training, prompt and
+          response in ``template`` (:func:`format_examples`; raises on a malformed record).
+    template, tokenizer
+        For ``use="example"``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from iterselect.scoring.formatting import record_text
+    >>> alpaca = {"instruction": "Add.", "input": "2+2", "output": "4"}
+    >>> chat = {"conversations": [{"from": "human", "value": "Hi"},
+    ...                           {"from": "gpt", "value": "Hello!"}]}
+    >>> record_text(alpaca), record_text(chat), record_text(chat, "response")
+    ('Add.\\n2+2\\n4', 'Hi\\nHello!', 'Hello!')
+    >>> record_text(("Q: 1+1?", " 2"), "prompt")
+    'Q: 1+1?'
+    >>> record_text(alpaca, "example").endswith("### Input:\\n2+2\\n\\n### Response:\\n4")
+    True
+    """
+    check_choice(use, "use", "record_text", TEXT_USES)
+    if use == "example":
+        if isinstance(record, str):
+            return record
+        return format_examples([record], template, tokenizer=tokenizer)[0].text
+    if isinstance(record, str):
+        return record
+    if isinstance(record, FormattedExample):
+        return {"embedding": record.text, "response": "\n".join(record.responses),
+                "prompt": record.prompt}[use]
+    if isinstance(record, (tuple, list)) and len(record) == 2:
+        prompt, response = str(record[0]), str(record[1])
+        return {"embedding": f"{prompt}\n{response}", "response": response, "prompt": prompt}[use]
+    if not isinstance(record, Mapping):
+        return ""
+    if _turns_key(record) is not None:
+        turns = _lenient_turns(record)
+        keep = {"embedding": ("user", "assistant", "system"), "response": ("assistant",),
+                "prompt": ("user", "system")}[use]
+        return "\n".join(t for r, t in turns if r in keep)
+    instruction, inp = _field(record, "instruction"), _field(record, "input")
+    output = _field(record, "output", "response")
+    if use == "embedding":
+        return f"{instruction}\n{inp}\n{output}"
+    if use == "response":
+        return output
+    return f"{instruction}\n{inp}" if inp else instruction
+
+
+def with_response(record, response: str):
+    """A copy of ``record`` whose (last) response is ``response``: the generated answer in
+    place of the gold one, in the record's own kind (so any template renders it)."""
+    if isinstance(record, (tuple, list)) and len(record) == 2:
+        return (record[0], response)
+    if isinstance(record, FormattedExample):
+        last = max(i for i, (_, r) in enumerate(record.segments) if r)
+        return FormattedExample(record.segments[:last] + ((response, True),))
+    key = _turns_key(record)
+    if key is not None:
+        turns = list(record[key])
+        last = max(i for i, t in enumerate(turns)
+                   if isinstance(t, Mapping) and _role(t.get("from", t.get("role"))) == "assistant")
+        turn = dict(turns[last])
+        turn["value" if "value" in turn else "content"] = response
+        turns[last] = turn
+        return {**record, key: turns}
+    out = dict(record)
+    out["output" if "output" in record or "response" not in record else "response"] = response
+    return out

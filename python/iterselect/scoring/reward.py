@@ -130,3 +130,47 @@ def reward_scores(reward_model, tokenizer, examples, *, template="alpaca", max_l
         scores = scores[:, 0]
     return RewardResult(scores, np.array([len(s) for s in seqs], dtype=np.int64),
                         np.asarray(truncated, dtype=bool))
+
+
+def quality_scores(quality_model, tokenizer, records, *, max_length=None, batch_tokens=None,
+                   progress=True) -> np.ndarray:
+    """One quality score per record from a reward or regression model (kMQ's ``p(x | q)``).
+
+    Each record is rendered in the model's own chat template (Alpaca's when its tokenizer has
+    none) and scored by :func:`reward_scores`; the model needs a single-output head.
+
+    Parameters
+    ----------
+    quality_model : transformers ``*ForSequenceClassification`` model with one label
+    tokenizer : its tokenizer
+    records : list of records (Alpaca, conversations, (prompt, response) pairs)
+    max_length, batch_tokens, progress
+        As for :func:`reward_scores`.
+
+    Returns
+    -------
+    ndarray of float64, shape (len(records),)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from transformers import GPT2Config, GPT2ForSequenceClassification
+    >>> from iterselect.scoring.reward import quality_scores
+    >>> from iterselect.scoring.toy import toy_tokenizer
+    >>> tok = toy_tokenizer()
+    >>> _ = torch.manual_seed(0)
+    >>> qm = GPT2ForSequenceClassification(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=1,
+    ...                                               n_head=2, num_labels=1)).eval()
+    >>> quality_scores(qm, tok, [{"instruction": "Hi", "output": "Hello"}], progress=False).shape
+    (1,)
+    """
+    from .._validation import param_error
+
+    template = "chat" if getattr(tokenizer, "chat_template", None) else "alpaca"
+    scores = reward_scores(quality_model, tokenizer, records, template=template,
+                           max_length=max_length, batch_tokens=batch_tokens,
+                           progress=progress).scores
+    if scores.ndim != 1:
+        raise param_error("quality_scores", "quality_model", "a model with one output (a "
+                          "reward or regression head)", f"{scores.shape[1]} outputs")
+    return scores

@@ -1,4 +1,4 @@
-"""InsBank / PIBE's algorithm: one arrival ranks the bank and the new samples (affinity
+"""InsBank / PIBE's algorithm: one round ranks the bank and the new samples (affinity
 propagation with history, representation x quality) and keeps the best."""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ..._arrays import as_matrix, host_values
 from ..._validation import check_choice, check_float, check_float_dtype, check_int, param_error
 
 COMBINES = ("multiply", "add")
+NORMALIZATIONS = ("paper", "published")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class BankHistory:
         The round's candidates (the previous bank, then the new samples).
     keep : int64 array (m,)
         The bank's positions among those candidates, in rank order.
+
+    The responsibilities are dense after a dense round and a scipy.sparse CSR matrix on the
+    round's kNN graph after a sparse one.
     """
 
     responsibility: np.ndarray
@@ -70,8 +74,10 @@ class InsBankRoundResult:
     converged : bool
     used_history : bool
         Whether history responsibilities were mixed into the messages.
-    responsibility, availability : (n_candidates, n_candidates) arrays
-        The final messages.
+    mode : str
+        "dense" or "sparse": how the round's affinity propagation ran.
+    responsibility, availability : (n_candidates, n_candidates) arrays or CSR matrices
+        The final messages (CSR on the kNN graph in the sparse mode).
     candidate_embeddings, candidate_quality : arrays
         The candidates' embeddings and raw quality.
     """
@@ -87,8 +93,9 @@ class InsBankRoundResult:
     n_iter: int
     converged: bool
     used_history: bool
-    responsibility: np.ndarray
-    availability: np.ndarray
+    mode: str
+    responsibility: object
+    availability: object
     candidate_embeddings: np.ndarray
     candidate_quality: np.ndarray
 
@@ -144,75 +151,143 @@ def check_quality(quality, n: int, name: str, func: str) -> np.ndarray:
 class InsBank:
     """InsBank / PIBE: a bank of ``bank_size`` instructions, evolved as each new dataset arrives.
 
-    Algorithm (the paper's PIBE, as the published code runs it; followed here). The first
-    dataset's samples are the candidates; each later arrival's candidates are the current bank
-    (in rank order) followed by the new samples. Affinity propagation runs over the candidates'
-    embeddings with ``S = -||x - y||`` (euclidean, InsBank's) and the preference on the
-    diagonal. From the second arrival on, the previous round's responsibilities are carried
-    over: :func:`iterselect.affinity.history_matrix` builds the history matrix H from them and
-    the similarities ``-||x_old - x_new||`` of the previous candidates to the new samples, and
-    every iteration mixes it in, ``R <- a_t H + (1 - a_t) R`` with ``a_t = history_weight *
-    history_decay^t``. Each candidate's representation score is
-    :func:`iterselect.affinity.representation_scores` of the final messages,
-    ``colsum(A+R) - rowsum(A+R) + diag(A+R)``; its quality is the caller's score (IFD, a reward,
-    any float; larger is better). With ``rep`` and ``q`` the two min-max normalized over the
-    candidates (a constant vector normalizes to ones):
+    Progressive Instruction Bank Evolution, as the paper defines it (followed by default):
 
-    - ``combine="multiply"`` (default): ``score = (1 + rep) * (1 + q) ** gamma``;
-    - ``combine="add"``: ``score = rep + gamma * q``.
+    - §3.1, gradual evolution, ``B_{t+1} = pi(X_{t+1}, X_t + B_{t-1})``: a round's candidates
+      X'_{t+1} are the current bank B_t (in rank order) followed by the newly arrived data X_{t+1};
+      the first round's are the first dataset alone.
+    - §2.3, Eq. 3 and Appendix A: affinity propagation over the candidates' instruction embeddings,
+      "negative euclidean distance to initialize the similarity matrix and fill the diagonal of
+      similarity matrix with 0" (``preference=0.0``), damping rate β = 0.5 (``damping``).
+    - §3.2, Eq. 4-6: from the second round, the history H_t is built from the previous round's
+      responsibilities R_t (:func:`iterselect.affinity.history_matrix`: cosine similarities
+      between X'_t and X_{t+1}, weights ``Sim^2 / sum Sim``, bottom-right 0, the correction
+      ``min(median(R_t), 0)`` on the new samples' columns) and mixed into every iteration,
+      ``R^i = α_i H_t + (1 - α_i)(β R^i + (1 - β) R^{i-1})`` with ``α_i = λ α_{i-1}``,
+      α = 0.5, λ = 0.99 (Appendix A; ``history_weight``, ``history_decay``).
+    - §3.3, Eq. 7: each candidate's representation score
+      ``sum_i (A+R)[i,k] - sum_i (A+R)[k,i] + (A+R)[k,k]``
+      (:func:`iterselect.affinity.representation_scores`).
+    - §3.4, Eq. 8-10: representation and quality min-max normalized over the candidates and
+      combined by multiplication, ``(1 + s'_rep)(1 + s'_q)^γ`` (Eq. 10, the paper's default,
+      γ = 1), or addition, ``s'_rep + γ s'_q`` (Eq. 9, ``combine="add"``). The ``bank_size``
+      best scores (ties by lowest candidate row) form the new bank, kept in rank order so that
+      every prefix is a smaller bank (§4.4). The bank keeps its members' raw quality, normalized
+      again with each round's candidates.
 
-    The ``bank_size`` best scores (ties by lowest candidate row) form the new bank, stored in
-    rank order so that every prefix is a smaller bank. The bank keeps its members' raw quality,
-    normalized again with each round's candidates.
+    Embeddings and quality: the paper encodes the instructions with an instruction-embedding
+    model (Li et al., 2024b) and scores quality with DEITA's scorer. :meth:`run` embeds each
+    record's instruction (with its input, without the response) with MiniLM (all-MiniLM-L6-v2),
+    which stands in for the paper's embedding model; quality is any float per record (larger is
+    better). The shared Dolly/Alpaca embeddings embed instruction, input and output together:
+    they are not the paper's input.
 
-    Where the published code (CadenShi/InsBank, ``pibe/``) differs: its history weights use the
-    cosine distance whatever the metric (here the run's euclidean similarities; see
-    :func:`iterselect.affinity.history_matrix`); from the second arrival it scales the representation
-    with the minimum over the first ``n_clusters`` candidates and clips below 0 (here plain
-    min-max over all candidates); its preference is 0 (here the median of S by default, as Frey &
-    Dueck and scikit-learn; ``preference=0.0`` gives the published one); its
-    ``random_state=None`` adds noise from the global generator (here none: deterministic); it
-    splits a large dataset into batches of 27,000 (here each arrival is one batch; split a
-    dataset to do the same). The defaults follow its run script: ``combine="multiply"``,
-    ``gamma=1``, ``damping=0.5``, ``history_weight=0.3``, ``history_decay=0.9``.
+    The combination: the paper states multiplication with γ = 1 as its default (§3.4 footnote 1,
+    Appendix A), and that is the default here; but the numbers of its Tables 3 and 4 (final
+    round: AlpacaEval 91.21 against GPT-3, 10.70 against GPT-4) are those of Table 5's
+    "Addition 2" row (addition, γ = 2): ``combine="add", gamma=2.0`` gives that setting.
+
+    Scale: a dense round holds S, R and A (and H) as n x n matrices; the paper's first round,
+    Self-Instruct, has 82k candidates (80 GB in float32). ``mode="auto"`` runs dense when it fits
+    in 80% of the available memory and otherwise the sparse mode, with a
+    :class:`~iterselect.exceptions.MemoryModeWarning`: the same messages on the symmetrized graph
+    of each candidate's ``n_neighbors`` nearest candidates (faiss), H_t computed at the graph's
+    entries only (R_t read where it is stored, so the sums of Eq. 4-5 run over the old candidates
+    near each bank member), and the representation scores summed over the graph.
+
+    Where the paper and the published code (CadenShi/InsBank, ``pibe/``) differ:
+
+    ==================  ==========================  ===============================  ============================
+    step                paper                       published code                   here
+    ==================  ==========================  ===============================  ============================
+    history weights     Eq. 4: cosine similarity,   cosine distance 1 - cos,         ``history_convention=
+                        ``Sim^2 / sum_l Sim``       ``Sim / sum_l Sim`` (farther     "paper"`` (default) or
+                                                    old candidates weigh more)       ``"published"``
+    H bottom-right,     0, then ``min(median(R_t),  the median of the other three    the same option
+    correction          0)`` added to the new       blocks; no correction
+                        samples' columns
+    α, λ                0.5, 0.99 (Appendix A)      0.3, 0.9 (its run script)        ``history_weight=0.5,
+                                                                                     history_decay=0.99``
+    preference          0 (Appendix A)              0 (run script; the class         ``preference=0.0``;
+                                                    default is the median of S)      ``"median"`` an option
+    representation      min-max over the            from the second round: minimum   ``normalize="paper"``
+    normalization       candidates (Eq. 8)          over the first ``bank_size``     (default) or
+                                                    candidates (the old bank), and   ``"published"``
+                                                    values below it clipped to 0
+    rounds              one per arriving dataset    each dataset split into batches  ``batch_size=None``
+                                                    of 27,000 candidates, a round    (default) or 27000
+                                                    each
+    noise               none stated                 scikit-learn's tie-breaking      none (deterministic)
+                                                    noise from the global generator
+    precision           not stated                  float32 on the GPU, float16      ``dtype`` (float64)
+                                                    beyond 39,000 candidates
+    bank ties           not stated                  ``torch.topk`` (unspecified)     lowest candidate row
+    scale               dense                       dense, on one GPU                ``mode="auto"``: dense
+                                                                                     when it fits, else sparse
+    ==================  ==========================  ===============================  ============================
 
     Parameters
     ----------
     bank_size : int
         ``m``, the bank's size.
     combine : {"multiply", "add"}, default="multiply"
+        Eq. 10 or Eq. 9.
     gamma : float >= 0, default=1.0
-        Weight of the quality (a factor under "add", an exponent under "multiply").
+        ``γ``: weight of the quality (an exponent under "multiply", a factor under "add").
     use_history : bool, default=True
-        Carry the responsibilities across arrivals (False: plain affinity propagation each round).
-    history_weight, history_decay : float in [0, 1], default=0.3, 0.9
-        ``a_0`` and its decay per iteration.
-    preference : float, optional
-        The diagonal of S; None: the median of S.
-    damping, max_iter, convergence_iter : affinity propagation's settings
+        Carry the responsibilities across rounds (False: "PIBE w/o history", plain affinity
+        propagation each round).
+    history_weight, history_decay : float in [0, 1], default=0.5, 0.99
+        ``α`` and ``λ`` of Eq. 6.
+    history_convention : {"paper", "published"}, default="paper"
+        How H_t is built (see :func:`iterselect.affinity.history_matrix`).
+    preference : float or "median", default=0.0
+        The diagonal of S; "median": the median of S (Frey & Dueck's and scikit-learn's default).
+    damping : float in [0.5, 1), default=0.5
+        The share of the old message kept at each update: ``1 - β`` in Eq. 6 (the same at 0.5).
+    normalize : {"paper", "published"}, default="paper"
+        The representation scores' normalization (see the table).
+    batch_size : int, optional
+        :meth:`run` splits each arriving dataset into consecutive batches of at most this many
+        samples, one round each (the published code's 27,000). None: one round per dataset.
+    mode : {"auto", "dense", "sparse"}, default="auto"
+    n_neighbors : int, default=64
+        The sparse mode's neighbours per candidate (before symmetrization).
+    knn : {"auto", "exact", "ivf", "hnsw"}, default="auto"
+        The sparse mode's neighbour search (see :func:`iterselect.affinity.affinity_propagation`).
+    max_iter, convergence_iter : int, default=200, 15
+        Affinity propagation's iteration limit and convergence rule.
     dtype : numpy.float32 or numpy.float64, default=numpy.float64
         Precision of the messages.
+    threads : int, optional
+        CPU threads (default: all).
     progress : bool, default=True
 
     Examples
     --------
     >>> import numpy as np
     >>> ib = InsBank(bank_size=2, progress=False)
-    >>> X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1]])
-    >>> first = ib.select_round(X, [1.0, 1.0, 1.0, 1.0, 1.0])
-    >>> first.indices.tolist()
-    [1, 3]
-    >>> second = ib.select_round(np.array([[9.0], [9.1]]), [0.0, 1.0], bank=first.bank,
+    >>> X = np.array([[0.0, 1.0], [0.1, 1.0], [0.2, 1.0], [5.0, 1.0], [5.1, 1.0]])
+    >>> first = ib.select_round(X, [0.2, 0.9, 0.1, 0.5, 0.4])
+    >>> first.representation.round(2).tolist(), first.indices.tolist()
+    ([1.0, 1.0, 1.0, 0.0, 0.0], [1, 0])
+    >>> second = ib.select_round(np.array([[9.0, 1.0], [9.1, 1.0]]), [0.0, 1.0], bank=first.bank,
     ...                          bank_history=first.history)
-    >>> second.n_bank, len(second.indices)
-    (2, 2)
+    >>> second.n_bank, second.indices.tolist(), second.used_history
+    (2, [0, 1], True)
     """
 
     name = "insbank"
 
     def __init__(self, bank_size, *, combine="multiply", gamma=1.0, use_history=True,
-                 history_weight=0.3, history_decay=0.9, preference=None, damping=0.5,
-                 max_iter=200, convergence_iter=15, dtype=np.float64, progress=True):
+                 history_weight=0.5, history_decay=0.99, history_convention="paper",
+                 preference=0.0, damping=0.5, normalize="paper", batch_size=None, mode="auto",
+                 n_neighbors=64, knn="auto", max_iter=200, convergence_iter=15, dtype=np.float64,
+                 threads=None, progress=True):
+        from ..._knn import INDEXES
+        from ...affinity._history import CONVENTIONS
+        from ._round import MODES
+
         func = "InsBank"
         self.bank_size = check_int(bank_size, "bank_size", func, low=1)
         self.combine = check_choice(combine, "combine", func, COMBINES)
@@ -222,24 +297,39 @@ class InsBank:
         self.use_history = bool(use_history)
         self.history_weight = check_float(history_weight, "history_weight", func, 0.0, 1.0)
         self.history_decay = check_float(history_decay, "history_decay", func, 0.0, 1.0)
-        self.preference = (None if preference is None
-                           else check_float(preference, "preference", func))
+        self.history_convention = check_choice(history_convention, "history_convention", func,
+                                               CONVENTIONS)
+        if isinstance(preference, str):
+            self.preference = check_choice(preference, "preference", func, ("median",))
+        else:
+            self.preference = check_float(preference, "preference", func)
         self.damping = check_float(damping, "damping", func, 0.5, 1.0, high_open=True)
+        self.normalize = check_choice(normalize, "normalize", func, NORMALIZATIONS)
+        self.batch_size = None if batch_size is None else check_int(batch_size, "batch_size",
+                                                                    func, low=1)
+        self.mode = check_choice(mode, "mode", func, MODES)
+        self.n_neighbors = check_int(n_neighbors, "n_neighbors", func, low=1)
+        self.knn = check_choice(knn, "knn", func, INDEXES)
         self.max_iter = check_int(max_iter, "max_iter", func, low=1)
         self.convergence_iter = check_int(convergence_iter, "convergence_iter", func, low=1)
         self.dtype = check_float_dtype(dtype, "dtype", func)
+        self.threads = None if threads is None else check_int(threads, "threads", func, low=1)
         self.progress = progress
 
     def config(self, quality_field) -> dict:
         return {"bank_size": self.bank_size, "combine": self.combine, "gamma": self.gamma,
                 "use_history": self.use_history, "history_weight": self.history_weight,
-                "history_decay": self.history_decay, "preference": self.preference,
-                "damping": self.damping, "max_iter": self.max_iter,
+                "history_decay": self.history_decay,
+                "history_convention": self.history_convention, "preference": self.preference,
+                "damping": self.damping, "normalize": self.normalize,
+                "batch_size": self.batch_size, "mode": self.mode,
+                "n_neighbors": self.n_neighbors, "knn": self.knn, "max_iter": self.max_iter,
                 "convergence_iter": self.convergence_iter, "dtype": self.dtype.name,
-                "metric": "euclidean", "quality_field": quality_field}
+                "metric": "euclidean", "embedding": "instruction",
+                "quality_field": quality_field}
 
     def score(self, representation, quality) -> np.ndarray:
-        """The combined score of normalized ``representation`` and ``quality`` (see the class)."""
+        """Eq. 10 ``(1 + rep)(1 + q)^γ``, or Eq. 9 ``rep + γ q``, of normalized scores."""
         rep = np.asarray(representation, dtype=np.float64)
         q = np.asarray(quality, dtype=np.float64)
         if self.combine == "add":
@@ -247,7 +337,7 @@ class InsBank:
         return (1.0 + rep) * np.power(1.0 + q, self.gamma)
 
     def select_round(self, embeddings, quality, *, bank=None, bank_history=None):
-        """One arrival: rank the previous ``bank`` and the new samples, keep the best ``bank_size``.
+        """One round: rank the previous ``bank`` and the new samples, keep the best ``bank_size``.
 
         Parameters
         ----------
@@ -256,10 +346,10 @@ class InsBank:
         quality : (n,) array of floats
             The new samples' quality (larger is better).
         bank : Bank, optional
-            The current bank (``previous_result.bank``); None for the first arrival.
+            The current bank (``previous_result.bank``); None for the first round.
         bank_history : BankHistory, optional
-            The previous round's messages (``previous_result.history``), for the history
-            responsibilities; needs ``bank``. None (or ``use_history=False``): no history.
+            The previous round's messages (``previous_result.history``), for H_t; needs
+            ``bank``. None (or ``use_history=False``): no history.
 
         Returns
         -------
@@ -268,6 +358,7 @@ class InsBank:
             members, ``len(bank) + i`` is new sample ``i``.
         """
         from ...affinity import affinity_propagation, representation_scores
+        from ._round import choose_mode, normalize_representation
 
         func = "InsBank.select_round"
         m = as_matrix(embeddings, "embeddings", func)
@@ -298,19 +389,33 @@ class InsBank:
         if n_cand < 2:
             raise param_error(func, "embeddings", "at least 2 candidates for affinity propagation",
                               f"{n_cand}")
-        H = None
+        hist = None
         if bank_history is not None and self.use_history:
-            H = self._history(bank_history, bank, X, func)
-        kw = {} if H is None else {"history": H, "history_weight": self.history_weight,
-                                   "history_decay": self.history_decay}
-        ap = affinity_propagation(cand_emb, metric="euclidean", preference=self.preference,
+            hist = self._check_history(bank_history, bank, func)
+        n_old = 0 if hist is None else hist.embeddings.shape[0]
+        k = min(self.n_neighbors, n_cand - 1)
+        mode = choose_mode(self.mode, n_cand, n_old, n, self.dtype.itemsize, hist is not None, k)
+        kw = {}
+        if mode == "sparse":
+            from ..._knn import kneighbors
+
+            neighbors = kneighbors(np.ascontiguousarray(cand_emb, dtype=np.float32), k,
+                                   index=self.knn, threads=self.threads, func=func)
+            kw["knn"] = neighbors
+        if hist is not None:
+            kw.update(history=self._history(hist, X, kw.get("knn")),
+                      history_weight=self.history_weight, history_decay=self.history_decay)
+        ap = affinity_propagation(cand_emb, metric="euclidean",
+                                  preference=None if self.preference == "median" else self.preference,
                                   damping=self.damping, max_iter=self.max_iter,
                                   convergence_iter=self.convergence_iter, dtype=self.dtype,
-                                  return_messages=True, progress=self.progress, **kw)
-        R = np.asarray(ap.responsibility)
-        A = np.asarray(ap.availability)
-        raw = np.asarray(representation_scores(R, A), dtype=np.float64)
-        rep = minmax(raw)
+                                  return_messages=True, progress=self.progress,
+                                  threads=self.threads, **kw)
+        R, A = ap.responsibility, ap.availability
+        if mode == "dense":
+            R, A = np.asarray(R), np.asarray(A)
+        raw = np.asarray(representation_scores(R, A, threads=self.threads), dtype=np.float64)
+        rep = normalize_representation(raw, n_bank, self.normalize)
         qn = minmax(cand_q)
         total = self.score(rep, qn)
         order = np.argsort(-total, kind="stable")[:self.bank_size].astype(np.int64)
@@ -318,53 +423,61 @@ class InsBank:
             indices=order, scores=total[order], candidate_scores=total, representation=rep,
             quality=qn, raw_representation=raw, n_bank=n_bank,
             exemplars=np.asarray(ap.exemplars, dtype=np.int64), n_iter=int(ap.n_iter),
-            converged=bool(ap.converged), used_history=H is not None, responsibility=R,
-            availability=A, candidate_embeddings=cand_emb, candidate_quality=cand_q)
+            converged=bool(ap.converged), used_history=hist is not None, mode=mode,
+            responsibility=R, availability=A, candidate_embeddings=cand_emb,
+            candidate_quality=cand_q)
 
     @staticmethod
-    def _history(hist, bank, X, func):
-        from scipy.spatial.distance import cdist
-
-        from ...affinity import history_matrix
-
+    def _check_history(hist, bank, func) -> BankHistory:
         if not isinstance(hist, BankHistory):
             raise param_error(func, "bank_history", "None or a BankHistory (a previous round's "
                               ".history)", type(hist).__name__, TypeError)
-        R_old = np.asarray(hist.responsibility)
         old = np.asarray(hist.embeddings)
         keep = np.asarray(hist.keep, dtype=np.int64)
         n_old = old.shape[0]
-        if R_old.shape != (n_old, n_old):
+        if hist.responsibility.shape != (n_old, n_old):
             raise param_error(func, "bank_history", f"responsibilities of shape ({n_old}, {n_old}) "
-                              "(one row per previous candidate)", f"shape {R_old.shape}")
+                              "(one row per previous candidate)",
+                              f"shape {hist.responsibility.shape}")
         if keep.shape != (len(bank),) or not np.array_equal(old[keep], bank.embeddings):
             raise param_error(func, "bank_history", "the history of the round that produced bank "
                               "(its candidates at keep equal the bank's embeddings)",
                               "a history of another bank")
-        S_old_new = -cdist(old.astype(np.float64), X.astype(np.float64))
-        return history_matrix(R_old, S_old_new, keep=keep)
+        return BankHistory(hist.responsibility, old, keep)
+
+    def _history(self, hist: BankHistory, X, neighbors):
+        """H_t (Eq. 4-5) over the new candidates: dense, or at the sparse graph's entries."""
+        from ._round import dense_history, sparse_history
+
+        if neighbors is None:
+            R_old = hist.responsibility
+            return dense_history(R_old, hist.embeddings, X, hist.keep, self.history_convention)
+        return sparse_history(hist.responsibility, hist.embeddings, X, hist.keep,
+                              self.history_convention, neighbors, self.n_neighbors, self.knn,
+                              self.threads)
 
     # ------------------------------------------------------------------ run
 
     def run(self, datasets, run_dir, *, quality_field="quality", resume=False,
             on_round_end=None):
-        """Evolve the bank over a sequence of arriving datasets, saving the state after each.
+        """Evolve the bank over a sequence of arriving datasets, saving the state after each round.
 
         Parameters
         ----------
         datasets : sequence
             One item per arrival, in order: a list of records (dicts; quality read from
-            ``quality_field``, embeddings computed with MiniLM by
+            ``quality_field``, embeddings of the instruction and input computed with MiniLM by
             :func:`iterselect.datasets.minilm_embeddings`), or a dict with ``"records"`` and
             optionally ``"embeddings"`` ((n, d) array) and ``"quality"`` ((n,) floats, else read
             from ``quality_field``). A resumed run may be given more arrivals than it has done
             (the bank keeps evolving); those it has done must be the same records and quality.
+            With ``batch_size``, each arrival is split into rounds of at most that many records.
         run_dir : str or Path
         quality_field : str, default="quality"
         resume : bool, default=False
-            Continue after the last saved arrival.
+            Continue after the last saved round.
         on_round_end : callable, optional
-            ``on_round_end(arrival_index, report)`` after each arrival is saved.
+            ``on_round_end(round_index, report)`` after each round is saved.
 
         Returns
         -------
@@ -372,9 +485,10 @@ class InsBank:
             ``selected``: the bank, as indices into the concatenation of all arrivals' records
             (arrival ``t``'s record ``i`` is ``sum(sizes[:t]) + i``), in rank order.
 
-        The run directory holds, besides ``state.json`` and ``rounds/``, the last arrival's
-        candidates' embeddings and responsibilities (``arrays/arrival_NNN.npz``), from which a
-        resumed run rebuilds the bank and its history exactly. No model is trained.
+        The run directory holds, besides ``state.json`` and ``rounds/``, the last round's
+        candidates' embeddings and responsibilities (``arrays/arrival_NNN.npz``; sparse ones as
+        CSR arrays), from which a resumed run rebuilds the bank and its history exactly. No
+        model is trained.
         """
         from ._run import run_insbank
 

@@ -50,3 +50,20 @@ def read_arrival(item, t: int, quality_field: str, func: str) -> dict:
                               f"{m.shape[0]} rows")
         emb = host_values(m)
     return {"records": records, "embeddings": emb, "quality": q, "fingerprint": fingerprint(records, q)}
+
+
+def split_batches(arrivals: list, batch_size) -> list:
+    """Each arrival as consecutive batches of at most ``batch_size`` records, a round each (the
+    published code's batches); None: the arrivals as they are."""
+    if batch_size is None:
+        return arrivals
+    out = []
+    for a in arrivals:
+        n = len(a["records"])
+        for s in range(0, n, batch_size):
+            e = min(n, s + batch_size)
+            emb = None if a["embeddings"] is None else a["embeddings"][s:e]
+            records, q = a["records"][s:e], a["quality"][s:e]
+            out.append({"records": records, "embeddings": emb, "quality": q,
+                        "fingerprint": fingerprint(records, q)})
+    return out

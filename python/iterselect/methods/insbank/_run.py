@@ -1,4 +1,5 @@
-"""InsBank's run: the arrivals in order, the state saved after each, resumed exactly."""
+"""InsBank's run: the arrivals (or their batches) in order, a round each, the state saved after
+each, resumed exactly."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,8 @@ from ..._validation import param_error
 from ...exceptions import RunError
 from ...runs import RunDirectory
 from .._method_run import MethodRunResult
-from ._arrivals import read_arrival
+from ..baselines import instruction_text
+from ._arrivals import read_arrival, split_batches
 from ._persistence import arrays_path, restore_bank, save_arrays
 
 
@@ -23,6 +25,7 @@ def run_insbank(method, datasets, run_dir, *, quality_field="quality", resume=Fa
     arrivals = [read_arrival(item, t, quality_field, func) for t, item in enumerate(datasets)]
     if not arrivals:
         raise param_error(func, "datasets", "at least one arrival", 0)
+    arrivals = split_batches(arrivals, method.batch_size)
     run = RunDirectory(run_dir, method=method.name, config=method.config(quality_field),
                        resume=resume)
     sizes = [len(a["records"]) for a in arrivals]
@@ -33,7 +36,7 @@ def run_insbank(method, datasets, run_dir, *, quality_field="quality", resume=Fa
     if done:
         state = run.state
         if done > len(arrivals):
-            raise RunError(f"{run.path}: has done {done} arrivals but only {len(arrivals)} "
+            raise RunError(f"{run.path}: has done {done} rounds but only {len(arrivals)} "
                            "were given")
         for t in range(done):
             if state["fingerprints"][t] != arrivals[t]["fingerprint"]:
@@ -45,9 +48,9 @@ def run_insbank(method, datasets, run_dir, *, quality_field="quality", resume=Fa
         a = arrivals[t]
         emb = a["embeddings"]
         if emb is None:
-            from ...datasets import embedding_text, minilm_embeddings
+            from ...datasets import minilm_embeddings
 
-            emb = minilm_embeddings([embedding_text(r) for r in a["records"]],
+            emb = minilm_embeddings([instruction_text(r) for r in a["records"]],
                                     progress=method.progress)
         try:
             res = method.select_round(emb, a["quality"], bank=bank,
@@ -69,7 +72,8 @@ def run_insbank(method, datasets, run_dir, *, quality_field="quality", resume=Fa
                   "mean_representation": float(np.mean(res.representation[res.indices])),
                   "mean_quality": float(np.mean(res.quality[res.indices])),
                   "n_exemplars": int(res.exemplars.size), "n_iter": res.n_iter,
-                  "converged": res.converged, "used_history": res.used_history}
+                  "converged": res.converged, "used_history": res.used_history,
+                  "mode": res.mode}
         run.commit(report, {"bank": new_ids, "keep": res.indices,
                             "bank_quality": res.bank.quality, "bank_scores": res.scores,
                             "sizes": sizes[:t + 1],
@@ -81,9 +85,7 @@ def run_insbank(method, datasets, run_dir, *, quality_field="quality", resume=Fa
         if on_round_end:
             on_round_end(t, run.reports()[-1])
     return MethodRunResult(np.asarray(run.state["bank"], dtype=np.int64), tuple(run.reports()),
-                     run.path)
-
-
+                           run.path)
 
 
 def _diversity(embeddings):
