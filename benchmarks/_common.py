@@ -33,6 +33,32 @@ def synth_embeddings(n: int, dtype="float32") -> np.ndarray:
     return np.load(path, mmap_mode=None)
 
 
+def load_outputs(path: Path, limit: int | None = None) -> list[str]:
+    """The ``output`` field of a gzipped JSON Lines file (Alpaca, synth.py texts), in order."""
+    import gzip
+    out = []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            out.append(json.loads(line)["output"])
+            if limit is not None and len(out) == limit:
+                break
+    return out
+
+
+def synth_texts(n: int = 1_000_000) -> Path:
+    """shared/bench/synth.py's synthetic records (same seed, same data), generated once into the
+    cache."""
+    import subprocess
+
+    path = CACHE / f"synth_texts_{n}.jsonl.gz"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        print(f"generating {path} with {SHARED / 'bench' / 'synth.py'} (once) ...", flush=True)
+        subprocess.run([sys.executable, str(SHARED / "bench" / "synth.py"), "texts", str(n), str(path)],
+                       check=True)
+    return path
+
+
 def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 

@@ -6,7 +6,10 @@ first N rows, S = -||x - y|| (InsBank's similarity). iterselect runs in float32 
 noise) and in float64 with scikit-learn's noise (random_state=0), which must return
 scikit-learn's exemplars exactly; scikit-learn runs on the same S (its time includes building S
 with sklearn.metrics.pairwise_distances). Peak memory is the largest rise of the process's
-resident set during the call, sampled every 10 ms.
+resident set during the call, sampled every 10 ms. On a shared machine the load drifts, so each
+of our runs is timed once before scikit-learn's and once after, and the two are averaged; wall
+and process CPU time are both reported, with the load average over the rows. The header names
+the vector path our kernels took (ITERSELECT_SIMD=scalar|avx2|avx512 forces one).
 
 Sparse: shared/bench/synth.py's 1,000,000 x 384 embeddings, 32 neighbours; the kNN graph is
 built by faiss (IVF-Flat, 4 sqrt(n) lists, 16 probed) and timed apart from the message passing.
@@ -29,6 +32,7 @@ import numpy as np
 from _common import DATA, add_json_option, synth_embeddings, write_json  # noqa: E402
 
 import iterselect  # noqa: E402
+from iterselect._backends import core  # noqa: E402
 from iterselect.affinity import affinity_propagation  # noqa: E402
 
 
@@ -38,7 +42,7 @@ def rss() -> int:
 
 
 def measure(fn):
-    """(result, seconds, peak RSS rise in bytes) of fn()."""
+    """(result, seconds, peak RSS rise in bytes, CPU seconds) of fn()."""
     base = rss()
     peak = [base]
     stop = threading.Event()
@@ -50,15 +54,15 @@ def measure(fn):
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     try:
         out = fn()
     finally:
-        dt = time.perf_counter() - t
+        dt, dc = time.perf_counter() - t, time.process_time() - c
         stop.set()
         th.join()
     peak[0] = max(peak[0], rss())
-    return out, dt, peak[0] - base
+    return out, dt, peak[0] - base, dc
 
 
 def gib(b):
@@ -71,55 +75,61 @@ def dense(sizes, sklearn_max) -> list:
 
     X = np.load(DATA / "embeddings" / "dolly_15k_minilm.npy")
     print("\n## Dense: Dolly 15k MiniLM (float16 -> S = -||x-y||), first N rows\n")
-    print("| N | method | time (s) | iterations | converged | exemplars | peak RSS rise (GiB) | vs sklearn |")
-    print("|---:|---|---:|---:|---|---:|---:|---:|")
+    print("| N | method | time (s) | CPU (s) | iterations | converged | exemplars | peak RSS rise (GiB) "
+          "| vs sklearn (time) | vs sklearn (CPU) | load average |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     results = []
     for n in sizes:
         Xn = np.ascontiguousarray(X[:n])
-        rows = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            r32, t32, m32 = measure(lambda: affinity_propagation(Xn, progress=False))
-        rows.append((f"iterselect float32 (no noise), {os.cpu_count()} threads", t32, r32.n_iter, r32.converged,
-                     len(r32.exemplars), m32))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            r1, t1, m1 = measure(lambda: affinity_propagation(Xn, progress=False, threads=1))
-        rows.append(("iterselect float32 (no noise), 1 thread", t1, r1.n_iter, r1.converged, len(r1.exemplars), m1))
-        sk_time = None
-        if n <= sklearn_max:
-            def build_s():
-                return -pairwise_distances(Xn.astype(np.float64))
 
-            def run_ours64():  # the same S as sklearn's (built the same way, timed the same way)
-                return affinity_propagation(build_s(), metric="precomputed", dtype=np.float64, random_state=0,
-                                            progress=False)
-
+        def quiet(fn):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                r64, t64, m64 = measure(run_ours64)
-            rows.append(("iterselect float64, sklearn's S and noise", t64, r64.n_iter, r64.converged,
-                         len(r64.exemplars), m64))
+                return fn()
 
-            def run_sklearn():
-                S = build_s()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    return sk_ap(S, random_state=0, return_n_iter=True)
+        def build_s():
+            return -pairwise_distances(Xn.astype(np.float64))
 
-            (c, labels, it), tsk, msk = measure(run_sklearn)
-            sk_time = tsk
+        ours = [(f"iterselect float32 (no noise), {os.cpu_count()} threads",
+                 lambda: quiet(lambda: affinity_propagation(Xn, progress=False))),
+                ("iterselect float32 (no noise), 1 thread",
+                 lambda: quiet(lambda: affinity_propagation(Xn, progress=False, threads=1)))]
+        if n <= sklearn_max:  # the same S as sklearn's, built and timed the same way
+            ours.append(("iterselect float64, sklearn's S and noise",
+                         lambda: quiet(lambda: affinity_propagation(build_s(), metric="precomputed", dtype=np.float64,
+                                                                    random_state=0, progress=False))))
+        loads = [os.getloadavg()[0]]
+        first = [measure(fn) for _, fn in ours]
+        loads.append(os.getloadavg()[0])
+        sk = None
+        if n <= sklearn_max:
+            sk = measure(lambda: quiet(lambda: sk_ap(build_s(), random_state=0, return_n_iter=True)))
+            loads.append(os.getloadavg()[0])
+            second = [measure(fn) for _, fn in ours]
+            loads.append(os.getloadavg()[0])
+        else:
+            second = first
+        load = f"{min(loads):.1f}-{max(loads):.1f}"
+        for (name, _), a, b in zip(ours, first, second):
+            r = a[0]
+            t, c, mem = (a[1] + b[1]) / 2, (a[3] + b[3]) / 2, max(a[2], b[2])
+            vs = f"{sk[1] / t:.1f}x | {sk[3] / c:.1f}x" if sk else "- | -"
+            print(f"| {n:,} | {name} | {t:.2f} | {c:.2f} | {r.n_iter} | {r.converged} | {len(r.exemplars)} | "
+                  f"{gib(mem)} | {vs} | {load} |", flush=True)
+            results.append({"n": n, "method": name, "seconds": t, "cpu_seconds": c, "n_iter": int(r.n_iter),
+                            "converged": bool(r.converged), "exemplars": int(len(r.exemplars)),
+                            "peak_rss_rise_bytes": int(mem), "simd_path": core.simd_info()["path"],
+                            "sklearn_over_this": sk[1] / t if sk else None,
+                            "load_average": [min(loads), max(loads)]})
+        if sk:
+            (c, labels, it), tsk, msk, csk = sk
+            r64 = first[-1][0]
             same = np.array_equal(np.asarray(c), r64.exemplars) and np.array_equal(labels, r64.labels)
-            results.append({"n": n, "method": "scikit-learn", "seconds": tsk, "n_iter": int(it),
-                            "identical_to_iterselect_float64": bool(same)})
-            rows.append((f"scikit-learn {__import__('sklearn').__version__} (float64)"
-                         f"{', identical exemplars and labels' if same else ', DIFFERS'}", tsk, it, "n/a", len(c), msk))
-        for name, t, it, conv, k, mem in rows:
-            ratio = f"{sk_time / t:.1f}x" if sk_time and not name.startswith("scikit") else ("1.0x" if sk_time else "-")
-            print(f"| {n:,} | {name} | {t:.2f} | {it} | {conv} | {k} | {gib(mem)} | {ratio} |", flush=True)
-            if not name.startswith("scikit"):
-                results.append({"n": n, "method": name, "seconds": t, "n_iter": int(it), "converged": bool(conv),
-                                "exemplars": int(k), "peak_rss_rise_bytes": int(mem)})
+            print(f"| {n:,} | scikit-learn {__import__('sklearn').__version__} (float64)"
+                  f"{', identical exemplars and labels' if same else ', DIFFERS'} | {tsk:.2f} | {csk:.2f} | {it} | "
+                  f"n/a | {len(c)} | {gib(msk)} | 1.0x | 1.0x | {load} |", flush=True)
+            results.append({"n": n, "method": "scikit-learn", "seconds": tsk, "cpu_seconds": csk, "n_iter": int(it),
+                            "identical_to_iterselect_float64": bool(same), "load_average": [min(loads), max(loads)]})
     return results
 
 
@@ -127,11 +137,11 @@ def sparse(n, k) -> dict:
     from iterselect._knn import kneighbors
 
     print(f"\n## Sparse: synth.py embeddings {n:,} x 384, {k} neighbours\n")
-    X, t_load, _ = measure(lambda: synth_embeddings(n))
-    nb, t_knn, m_knn = measure(lambda: kneighbors(X, k, index="ivf"))
+    X, t_load, _, _ = measure(lambda: synth_embeddings(n))
+    nb, t_knn, m_knn, _ = measure(lambda: kneighbors(X, k, index="ivf"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        r, t_ap, m_ap = measure(lambda: affinity_propagation(X, knn=nb, progress=False, return_messages=False))
+        r, t_ap, m_ap, _ = measure(lambda: affinity_propagation(X, knn=nb, progress=False, return_messages=False))
     print("| step | time (s) | peak RSS rise (GiB) | notes |")
     print("|---|---:|---:|---|")
     print(f"| load / make embeddings | {t_load:.1f} | - | cached .npy after the first run |")
@@ -152,14 +162,13 @@ def main():
     ap.add_argument("--neighbors", type=int, default=32)
     add_json_option(ap)
     a = ap.parse_args()
-    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}
     print(f"# Affinity propagation — {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, iterselect {iterselect.__version__}")
-    try:
-        load = os.getloadavg()
-        print(f"(load average at start: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f})")
-    except OSError:
-        pass
+    simd = core.simd_info()
+    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "simd": simd}
+    print(f"our vector path: {simd['path']} ({simd['flags']}); this CPU supports {', '.join(simd['supported'])}")
+    load = os.getloadavg()
+    print(f"(load average at start: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f})")
     if a.sizes:
         results["dense"] = dense(a.sizes, a.sklearn_max)
     if a.sparse_n:
@@ -169,7 +178,7 @@ def main():
         import torch
 
         X = torch.from_numpy(synth_embeddings(50_000)).cuda()
-        r, t, _ = measure(lambda: affinity_propagation(X, progress=False))
+        r, t, _, _ = measure(lambda: affinity_propagation(X, progress=False))
         torch.cuda.synchronize()
         print(f"| 50,000 dense float32 on {torch.cuda.get_device_name()} | {t:.1f} s | {r.n_iter} iterations |")
         results["gpu"] = {"n": 50_000, "device": torch.cuda.get_device_name(), "seconds": t, "n_iter": int(r.n_iter)}

@@ -22,8 +22,7 @@ import numpy as np
 import iterselect
 from iterselect.coverage import coverage_greedy, tfidf_matrix
 
-from coverage import ensure_million, load_outputs  # noqa: E402  (benchmarks/coverage.py)
-from _common import DATA, add_json_option, write_json  # noqa: E402
+from _common import DATA, add_json_option, load_outputs, synth_texts, write_json  # noqa: E402
 
 
 def main():
@@ -41,9 +40,7 @@ def main():
     import torch
 
     if a.synthetic:
-        from pathlib import Path
-
-        texts = load_outputs(ensure_million(Path("/tmp/iterselect-bench")), a.synthetic)
+        texts = load_outputs(synth_texts(), a.synthetic)
     else:
         texts = load_outputs(DATA / "alpaca_52k.jsonl.gz")
     k = a.k if not a.synthetic else a.synthetic // 20
@@ -62,7 +59,7 @@ def main():
     t_gpu = time.perf_counter() - t0
     same = all(np.array_equal(getattr(gpu, f).cpu().numpy(), getattr(cpu, f)) for f in ("indices", "gains", "alpha"))
     print(f"{what}: n = {X.shape[0]:,}, nnz {X.nnz:,}, k = {k:,}; device {torch.cuda.get_device_name()}")
-    print(f"| path | time | refreshes |\n| --- | --- | --- |")
+    print("| path | time | refreshes |\n| --- | --- | --- |")
     print(f"| CPU (C++, all threads) | {t_cpu:.3f} s | {cpu.refreshes:,} |")
     print(f"| GPU | {t_gpu:.3f} s ({t_cpu / t_gpu:.1f}x) | {gpu.refreshes:,} |")
     print(f"identical picks, gains and column weights: {same}")

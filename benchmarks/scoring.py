@@ -20,11 +20,22 @@ loop's per-call cost (a forward of 2 tokens, timed the same way) times its numbe
 the full-vocabulary logits the loop computes at unscored positions. On a CPU where the model's
 arithmetic dominates the loop, batching cannot remove that arithmetic, and the table says so.
 
+Realistic part (``--realistic N``): IFD of the first N Dolly examples under a randomly
+initialised Llama-style model of a real size (hidden 768, 12 layers, 12 heads, intermediate
+2,048, a 32,000-token vocabulary, untied: 134M parameters; timings do not depend on the
+weights) and a 32,000-token byte-level BPE trained on all of Dolly. The methods take turns on
+chunks of examples: our batched engine under bf16 autocast (``autocast="bfloat16"``: the CPU's
+AVX-512-BF16 or AMX instructions), the same engine in float32, and the float32 one-example loop.
+It reports the loop's time over the bf16 engine's (target: 5x or more), the bf16 engine's time
+over the arithmetic floor (the matrix products at the CPU's measured bf16 rate; target: 1.5x or
+less), the bf16-vs-float32 IFD difference, and which instructions the CPU offers.
+
 GPU part (only with CUDA): a ~106M-parameter Llama from a config in bf16; IFD tokens/s against
 one plain forward pass (full logits) over the same conditioned sequences in the same batches.
 Target: IFD time at most 2.3x the forward pass.
 
-Run: ``PYTHONPATH=python python benchmarks/scoring.py [--n 2000] [--threads 1]``.
+Run: ``PYTHONPATH=python python benchmarks/scoring.py [--n 2000] [--threads 1]``; the
+realistic model alone: ``python benchmarks/scoring.py --realistic 300 --skip-cpu``.
 Data: Dolly 15k (``$ITERSELECT_DOLLY``, else ../shared/data/dolly_15k.jsonl.gz beside the
 checkout, else ``iterselect.datasets.load_dolly()``), CC BY-SA 3.0.
 """
@@ -35,6 +46,7 @@ import gzip
 import json
 import os
 import platform
+import sys
 import time
 
 import numpy as np
@@ -130,17 +142,21 @@ def per_call_seconds(model, repeats=200):
     return (time.perf_counter() - t) / repeats
 
 
-def matmul_gflops(model, repeats=20):
+def matmul_gflops(model, repeats=20, dtype=None, per_cpu_second=False):
     """This CPU's rate on the matrix product that dominates IFD: 1,024 hidden states times the
-    vocabulary projection (torch, the model's dtype, the current thread count)."""
-    w = model.get_output_embeddings().weight.detach()
+    vocabulary projection (torch's linear, the model's dtype or ``dtype``, the current thread
+    count), in GFLOP per second of wall-clock time, or per second of process CPU time (which a
+    busy machine's other processes do not inflate)."""
+    w = model.get_output_embeddings().weight.detach().to(dtype or model.dtype)
     h = torch.randn(1024, w.shape[1], dtype=w.dtype)
-    for _ in range(3):
-        h @ w.T
-    t = time.perf_counter()
-    for _ in range(repeats):
-        h @ w.T
-    return 2 * h.shape[0] * w.numel() * repeats / (time.perf_counter() - t) / 1e9
+    clock = time.process_time if per_cpu_second else time.perf_counter
+    with torch.inference_mode():
+        for _ in range(3):
+            torch.nn.functional.linear(h, w)
+        t = clock()
+        for _ in range(repeats):
+            torch.nn.functional.linear(h, w)
+    return 2 * h.shape[0] * w.numel() * repeats / (clock() - t) / 1e9
 
 
 def ifd_gflop(model, lengths, n_scored):
@@ -232,6 +248,126 @@ def cpu_part(args, records, tok, tok_name):
             "matmul_gflops_rate": rate, "arithmetic_floor_seconds": floor}
 
 
+def cpu_flags():
+    """The CPU's half-precision matrix instructions, as /proc/cpuinfo names them, and torch's
+    vector capability."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    wanted = ("avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile", "amx_fp16")
+    have = [f for f in wanted if f in flags]
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"{' '.join(have) or 'none of ' + ' '.join(wanted)}; torch CPU capability {capability}"
+
+
+def realistic_part(args, all_records):
+    """IFD under a 134M-parameter model: bf16 engine, float32 engine, float32 one-example loop.
+    Returns its JSON record: each method's times and IFD agreement, the floor and the targets."""
+    from iterselect.scoring.toy import toy_tokenizer
+
+    tiny = args.realistic_size == "tiny"  # the script's smoke test: same code, a toy shape
+    texts = [r["instruction"] + "\n" + r["input"] + "\n" + r["output"]
+             for r in (all_records[:args.realistic] if tiny else all_records)]
+    t0 = time.perf_counter()
+    tok = toy_tokenizer(texts, vocab_size=512 if tiny else 32000)
+    t_tok = time.perf_counter() - t0
+    records = all_records[:args.realistic]
+    shape = dict(hidden=64, layers=2, heads=4, inter=128) if tiny else \
+        dict(hidden=768, layers=12, heads=12, inter=2048)
+    model = llama(len(tok) if tiny else max(len(tok), 32000), shape["hidden"], shape["layers"],
+                  shape["heads"], shape["inter"], args.max_length, torch.float32, "cpu")
+    n_params = sum(p.numel() for p in model.parameters())
+    ex = format_examples(records)
+    cond, prior, _ = ifd_sequences(tok, ex, args.max_length, prior_start_id(tok, "benchmark"))
+    lengths = [len(c[0]) for c in cond] + [len(p[0]) for p in prior if p is not None]
+    n_tokens = sum(lengths)
+    n_scored = sum(int(p[1].sum()) for p in prior if p is not None) * 2
+    budget = args.batch_tokens or CPU_BATCH_TOKENS
+    names = [f"iterselect ifd_scores, bf16 autocast (batch_tokens={budget})",
+             f"iterselect ifd_scores, float32 (batch_tokens={budget})",
+             "one-example loop, float32, 2 forwards each"]
+
+    def engine(lo, hi, autocast):
+        return ifd_scores(model, tok, ex.examples[lo:hi], max_length=args.max_length,
+                          batch_tokens=args.batch_tokens, progress=False, autocast=autocast).ifd
+
+    engine(0, 4, "bfloat16")  # warm-up (first-call setup), not timed
+    engine(0, 4, None)
+    one_example_loop(model, cond[:4], prior[:4])
+    wall = dict.fromkeys(names, 0.0)
+    cpu = dict.fromkeys(names, 0.0)
+    results = {name: [] for name in names}
+    loads = []
+    for lo in range(0, len(ex), args.realistic_chunk):
+        hi = min(lo + args.realistic_chunk, len(ex))
+        runs = [lambda: engine(lo, hi, "bfloat16"), lambda: engine(lo, hi, None),
+                lambda: one_example_loop(model, cond[lo:hi], prior[lo:hi])]
+        for name, run in zip(names, runs):
+            t, c = time.perf_counter(), time.process_time()
+            results[name].append(run())
+            wall[name] += time.perf_counter() - t
+            cpu[name] += time.process_time() - c
+        loads.append(os.getloadavg()[0])
+        print(f"  realistic part: {hi} of {len(ex)} examples done", file=sys.stderr, flush=True)
+    ifd = {name: np.concatenate(results[name]) for name in names}
+    bf16, f32, loop = (ifd[name] for name in names)
+    print(f"\nRealistic model: {len(ex)} Dolly examples, Llama-style {n_params / 1e6:.1f}M params "
+          f"(hidden {shape['hidden']}, {shape['layers']} layers, {shape['heads']} heads, intermediate "
+          f"{shape['inter']}, vocabulary {model.config.vocab_size:,}, random weights), tokenizer: "
+          f"byte-level BPE of {len(tok):,} tokens trained on {len(texts):,} Dolly records "
+          f"({t_tok:.0f} s, not timed below), max_length {args.max_length}")
+    print(f"CPU: {platform.machine()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch "
+          f"thread(s); half-precision instructions: {cpu_flags()}; load average during the run "
+          f"{min(loads):.1f}-{max(loads):.1f}; no GPU was available (the GPU part below says so)")
+    print(f"tokens through the model: {n_tokens:,}, scored: {n_scored:,}; methods take turns on "
+          f"chunks of {args.realistic_chunk} examples")
+    print(f"{'method':<58}{'wall s':>9}{'CPU s':>9}{'tokens/wall s':>15}{'loop / this (wall)':>20}"
+          f"{'(CPU)':>8}{'max rel. IFD diff vs float32 engine':>37}")
+    methods = []
+    for name in names:
+        diff = float(np.nanmax(np.abs(ifd[name] - f32) / f32))
+        methods.append({"method": name, "wall_seconds": wall[name], "cpu_seconds": cpu[name],
+                        "max_rel_ifd_diff_vs_float32_engine": diff})
+        print(f"{name:<58}{wall[name]:>9.1f}{cpu[name]:>9.1f}{n_tokens / wall[name]:>15,.0f}"
+              f"{wall[names[2]] / wall[name]:>20.2f}{cpu[names[2]] / cpu[name]:>8.2f}{diff:>37.1e}")
+    rel = np.abs(bf16 - f32) / f32
+    ranks = lambda v: np.argsort(np.argsort(v))  # noqa: E731
+    spearman = float(np.corrcoef(ranks(bf16), ranks(f32))[0, 1])
+    print(f"bf16 vs float32 IFD: relative difference median {np.nanmedian(rel):.1e}, 99th percentile "
+          f"{np.nanpercentile(rel, 99):.1e}, max {np.nanmax(rel):.1e}; Spearman rank correlation "
+          f"{spearman:.5f} (loop vs float32 engine: max {np.nanmax(np.abs(loop - f32) / f32):.1e})")
+    gflop = ifd_gflop(model, lengths, n_scored)
+    # rates per CPU second, compared with each method's CPU time: the load drifts over a long
+    # run, and wall-clock rates measured at one moment would not match the methods' average
+    rate16 = matmul_gflops(model, dtype=torch.bfloat16, per_cpu_second=True)
+    rate32 = matmul_gflops(model, per_cpu_second=True)
+    floor16, floor32 = gflop / rate16, gflop / rate32
+    speedup = wall[names[2]] / wall[names[0]]
+    over_floor = cpu[names[0]] / floor16
+    print(f"arithmetic floor: IFD's matrix products are {gflop:,.0f} GFLOP; at this CPU's measured "
+          f"linear rates on the vocabulary projection ({rate16:.0f} GFLOP per CPU second in bf16, "
+          f"{rate32:.0f} in float32) they take {floor16:.1f} CPU s in bf16 and {floor32:.1f} in "
+          f"float32; the bf16 engine took {cpu[names[0]]:.1f} CPU s ({over_floor:.2f}x its floor), "
+          f"the float32 loop {cpu[names[2]]:.1f} ({cpu[names[2]] / floor32:.2f}x the float32 floor)")
+    print(f"targets: bf16 engine >= 5x the float32 loop: {speedup:.2f}x (wall; "
+          f"{cpu[names[2]] / cpu[names[0]]:.2f}x in CPU time) -> {'met' if speedup >= 5 else 'NOT met'}; "
+          f"bf16 engine within 1.5x of the bf16 floor: {over_floor:.2f}x -> "
+          f"{'met' if over_floor <= 1.5 else 'NOT met'}. No engine at bf16 can beat the float32 loop "
+          f"by more than loop / bf16 floor = {cpu[names[2]] / floor16:.1f}x on this CPU")
+    return {"examples": len(ex), "parameters": n_params, "tokens": n_tokens, "scored_tokens": n_scored,
+            "cpu_flags": cpu_flags(), "load_average": [min(loads), max(loads)], "methods": methods,
+            "bf16_vs_float32_rel_diff": {"median": float(np.nanmedian(rel)),
+                                         "p99": float(np.nanpercentile(rel, 99)),
+                                         "max": float(np.nanmax(rel))},
+            "bf16_vs_float32_spearman": spearman, "matmul_gflop": gflop,
+            "bf16_floor_cpu_seconds": floor16, "float32_floor_cpu_seconds": floor32,
+            "loop_over_bf16_engine_wall": speedup, "bf16_engine_over_floor": over_floor,
+            "targets_met": {"bf16_engine_5x_loop": bool(speedup >= 5),
+                            "within_1.5x_of_floor": bool(over_floor <= 1.5)}}
+
+
 def gpu_part(args, records, tok):
     from iterselect.scoring.batching import pad_batch, plan_batches
 
@@ -311,7 +447,14 @@ def main():
                     help="leave out the published code's per-token loss loop")
     ap.add_argument("--chunk", type=int, default=250,
                     help="examples per turn when the methods alternate (default 250)")
-    ap.add_argument("--skip-cpu", action="store_true")
+    ap.add_argument("--skip-cpu", action="store_true", help="leave out the toy-model CPU part")
+    ap.add_argument("--realistic", type=int, default=0, metavar="N",
+                    help="also score the first N Dolly examples with the 134M-parameter model "
+                         "(bf16 engine, float32 engine, float32 loop; a few hundred take minutes)")
+    ap.add_argument("--realistic-chunk", type=int, default=20,
+                    help="examples per turn in the realistic part (default 20)")
+    ap.add_argument("--realistic-size", choices=("134m", "tiny"), default="134m",
+                    help="'tiny' runs the realistic part's code on a toy model (smoke test)")
     ap.add_argument("--gpu-part-on-cpu", action="store_true",
                     help="without CUDA, run the GPU part's code on CPU with a tiny model")
     add_json_option(ap)
@@ -319,12 +462,15 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    records, path = load_dolly(args.n)
+    all_records, path = load_dolly(None)
+    records = all_records[:args.n]
     tok, tok_name = make_tokenizer(records, args.tokenizer)
     print(f"data: {path} (first {len(records)} records)")
     results = {"data": path, "records": len(records)}
     if not args.skip_cpu:
         results["cpu"] = cpu_part(args, records, tok, tok_name)
+    if args.realistic:
+        results["realistic"] = realistic_part(args, all_records)
     results["gpu"] = gpu_part(args, records, tok)
     write_json(args.json, results)
 

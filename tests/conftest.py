@@ -112,6 +112,12 @@ def dolly_embeddings() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def dolly2k(dolly_embeddings) -> np.ndarray:
+    """The first 2,000 of them."""
+    return dolly_embeddings[:2000]
+
+
+@pytest.fixture(scope="session")
 def dolly_embeddings_full() -> np.ndarray:
     """MiniLM embeddings of all 15,015 bundled Dolly records (float16), shipped in the package
     (:func:`iterselect.datasets.dolly_embeddings`)."""

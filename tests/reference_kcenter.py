@@ -4,6 +4,26 @@ from __future__ import annotations
 import numpy as np
 
 
+def integer_grids(max_n, max_d):
+    """Hypothesis strategy: float32 matrices of up to max_n x max_d small integers, so that every
+    distance is exact in float32 and ties and duplicates are common."""
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import arrays
+
+    return st.integers(1, max_n).flatmap(
+        lambda n: st.integers(1, max_d).flatmap(
+            lambda d: arrays(np.float32, (n, d), elements=st.integers(-3, 3).map(float))))
+
+
+def in_dtype(X, dtype):
+    """X rounded to ``dtype`` as the kernels take it (bfloat16 as a torch tensor, the others as
+    numpy), and the exact float64 values of that rounding."""
+    import torch
+
+    t = torch.from_numpy(np.asarray(X, dtype=np.float32)).to(getattr(torch, dtype))
+    return (t if dtype == "bfloat16" else t.numpy()), t.to(torch.float64).numpy()
+
+
 def _prepare(X, metric):
     X = np.asarray(X, dtype=np.float64)
     if metric == "cosine":

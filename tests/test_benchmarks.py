@@ -52,6 +52,25 @@ def test_scoring_benchmark_ifds_agree(bench_cache):
     assert res["gpu"]["target_judged"] is False and res["gpu"]["target_met"] is None  # CPU dry run
 
 
+def test_scoring_benchmark_realistic_part_runs(bench_cache):
+    """The realistic-model part's code on a toy shape: its three methods, their IFD agreement,
+    the bf16-vs-float32 figures, the floor and the targets."""
+    require_module("torch", "torch")
+    res = run_benchmark("scoring.py", "--skip-cpu", "--realistic", "16", "--realistic-size", "tiny",
+                        "--realistic-chunk", "8", "--threads", "1", cache=bench_cache)
+    part = res["realistic"]
+    bf16, f32, loop = part["methods"]
+    assert "bf16 autocast" in bf16["method"] and "float32" in f32["method"], part
+    assert loop["method"].startswith("one-example loop"), part
+    key = "max_rel_ifd_diff_vs_float32_engine"
+    assert f32[key] == 0.0 and loop[key] < 1e-4, part
+    assert 0.0 < bf16[key] < 0.1, part  # bf16 ran, and is close
+    assert 0.0 < part["bf16_vs_float32_rel_diff"]["median"] <= part["bf16_vs_float32_rel_diff"]["max"]
+    assert part["bf16_floor_cpu_seconds"] > 0 and part["loop_over_bf16_engine_wall"] > 0, part
+    assert set(part["targets_met"]) == {"bf16_engine_5x_loop", "within_1.5x_of_floor"}, part
+    assert res["gpu"] == "not run (no GPU)" or isinstance(res["gpu"], dict), res
+
+
 def test_kcenter_benchmark_picks_identical(bench_cache):
     shared_file("embeddings", "dolly_15k_minilm.npy")
     res = run_benchmark("kcenter.py", "--data", "dolly", "--k", "20", "--ref-seconds", "5",
@@ -59,6 +78,8 @@ def test_kcenter_benchmark_picks_identical(bench_cache):
     rows = res["rows"]
     assert [r["dtype"] for r in rows] == ["float32", "float16"], res
     assert all(r["first_differing_pick"] is None and r["picks_compared"] == 20 for r in rows), res
+    path = iterselect._backends.core.simd_info()["path"]
+    assert res["simd"]["path"] == path and all(r["simd_path"] == path for r in rows), res
 
 
 def test_affinity_benchmark_runs(bench_cache):

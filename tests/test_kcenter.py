@@ -16,7 +16,7 @@ from iterselect.kcenter import _run_cuda
 from iterselect._arrays import as_matrix
 
 from conftest import needs_emulation, require_module
-from reference_kcenter import assert_matches_reference, kcenter_reference
+from reference_kcenter import assert_matches_reference, in_dtype, integer_grids, kcenter_reference
 
 
 
@@ -103,13 +103,8 @@ def test_radii_are_never_called_gains():
 
 # ---------------------------------------------------------------- hypothesis: ties, duplicates
 
-small_int_matrices = st.integers(1, 40).flatmap(
-    lambda n: st.integers(1, 9).flatmap(
-        lambda d: arrays(np.float32, (n, d), elements=st.integers(-3, 3).map(float))))
-
-
 @settings(max_examples=150, deadline=None)
-@given(X=small_int_matrices, data=st.data())
+@given(X=integer_grids(40, 9), data=st.data())
 def test_hypothesis_integer_grids_exact(X, data):
     """Small integer coordinates: every distance is exact in float32, so picks (ties included)
     must equal the float64 reference exactly, on both loops and with a pool."""
@@ -137,18 +132,11 @@ def test_hypothesis_float64_matches_reference(X, k):
 
 # ---------------------------------------------------------------- real embeddings, every dtype
 
-@pytest.fixture(scope="module")
-def dolly2k(dolly_embeddings):
-    return dolly_embeddings[:2000]
-
-
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_dolly_every_dtype_matches_reference(dolly2k, dtype, metric):
-    torch = require_module("torch", "torch")
-    t = torch.from_numpy(dolly2k.astype(np.float32)).to(getattr(torch, dtype))
-    X = t if dtype == "bfloat16" else t.numpy()
-    X64 = t.to(torch.float64).numpy()  # the exact values the kernel sees
+    require_module("torch", "torch")
+    X, X64 = in_dtype(dolly2k, dtype)  # X64: the exact values the kernel sees
     r = run(X, 200, metric=metric)
     step = assert_matches_reference(r, X64, 200, metric=metric)
     # float64 input must agree exactly; float32 accumulation may only swap a near-tie
@@ -294,6 +282,21 @@ def test_backend_errors():
 def test_bad_input(X, k, kw, exc, match):
     with pytest.raises(exc, match=match):
         run(X, k, **kw)
+
+
+def test_cosine_names_the_lowest_zero_row():
+    """Zero rows in both threads' halves: the Python boundary names the lowest, and so does the
+    C++ core behind it, where the row that starts the second half is found first (long rows keep
+    the first thread busy), every time."""
+    from iterselect import _backends
+
+    X = np.random.default_rng(8).normal(size=(4096, 2048)).astype(np.float32)
+    X[[2047, 2048, 4000]] = 0.0  # two threads split the rows at 2048
+    with pytest.raises(ValueError, match=r"non-zero norm.*Got a zero row at index 2047 instead\."):
+        run(X, 2, metric="cosine", threads=2)
+    for _ in range(5):
+        with pytest.raises(ValueError, match=r"^row 2047 of X has zero norm; the cosine metric is undefined for it$"):
+            _backends.core.kcenter_greedy(X, "float32", 2, np.empty(0, np.int64), "cosine", 0, 2, True, None)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

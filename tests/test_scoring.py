@@ -21,7 +21,7 @@ from iterselect.scoring import (  # noqa: E402
 from iterselect.scoring import batching, nll  # noqa: E402
 from iterselect.scoring.tokenization import Encoded, encode_examples, truncate  # noqa: E402
 
-from torch_support import CHATML, forward_hook_rows  # noqa: E402
+from torch_support import BF16_LOSS_ATOL, CHATML, forward_hook_rows  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "hf_offline")
 
@@ -508,6 +508,62 @@ def test_ifd_accepts_skipped_formatting_results(gpt2, tok):
     ex = format_examples([("a", "b"), {"instruction": "x"}, ("c", "d")], errors="skip")
     got = ifd_scores(gpt2, tok, ex, progress=False)
     assert got.ifd.shape == (2,) and ex.indices.tolist() == [0, 2] and ex.n_skipped == 1
+
+
+# --------------------------------------------------------------------------- precision
+
+
+def _output_dtypes(model):
+    """A context that records the dtype of every output of the model's vocabulary projection."""
+    seen = []
+    handle = model.get_output_embeddings().register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    return seen, handle
+
+
+def test_ifd_bf16_autocast_on_cpu_is_close_to_float32(model, tok, short_records):
+    """autocast="bfloat16" runs the matrix products in bf16 on the CPU (the weights stay
+    float32): the losses move by bf16 rounding only."""
+    want = ifd_scores(model, tok, short_records, progress=False)
+    seen, handle = _output_dtypes(model)
+    try:
+        got = ifd_scores(model, tok, short_records, progress=False, autocast="bfloat16")
+    finally:
+        handle.remove()
+    assert seen and set(seen) == {torch.bfloat16}
+    assert next(model.parameters()).dtype == torch.float32
+    np.testing.assert_array_equal(got.n_response_tokens, want.n_response_tokens)
+    np.testing.assert_allclose(got.cond_loss, want.cond_loss, atol=BF16_LOSS_ATOL)
+    np.testing.assert_allclose(got.prior_loss, want.prior_loss, atol=BF16_LOSS_ATOL)
+    # IFD is exp(cond - prior): both losses' errors, so twice the tolerance in log space
+    np.testing.assert_allclose(np.log(got.ifd), np.log(want.ifd), atol=2 * BF16_LOSS_ATOL)
+    assert not np.array_equal(got.cond_loss, want.cond_loss)  # bf16 did run
+
+
+def test_autocast_off_and_default_are_float32_on_cpu(gpt2, tok, short_records):
+    want = ifd_scores(gpt2, tok, short_records[:10], progress=False)
+    seen, handle = _output_dtypes(gpt2)
+    try:
+        off = ifd_scores(gpt2, tok, short_records[:10], progress=False, autocast="off")
+    finally:
+        handle.remove()
+    assert set(seen) == {torch.float32}
+    np.testing.assert_array_equal(off.ifd, want.ifd)
+
+
+def test_perplexity_bf16_autocast_on_cpu(gpt2, tok, short_records):
+    texts = [r["instruction"] + " " + r["output"] for r in short_records[:10]]
+    want = perplexity(gpt2, tok, texts, progress=False)
+    got = perplexity(gpt2, tok, texts, progress=False, autocast="bfloat16")
+    np.testing.assert_allclose(got.loss, want.loss, atol=BF16_LOSS_ATOL)
+    assert not np.array_equal(got.loss, want.loss)
+
+
+def test_autocast_parameter_errors(gpt2, tok):
+    for func in (ifd_scores, perplexity):
+        with pytest.raises(ValueError, match=rf"^The 'autocast' parameter of {func.__name__} must be "
+                                             r"one of \{None, 'bfloat16', 'float16', 'off'\}. "
+                                             r"Got fp8 instead.$"):
+            func(gpt2, tok, [("a", "b")], autocast="fp8")
 
 
 # --------------------------------------------------------------------------- perplexity

@@ -3,10 +3,14 @@
 // One iteration is one pass over the rows: for each row, the A update of the previous
 // iteration, the top two of A + S, and the R update (damping, history), then the row's Rp is
 // added into the column sums. The column sums must add rows in order (numpy's axis-0 sum), so
-// the work is pipelined: rows go to the workers in small tiles, each worker owns a slice of
-// the columns and adds finished rows into its slice in row order, as soon as they are done
-// (per-row flags, no barrier), while they are still in cache. Memory: S, R, A (3 n^2
-// elements) and O(n). dense_row_pass / dense_column_pass expose the same two steps unfused.
+// the work is pipelined: rows go to the workers in small tiles, the columns are cut into
+// slices, and a worker that finishes a tile adds the finished rows into every slice it can
+// lock, in row order, as soon as they are done (per-row flags, no barrier), while they are
+// still in cache. Any worker may advance any slice, so a descheduled worker (a busy machine)
+// holds up at most its one tile, never a slice of the sums. Each element of S, R and A is read
+// once and R and A written once an iteration: the least memory traffic the update order allows.
+// Memory: S, R, A (3 n^2 elements) and O(n). dense_row_pass / dense_column_pass expose the same
+// two steps unfused.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -18,8 +22,8 @@
 #include "affinity/pair_similarity.hpp"
 #include "affinity/row_ops.hpp"
 #include "common/check.hpp"
-#include "common/distance.hpp"
 #include "common/parallel.hpp"
+#include "common/simd.hpp"
 
 namespace isel::affinity {
 namespace {
@@ -37,9 +41,10 @@ Coefficients<T> coefficients(double damping, bool history, double alpha) {
   return c;
 }
 
-// ---- bodies, compiled for the baseline and (on x86-64) for AVX2
+// ---- bodies, compiled for the baseline and (on x86-64) for AVX2 and AVX-512; Bytes is the
+// width of the first sweep's vectors
 
-template <class T>
+template <class T, int Bytes>
 ISEL_AFF_INLINE void rows_body(const DenseProblem& p, int64_t lo, int64_t hi, bool update, const T* colsum,
                                const Coefficients<T>& c) {
   const int64_t n = p.n;
@@ -49,8 +54,8 @@ ISEL_AFF_INLINE void rows_body(const DenseProblem& p, int64_t lo, int64_t hi, bo
     T* r = static_cast<T*>(p.R) + i * n;
     T y, y2;
     int64_t top;
-    if (update) dense_first_sweep<T, true>(a, r, colsum, s, n, i, c.damping, c.keep, y, top, y2);
-    else dense_first_sweep<T, false>(a, r, colsum, s, n, i, c.damping, c.keep, y, top, y2);
+    if (update) dense_first_sweep<T, true, Bytes>(a, r, colsum, s, n, i, c.damping, c.keep, y, top, y2);
+    else dense_first_sweep<T, false, Bytes>(a, r, colsum, s, n, i, c.damping, c.keep, y, top, y2);
     const T* h = p.H ? static_cast<const T*>(p.H) + i * n : nullptr;
     responsibility_update(r, s, h, n, top, y, y2, c);
   }
@@ -85,51 +90,57 @@ ISEL_AFF_INLINE void accumulate_body(const T* row, int64_t i, int64_t c0, int64_
   }
 }
 
-#ifdef ISEL_AFF_X86
-#define ISEL_AFF_CLONES(T)                                                                                    \
-  ISEL_AFF_AVX2 void rows_avx2(const DenseProblem& p, int64_t lo, int64_t hi, bool u, const T* cs,            \
-                               const Coefficients<T>& c) {                                                    \
-    rows_body<T>(p, lo, hi, u, cs, c);                                                                        \
+#ifdef ISEL_X86
+#define ISEL_AFF_CLONES(T, TARGET, NAME, BYTES)                                                                 \
+  TARGET void rows_##NAME(const DenseProblem& p, int64_t lo, int64_t hi, bool u, const T* cs,                 \
+                          const Coefficients<T>& c) {                                                         \
+    rows_body<T, BYTES>(p, lo, hi, u, cs, c);                                                                 \
   }                                                                                                           \
-  ISEL_AFF_AVX2 void finish_avx2(const DenseProblem& p, int64_t lo, int64_t hi, const T* cs, T d, T k) {      \
+  TARGET void finish_##NAME(const DenseProblem& p, int64_t lo, int64_t hi, const T* cs, T d, T k) {           \
     finish_body<T>(p, lo, hi, cs, d, k);                                                                      \
   }                                                                                                           \
-  ISEL_AFF_AVX2 void accumulate_avx2(const T* row, int64_t i, int64_t c0, int64_t c1, T* cs) {                \
+  TARGET void accumulate_##NAME(const T* row, int64_t i, int64_t c0, int64_t c1, T* cs) {                     \
     accumulate_body<T>(row, i, c0, c1, cs);                                                                   \
   }
-ISEL_AFF_CLONES(float)
-ISEL_AFF_CLONES(double)
+ISEL_AFF_CLONES(float, ISEL_AVX2, avx2, 32)
+ISEL_AFF_CLONES(double, ISEL_AVX2, avx2, 32)
+ISEL_AFF_CLONES(float, ISEL_AVX512, avx512, 64)
+ISEL_AFF_CLONES(double, ISEL_AVX512, avx512, 64)
 #undef ISEL_AFF_CLONES
 #endif
 
-inline bool use_avx2() {
-#ifdef ISEL_AFF_X86
-  return simd::available();
-#else
-  return false;
-#endif
-}
-
 template <class T>
 void rows(const DenseProblem& p, int64_t lo, int64_t hi, bool u, const T* cs, const Coefficients<T>& c) {
-#ifdef ISEL_AFF_X86
-  if (use_avx2()) return rows_avx2(p, lo, hi, u, cs, c);
+#ifdef ISEL_X86
+  switch (simd_level()) {
+    case SimdLevel::avx512: return rows_avx512(p, lo, hi, u, cs, c);
+    case SimdLevel::avx2: return rows_avx2(p, lo, hi, u, cs, c);
+    default: break;
+  }
 #endif
-  rows_body<T>(p, lo, hi, u, cs, c);
+  rows_body<T, 32>(p, lo, hi, u, cs, c);
 }
 
 template <class T>
 void finish_rows(const DenseProblem& p, int64_t lo, int64_t hi, const T* cs, T d, T k) {
-#ifdef ISEL_AFF_X86
-  if (use_avx2()) return finish_avx2(p, lo, hi, cs, d, k);
+#ifdef ISEL_X86
+  switch (simd_level()) {
+    case SimdLevel::avx512: return finish_avx512(p, lo, hi, cs, d, k);
+    case SimdLevel::avx2: return finish_avx2(p, lo, hi, cs, d, k);
+    default: break;
+  }
 #endif
   finish_body<T>(p, lo, hi, cs, d, k);
 }
 
 template <class T>
 void accumulate(const T* row, int64_t i, int64_t c0, int64_t c1, T* cs) {
-#ifdef ISEL_AFF_X86
-  if (use_avx2()) return accumulate_avx2(row, i, c0, c1, cs);
+#ifdef ISEL_X86
+  switch (simd_level()) {
+    case SimdLevel::avx512: return accumulate_avx512(row, i, c0, c1, cs);
+    case SimdLevel::avx2: return accumulate_avx2(row, i, c0, c1, cs);
+    default: break;
+  }
 #endif
   accumulate_body<T>(row, i, c0, c1, cs);
 }
@@ -155,22 +166,28 @@ void diagonal_of_a(const DenseProblem& p, const T* colsum, T* diag_a) {
   for (int64_t k = 0; k < n; ++k) diag_a[k] = availability_diagonal(A[k * n + k], R[k * n + k], colsum[k], d, keep);
 }
 
-// One fused iteration t: rows in tiles, taken by the workers in order as they come free (a
-// descheduled worker holds up at most one tile); column slice w is summed by worker w in row
-// order as rows finish. colsum_prev = colsum_{t-1}; colsum_next <- colsum_t.
+// A slice of the column sums: rows before `next` are added; `busy` while a worker adds more.
+struct ColumnSlice {
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> busy{false};
+};
+
+// One fused iteration t: rows in tiles, taken by the workers in order as they come free; after
+// each tile a worker advances every column slice it can lock over the rows finished so far.
+// colsum_prev = colsum_{t-1}; colsum_next <- colsum_t.
 template <class T>
 void fused_iteration(const DenseProblem& p, int64_t t, double alpha, const T* colsum_prev, T* colsum_next,
-                     std::vector<std::atomic<int64_t>>& done, int workers) {
+                     std::vector<std::atomic<int64_t>>& done, std::vector<ColumnSlice>& slices, int workers) {
   const int64_t n = p.n;
   const auto c = coefficients<T>(p.damping, p.H != nullptr, alpha);
   const int64_t tile = rows_per_task(n);
   const int64_t ntiles = (n + tile - 1) / tile;
   const int64_t stamp = t + 1;
+  const int nslices = static_cast<int>(slices.size());
   const T* R = static_cast<const T*>(p.R);
+  for (auto& sl : slices) sl.next.store(0, std::memory_order_relaxed);
   std::atomic<int64_t> next_tile{0};
   parallel_for(workers, workers, [&](int64_t w, int64_t, int) {
-    const int64_t c0 = n * w / workers, c1 = n * (w + 1) / workers;
-    int64_t next_row = 0;
     bool tiles_left = true;
     for (;;) {
       if (tiles_left) {
@@ -183,12 +200,22 @@ void fused_iteration(const DenseProblem& p, int64_t t, double alpha, const T* co
           tiles_left = false;
         }
       }
-      while (next_row < n && done[next_row].load(std::memory_order_acquire) == stamp) {
-        accumulate<T>(R + next_row * n, next_row, c0, c1, colsum_next);
-        ++next_row;
+      bool finished = true, progressed = false;
+      for (int k = 0; k < nslices; ++k) {
+        ColumnSlice& sl = slices[(k + w * nslices / workers) % nslices];  // its own share first
+        if (sl.next.load(std::memory_order_acquire) == n) continue;
+        finished = false;
+        if (sl.busy.exchange(true, std::memory_order_acquire)) continue;
+        const int64_t s = &sl - slices.data();
+        const int64_t c0 = n * s / nslices, c1 = n * (s + 1) / nslices;
+        int64_t row = sl.next.load(std::memory_order_relaxed);
+        for (; row < n && done[row].load(std::memory_order_acquire) == stamp; ++row, progressed = true)
+          accumulate<T>(R + row * n, row, c0, c1, colsum_next);
+        sl.next.store(row, std::memory_order_release);
+        sl.busy.store(false, std::memory_order_release);
       }
-      if (next_row == n) break;
-      if (!tiles_left) std::this_thread::yield();  // waiting for another worker's rows
+      if (finished) break;
+      if (!tiles_left && !progressed) std::this_thread::yield();  // waiting for another worker's rows
     }
   }, 1);
 }
@@ -230,12 +257,13 @@ RunResult run(const DenseProblem& p, uint8_t* exemplar, const Hooks& hooks) {
   T* next = colsum_b.data();
   std::vector<std::atomic<int64_t>> done(n);
   for (auto& f : done) f.store(0, std::memory_order_relaxed);
+  std::vector<ColumnSlice> slices(static_cast<size_t>(std::min<int64_t>(n, 4 * workers)));
   Convergence conv(n, p.convergence_iter);
   const T* R = static_cast<const T*>(p.R);
   double alpha = p.history_weight;
   RunResult res;
   for (int64_t t = 0; t < p.max_iter; ++t) {
-    fused_iteration<T>(p, t, alpha, prev, next, done, workers);
+    fused_iteration<T>(p, t, alpha, prev, next, done, slices, workers);
     std::swap(prev, next);  // prev = colsum_t
     diagonal_of_a<T>(p, prev, diag_a.data());
     alpha *= p.history_decay;

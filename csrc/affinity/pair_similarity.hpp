@@ -10,6 +10,7 @@
 #include "affinity/affinity.hpp"
 #include "common/check.hpp"
 #include "common/distance.hpp"
+#include "common/distance_tile.hpp"
 #include "common/half.hpp"
 #include "common/parallel.hpp"
 
@@ -72,11 +73,31 @@ class RowSimilarity {
 
   A sim(int64_t i, int64_t j) const { return similarity_from_sq(sq(i, j), metric_); }
 
+  // The rows as the blocked kernel takes them (common/distance_tile.hpp): scaled for cosine,
+  // zero-padded to a multiple of 32 columns and of kTile rows. Built on demand (dense only).
+  void pack(int threads) {
+    dp_ = padded_dim(d_);
+    const int64_t rows = (n_ + kTile - 1) / kTile * kTile;
+    packed_.assign(static_cast<size_t>(rows * dp_), A(0));
+    parallel_for(n_, threads, [&](int64_t lo, int64_t hi, int) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const bool cosine = metric_ == Metric::cosine;
+        widen_row<A, A>(row(i), d_, dp_, cosine, cosine ? inv_[i] : A(1), packed_.data() + i * dp_);
+      }
+    }, 1024);
+  }
+
+  // sq(i0 + m, j0 + q) for m, q < kTile into out[kTile * q + m], bit for bit (after pack()).
+  void tile_sq(TileFn<A> tile, int64_t i0, int64_t j0, A* out) const {
+    tile(packed_.data() + i0 * dp_, dp_, packed_.data() + j0 * dp_, dp_, dp_, out);
+  }
+
  private:
   int64_t n_, d_;
   Metric metric_;
   const A* rows_ = nullptr;
-  std::vector<A> wide_, inv_, scaled_;
+  std::vector<A> wide_, inv_, scaled_, packed_;
+  int64_t dp_ = 0;
 };
 
 // Calls fn(RowSimilarity<T>&) for the storage type of X.

@@ -1,6 +1,6 @@
 // CPU internals of the affinity family: the element operations of one message row, written
-// once and compiled twice (baseline x86-64 and an AVX2 clone picked at run time, no
-// -march=native). Elementwise operations only, so vectorizing them changes no result
+// once and compiled three times (baseline x86-64, and AVX2 and AVX-512 clones picked at run time
+// by common/simd.hpp, no -march=native). Elementwise operations only, so vectorizing them changes no result
 // (contraction into FMA is off: -ffp-contract=off); the one reduction, the top two of a row,
 // only compares values, so any order gives the same (value, first index) answer. The CUDA
 // kernels in affinity.cu perform the same operations on the same values.
@@ -10,14 +10,9 @@
 #include <cstring>
 #include <limits>
 
-#if defined(__x86_64__) || defined(_M_X64)
-#define ISEL_AFF_X86 1
-#define ISEL_AFF_AVX2 __attribute__((target("avx2,fma")))
-#endif
-
 #define ISEL_AFF_INLINE inline __attribute__((always_inline))
 
-// 256-bit vector types pass through always-inline helpers only; no ABI crosses a call.
+// 256- and 512-bit vector types pass through always-inline helpers only; no ABI crosses a call.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace isel::affinity::detail {
@@ -96,23 +91,24 @@ ISEL_AFF_INLINE void responsibility_update(T* r, const T* s, const T* h, int64_t
     for (int64_t e = 0; e < m; ++e) r[e] = c.alpha * h[e] + c.oma * r[e];
 }
 
-// ---- the fused first sweep of a dense row, in 256-bit lanes (GCC vector extensions)
+// ---- the fused first sweep of a dense row, in 256- or 512-bit lanes (GCC vector extensions;
+// the clone's target decides the instructions)
 
-template <class T>
+template <class T, int Bytes>
 struct Lanes;
-template <>
-struct Lanes<float> {
-  typedef float V __attribute__((vector_size(32)));
-  typedef int32_t I __attribute__((vector_size(32)));
+template <int Bytes>
+struct Lanes<float, Bytes> {
+  typedef float V __attribute__((vector_size(Bytes)));
+  typedef int32_t I __attribute__((vector_size(Bytes)));
   typedef int32_t Idx;
-  static constexpr int W = 8;
+  static constexpr int W = Bytes / 4;
 };
-template <>
-struct Lanes<double> {
-  typedef double V __attribute__((vector_size(32)));
-  typedef int64_t I __attribute__((vector_size(32)));
+template <int Bytes>
+struct Lanes<double, Bytes> {
+  typedef double V __attribute__((vector_size(Bytes)));
+  typedef int64_t I __attribute__((vector_size(Bytes)));
   typedef int64_t Idx;
-  static constexpr int W = 4;
+  static constexpr int W = Bytes / 8;
 };
 
 template <class V>
@@ -127,9 +123,9 @@ ISEL_AFF_INLINE void store(void* p, V v) { std::memcpy(p, &v, sizeof(V)); }
 // Per-lane top two over positions [lo, hi) of a row: when `update`, first A_ik <- availability
 // (written back); then x = A_ik + S_ik joins the trackers. Lane l sees positions lo + l + W j,
 // the tail goes to `tail`.
-template <class T, bool kUpdate>
+template <class T, bool kUpdate, int Bytes>
 struct Sweep {
-  using L = Lanes<T>;
+  using L = Lanes<T, Bytes>;
   typename L::V m1, m2;
   typename L::I i1;
 
@@ -191,10 +187,10 @@ struct Sweep {
 
 // The whole first sweep of dense row i of length n: Y, I, Y2 of A + S (A updated first when
 // `update`, the diagonal entry with its own formula).
-template <class T, bool kUpdate>
+template <class T, bool kUpdate, int Bytes>
 ISEL_AFF_INLINE void dense_first_sweep(T* a, const T* r, const T* colsum, const T* s, int64_t n, int64_t i,
                                        T damping, T keep, T& y, int64_t& top, T& y2) {
-  Sweep<T, kUpdate> sw;
+  Sweep<T, kUpdate, Bytes> sw;
   Best<T> tail;
   if constexpr (kUpdate) {
     sw.run(a, r, colsum, s, 0, i, damping, keep, tail);

@@ -24,27 +24,38 @@ void similarity_matrix(const void* X, DType x_dtype, int64_t n, int64_t d, Metri
     dispatch_messages(s_dtype, [&](auto tag) {
       using T = decltype(tag);
       T* s = static_cast<T*>(S);
-      // Upper triangle by row blocks (then mirrored), so S is exactly symmetric. Rows are
-      // interleaved over the workers to balance the triangle.
+      // Upper triangle by row blocks (then mirrored), so S is exactly symmetric, computed in
+      // tiles of 4 x 4 pairs. Rows are interleaved over the workers to balance the triangle.
+      using A = typename std::decay_t<decltype(rows)>::A;
+      rows.pack(threads);
+      const TileFn<A> tile = tile_kernel<A>(simd_level());
       const int64_t block = 64;
       const int64_t nblocks = (n + block - 1) / block;
       for (int64_t b0 = 0; b0 < nblocks; b0 += 16) {
         const int64_t b1 = std::min(nblocks, b0 + 16);
         const int workers = resolve_threads(threads);
         parallel_for(workers, workers, [&](int64_t wlo, int64_t whi, int) {
+          alignas(64) A sq[kTile * kTile];
           for (int64_t w = wlo; w < whi; ++w)
             for (int64_t b = b0 + w; b < b1; b += workers)
-              for (int64_t i = b * block; i < std::min(n, (b + 1) * block); ++i) {
-                T* row = s + i * n;
-                for (int64_t j = i; j < n; ++j) row[j] = static_cast<T>(rows.sim(i, j));
-              }
+              for (int64_t i0 = b * block; i0 < std::min(n, (b + 1) * block); i0 += kTile)
+                for (int64_t j0 = i0; j0 < n; j0 += kTile) {
+                  rows.tile_sq(tile, i0, j0, sq);
+                  for (int64_t m = 0; m < kTile && i0 + m < n; ++m)
+                    for (int64_t q = std::max<int64_t>(0, i0 + m - j0); q < kTile && j0 + q < n; ++q)
+                      s[(i0 + m) * n + j0 + q] = static_cast<T>(detail::similarity_from_sq(sq[kTile * q + m], metric));
+                }
         }, 1);
         hooks.tick(std::min(n, b1 * block), n);
       }
-      parallel_for(n, threads, [&](int64_t lo, int64_t hi, int) {
-        for (int64_t i = lo; i < hi; ++i)
-          for (int64_t j = 0; j < i; ++j) s[i * n + j] = s[j * n + i];
-      }, std::max<int64_t>(1, 65536 / n));
+      // the mirror, in square blocks so that the transposed reads stay in cache
+      const int64_t mblocks = (n + block - 1) / block;
+      parallel_for(mblocks, threads, [&](int64_t lo, int64_t hi, int) {
+        for (int64_t bi = lo; bi < hi; ++bi)
+          for (int64_t bj = 0; bj <= bi; ++bj)
+            for (int64_t i = bi * block; i < std::min(n, (bi + 1) * block); ++i)
+              for (int64_t j = bj * block; j < std::min(i, (bj + 1) * block); ++j) s[i * n + j] = s[j * n + i];
+      }, 1);
     });
   });
 }

@@ -8,6 +8,13 @@
 // bound, hence the farthest point. Heap order is (value desc, index asc), so ties go to the
 // lowest index exactly as in the plain loop. Distances are the canonical ones of
 // common/distance.hpp, so both loops (and the GPU) see the same floats.
+//
+// Refreshes are blocked: stale points are taken off the heap in batches, widened (and scaled)
+// into packed rows, sorted by the first center each still needs, and compared with those
+// centers four points by four centers at a time (common/distance_tile.hpp), the centers a
+// cache-sized chunk at a time. Refreshing a point earlier than the one-at-a-time loop would
+// never changes a result: its bound only becomes exact sooner, and every point is brought up to
+// date at the end anyway (min_distances), so the total number of distances is the same.
 #include "kcenter/kcenter.hpp"
 
 #include <algorithm>
@@ -18,7 +25,9 @@
 
 #include "common/check.hpp"
 #include "common/distance.hpp"
+#include "common/distance_tile.hpp"
 #include "common/parallel.hpp"
+#include "common/simd.hpp"
 
 namespace isel::kcenter {
 
@@ -34,9 +43,11 @@ class Greedy {
   using A = accum_t<T>;
 
   Greedy(const Problem& p)
-      : p_(p), X_(static_cast<const T*>(p.X)), n_(p.n), d_(p.d), cosine_(p.metric == Metric::cosine) {
+      : p_(p), X_(static_cast<const T*>(p.X)), n_(p.n), d_(p.d), dp_(padded_dim(p.d)),
+        cosine_(p.metric == Metric::cosine), tile_(tile_kernel<A>(simd_level())) {
     zeros_.assign(d_, A(0));
-    centers_.reserve(static_cast<size_t>((p.k + std::max<int64_t>(p.n_selected, 1)) * d_));
+    // the centers, packed; kTile - 1 zero rows past the last let a tile read a whole quad
+    centers_.assign(static_cast<size_t>((p.k + std::max<int64_t>(p.n_selected, 1) + kTile) * dp_), A(0));
     if (cosine_) {
       inv_.resize(n_);
       std::atomic<int64_t> zero_row{n_};  // the lowest zero row, whichever thread finds it
@@ -55,6 +66,7 @@ class Greedy {
     ub_.assign(n_, std::numeric_limits<A>::infinity());
     stamp_.assign(n_, 0);
     chosen_.assign(n_, 0);
+    buffers_.resize(resolve_threads(p.threads));
   }
 
   void run(Output& out, const Hooks& hooks) {
@@ -101,78 +113,124 @@ class Greedy {
   }
 
   const T* row(int64_t i) const { return X_ + i * d_; }
-  const A* center(int64_t c) const { return centers_.data() + c * d_; }
-  A dist(int64_t i, int64_t c) const {
-    return cosine_ ? sqdist<T, A>(row(i), center(c), d_, true, inv_[i]) : sqdist<T, A>(row(i), center(c), d_);
-  }
+  const A* center(int64_t c) const { return centers_.data() + c * dp_; }
+  A scale(int64_t i) const { return cosine_ ? inv_[i] : A(1); }
+  A dist(int64_t i, int64_t c) const { return sqdist<T, A>(row(i), center(c), d_, cosine_, scale(i)); }
 
   void choose(int64_t i) {
     chosen_[i] = 1;
     ub_[i] = A(0);
-    const T* x = row(i);
-    for (int64_t j = 0; j < d_; ++j) {
-      A v = load_float(x, j);
-      centers_.push_back(cosine_ ? v * inv_[i] : v);
-    }
+    widen_row<T, A>(row(i), d_, dp_, cosine_, scale(i), centers_.data() + n_centers_ * dp_);
     ++n_centers_;
     stamp_[i] = static_cast<int32_t>(n_centers_);
   }
 
-  // Bring point i up to date with every center; returns the distances computed.
-  int64_t refresh(int64_t i) {
-    A s = ub_[i];
-    const int64_t from = stamp_[i];
-    for (int64_t c = from; c < n_centers_; ++c) s = std::min(s, dist(i, c));
-    ub_[i] = s;
-    stamp_[i] = static_cast<int32_t>(n_centers_);
-    return n_centers_ - from;
+  // One worker's scratch: packed rows, and the first center each still needs.
+  struct Buffers {
+    std::vector<A> rows;
+    std::vector<int32_t> from;
+    std::vector<A> ub;
+  };
+
+  // Brings the points idx[0, m) up to date with every center: packs them in order of their
+  // stamps (callers pass them sorted), then blocks over centers and tiles of four points.
+  void refresh_points(const int64_t* idx, int64_t m, Buffers& buf) {
+    if (m == 0) return;
+    const int64_t padded = (m + kTile - 1) / kTile * kTile;
+    buf.rows.resize(static_cast<size_t>(padded * dp_));
+    buf.from.resize(padded);
+    buf.ub.resize(padded);
+    for (int64_t t = 0; t < padded; ++t) {
+      A* dst = buf.rows.data() + t * dp_;
+      if (t < m) {
+        const int64_t i = idx[t];
+        widen_row<T, A>(row(i), d_, dp_, cosine_, scale(i), dst);
+        buf.from[t] = stamp_[i];
+        buf.ub[t] = ub_[i];
+      } else {  // a ragged last tile: zero rows that need no center
+        std::fill(dst, dst + dp_, A(0));
+        buf.from[t] = static_cast<int32_t>(n_centers_);
+        buf.ub[t] = A(0);
+      }
+    }
+    refresh_block(buf.rows.data(), padded, buf.from.data(), buf.ub.data());
+    for (int64_t t = 0; t < m; ++t) {
+      ub_[idx[t]] = buf.ub[t];
+      stamp_[idx[t]] = static_cast<int32_t>(n_centers_);
+    }
   }
 
-  // Brings every unchosen point up to date, cache-blocked: a tile of rows meets the centers a
-  // chunk at a time, so both stay in cache instead of every row streaming all its stale centers
-  // from memory. The minimum does not depend on the order, so the result is the same.
-  void refresh_all() {
-    constexpr int64_t kRows = 128, kCenters = 128;
-    std::vector<int64_t> counts(resolve_threads(p_.threads), 0);
-    const int64_t tiles = (n_ + kRows - 1) / kRows;
-    parallel_for(tiles, p_.threads, [&](int64_t lo, int64_t hi, int w) {
-      int64_t count = 0;
-      for (int64_t tile = lo; tile < hi; ++tile) {
-        const int64_t r0 = tile * kRows, r1 = std::min(n_, r0 + kRows);
-        int64_t first = n_centers_;
-        for (int64_t i = r0; i < r1; ++i)
-          if (!chosen_[i]) first = std::min<int64_t>(first, stamp_[i]);
-        for (int64_t c0 = first; c0 < n_centers_; c0 += kCenters) {
-          const int64_t c1 = std::min(n_centers_, c0 + kCenters);
-          for (int64_t i = r0; i < r1; ++i) {
-            if (chosen_[i] || stamp_[i] >= c1) continue;
-            A s = ub_[i];
-            for (int64_t c = std::max<int64_t>(stamp_[i], c0); c < c1; ++c) s = std::min(s, dist(i, c));
-            count += c1 - std::max<int64_t>(stamp_[i], c0);
-            ub_[i] = s;
-            stamp_[i] = static_cast<int32_t>(c1);
+  // ub[t] <- min(ub[t], d(row t, c)) for every center c in [from[t], n_centers_); rows sorted by
+  // from, their count a multiple of kTile. A chunk of centers stays in cache while every tile
+  // of rows that needs it passes; within a tile, a center some rows already had is computed
+  // for all four and counted only where it is new (the minimum is exact either way).
+  void refresh_block(const A* rows, int64_t m, const int32_t* from, A* ub) const {
+    constexpr int64_t kChunk = 128;
+    alignas(64) A out[kTile * kTile];
+    for (int64_t c0 = from[0]; c0 < n_centers_; c0 += kChunk) {
+      const int64_t c1 = std::min(n_centers_, c0 + kChunk);
+      for (int64_t t = 0; t < m && from[t] < c1; t += kTile) {
+        for (int64_t q0 = std::max<int64_t>(c0, from[t]); q0 < c1; q0 += kTile) {
+          tile_(rows + t * dp_, dp_, center(q0), dp_, dp_, out);
+          const int64_t qn = std::min<int64_t>(kTile, c1 - q0);
+          if (qn == kTile && from[t + kTile - 1] <= q0) {  // all sixteen new: a plain minimum
+            for (int r = 0; r < kTile; ++r)
+              ub[t + r] = std::min(std::min(std::min(ub[t + r], out[r]), std::min(out[4 + r], out[8 + r])), out[12 + r]);
+            continue;
+          }
+          for (int r = 0; r < kTile; ++r) {
+            A s = ub[t + r];
+            for (int64_t q = std::max<int64_t>(0, from[t + r] - q0); q < qn; ++q) s = std::min(s, out[kTile * q + r]);
+            ub[t + r] = s;
           }
         }
       }
-      counts[w] += count;
+    }
+  }
+
+  // Sorts points by stamp (most stale first) so that a tile's four share most of their centers.
+  void sort_by_stamp(std::vector<int64_t>& idx) const {
+    std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+      return stamp_[a] < stamp_[b] || (stamp_[a] == stamp_[b] && a < b);
+    });
+  }
+
+  int64_t stale_distances(const std::vector<int64_t>& idx) const {
+    int64_t work = 0;
+    for (int64_t i : idx) work += n_centers_ - stamp_[i];
+    return work;
+  }
+
+  // Brings every unchosen point up to date, a tile of rows at a time on all threads.
+  void refresh_all() {
+    constexpr int64_t kRows = 256;
+    const int64_t tiles = (n_ + kRows - 1) / kRows;
+    std::vector<int64_t> counts(buffers_.size(), 0);
+    parallel_for(tiles, p_.threads, [&](int64_t lo, int64_t hi, int w) {
+      std::vector<int64_t> idx;
+      for (int64_t tile = lo; tile < hi; ++tile) {
+        idx.clear();
+        for (int64_t i = tile * kRows, end = std::min(n_, i + kRows); i < end; ++i)
+          if (!chosen_[i] && stamp_[i] < n_centers_) idx.push_back(i);
+        if (idx.empty()) continue;
+        sort_by_stamp(idx);
+        counts[w] += stale_distances(idx);
+        refresh_points(idx.data(), static_cast<int64_t>(idx.size()), buffers_[w]);
+      }
     }, 1);
     for (auto c : counts) evals_ += c;
   }
 
   // Lazy: refresh stale tops until the top is current; it is then the farthest point.
-  // Stale entries are taken off the top in batches and refreshed on all threads: refreshing a
-  // point early never changes a result (its bound only becomes exact sooner), and the batch
-  // stops at the first current entry, so little work is done that the one-at-a-time loop
-  // would not also do.
+  // Stale entries are taken off the top in batches (stopping at the first current one) and
+  // refreshed together, on all threads when the batch is large.
   std::pair<A, int64_t> exact_top() {
     if (heap_.empty()) return {A(0), -1};
-    const int threads = resolve_threads(p_.threads);
-    const size_t max_batch = threads > 1 ? 256 * static_cast<size_t>(threads) : 1;
     for (;;) {
       const Entry& top = heap_.front();
       if (stamp_[top.index] == n_centers_) return {top.value, top.index};
       batch_.clear();
-      while (!heap_.empty() && batch_.size() < max_batch && stamp_[heap_.front().index] != n_centers_) {
+      while (!heap_.empty() && batch_.size() < kBatch * buffers_.size() && stamp_[heap_.front().index] != n_centers_) {
         std::pop_heap(heap_.begin(), heap_.end(), lower_priority);
         batch_.push_back(heap_.back().index);
         heap_.pop_back();
@@ -186,24 +244,30 @@ class Greedy {
   }
 
   void refresh_batch() {
+    sort_by_stamp(batch_);
     const int64_t m = static_cast<int64_t>(batch_.size());
-    int64_t work = 0;  // distances the batch needs; threads only pay off for a large batch
-    for (int64_t i : batch_) work += n_centers_ - stamp_[i];
-    if (work < kParallelWork || m < 16) {
-      for (int64_t i : batch_) evals_ += refresh(i);
+    const int64_t work = stale_distances(batch_);
+    evals_ += work;
+    const int threads = static_cast<int>(buffers_.size());
+    if (work < kParallelWork || threads == 1 || m < 2 * kTile * threads) {
+      refresh_points(batch_.data(), m, buffers_[0]);
       return;
     }
-    std::vector<int64_t> counts(resolve_threads(p_.threads), 0);
-    parallel_for(m, p_.threads, [&](int64_t lo, int64_t hi, int w) {
-      int64_t c = 0;
-      for (int64_t b = lo; b < hi; ++b) c += refresh(batch_[b]);
-      counts[w] += c;
-    }, 8);
-    for (auto c : counts) evals_ += c;
+    // worker w takes tiles w, w + threads, ...: stale and fresh tiles alike go to every worker
+    const int64_t tiles = (m + kTile - 1) / kTile;
+    parallel_for(threads, threads, [&](int64_t w, int64_t, int) {
+      std::vector<int64_t> mine;
+      for (int64_t tile = w; tile < tiles; tile += threads)
+        for (int64_t t = tile * kTile; t < std::min(m, (tile + 1) * kTile); ++t) mine.push_back(batch_[t]);
+      refresh_points(mine.data(), static_cast<int64_t>(mine.size()), buffers_[w]);
+    }, 1);
   }
 
-  // About a millisecond of distances per thread: far above the cost of starting the threads.
-  static constexpr int64_t kParallelWork = 1 << 16;
+  // Points taken off the heap at once, per thread: enough tiles to share the centers' loads.
+  static constexpr size_t kBatch = 256;
+
+  // A fraction of a millisecond of blocked distances: well above the cost of starting threads.
+  static constexpr int64_t kParallelWork = 1 << 14;
 
   // Plain: the argmax over unchosen points, kept by plain_update (and found once at start).
   std::pair<A, int64_t> plain_top() {
@@ -251,9 +315,11 @@ class Greedy {
 
   const Problem& p_;
   const T* X_;
-  int64_t n_, d_;
+  int64_t n_, d_, dp_;
   bool cosine_;
+  TileFn<A> tile_;
   std::vector<A> zeros_, inv_, centers_, ub_;
+  std::vector<Buffers> buffers_;
   std::vector<int32_t> stamp_;
   std::vector<uint8_t> chosen_;
   std::vector<Entry> heap_;

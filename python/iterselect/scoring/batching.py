@@ -4,7 +4,8 @@ Sequences are sorted by length (longest first, so an out-of-memory shows up on t
 batch), grouped into batches whose padded size ``rows × longest`` stays within a token
 budget, padded on the left or the right, and run under ``torch.inference_mode`` (bf16
 autocast on CUDA for a float32 model; CPU runs in the model's own precision, float32 for the
-models :func:`~iterselect.scoring.load_model` gives). Results come back in input order. On a
+models :func:`~iterselect.scoring.load_model` gives, unless ``autocast="bfloat16"`` asks for
+bf16 matrix products there too: AVX-512-BF16 or AMX where the CPU has them). Results come back in input order. On a
 CUDA out-of-memory error the failing batch is split in two and retried.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 
 import numpy as np
 
-from .._validation import check_int
+from .._validation import check_choice, check_int
 
 
 def plan_batches(lengths, batch_tokens: int, max_batch_size: int | None = None) -> list[np.ndarray]:
@@ -129,9 +130,23 @@ def run_batches(batches, fn, n: int, *, progress: bool = True, desc: str | None 
     return results
 
 
+AUTOCAST_CHOICES = (None, "bfloat16", "float16", "off")
+
+
+def check_autocast(autocast, func: str):
+    """``autocast`` validated: None (the device's default), "bfloat16", "float16" or "off"."""
+    return check_choice(autocast, "autocast", func, AUTOCAST_CHOICES)
+
+
 @contextlib.contextmanager
-def inference(model):
-    """``torch.inference_mode``, eval mode, and bf16 autocast for a float32 model on CUDA."""
+def inference(model, autocast=None):
+    """``torch.inference_mode``, eval mode, and autocast.
+
+    ``autocast=None`` runs bf16 autocast for a float32 model on CUDA and nothing elsewhere;
+    "bfloat16" or "float16" runs autocast to that type on the model's device, CPU included
+    (matrix products in half precision, accumulating in float32; losses stay float32);
+    "off" runs the model in its own precision everywhere.
+    """
     import torch
 
     from ._common import model_device
@@ -139,14 +154,19 @@ def inference(model):
     was_training = model.training
     model.eval()
     device = model_device(model)
-    use_autocast = False
-    if device.type == "cuda":
-        dtype = next(model.parameters()).dtype
-        use_autocast = dtype == torch.float32 and torch.cuda.is_bf16_supported()
+    first = next(iter(model.parameters()), None)
+    dtype = torch.float32 if first is None else first.dtype
+    if autocast is None:
+        use = device.type == "cuda" and dtype == torch.float32 and torch.cuda.is_bf16_supported()
+        target = torch.bfloat16
+    else:
+        use = autocast != "off"
+        target = getattr(torch, autocast) if use else None
     try:
         with torch.inference_mode():
-            if use_autocast:
-                with torch.autocast("cuda", dtype=torch.bfloat16):
+            # one autocast region for the whole run: its cache casts each weight once
+            if use:
+                with torch.autocast(device.type, dtype=target):
                     yield device
             else:
                 yield device

@@ -30,7 +30,7 @@ from .._validation import check_choice, param_error
 from ..exceptions import ScoringWarning
 from ._common import (check_model, check_padding_side, check_tokenizer, pad_id,
                       resolve_max_length)
-from .batching import check_batch_tokens
+from .batching import check_autocast, check_batch_tokens
 from .formatting import as_examples
 from .nll import masked_nll
 from .tokenization import encode_examples, scored_mask, truncate
@@ -102,7 +102,8 @@ def ifd_sequences(tokenizer, examples, max_length, start_id):
 
 
 def ifd_scores(model, tokenizer, examples, *, template="alpaca", max_length=None,
-               batch_tokens=None, padding_side=None, progress=True):
+               batch_tokens=None, padding_side=None, progress=True,
+               autocast=None):
     """IFD of every example under ``model`` (see the module docstring for the convention).
 
     Parameters
@@ -125,6 +126,11 @@ def ifd_scores(model, tokenizer, examples, *, template="alpaca", max_length=None
         kernel. ``"left"`` passes the attention mask and position ids; the results agree.
     progress : bool, default=True
         Show a progress bar.
+    autocast : {None, "bfloat16", "float16", "off"}, default=None
+        Precision of the model's matrix products. None: bf16 autocast for a float32 model on
+        CUDA, the model's own precision on CPU. "bfloat16" (or "float16"): autocast to it on
+        any device, CPU included, where it uses the CPU's bf16 instructions (AVX-512-BF16,
+        AMX); the losses and the log-softmax stay float32. "off": the model's own precision.
 
     Returns
     -------
@@ -152,6 +158,7 @@ def ifd_scores(model, tokenizer, examples, *, template="alpaca", max_length=None
     batch_tokens = check_batch_tokens(batch_tokens, func, model)
     side = check_padding_side(padding_side, func)
     check_choice(progress, "progress", func, (True, False))
+    check_autocast(autocast, func)
     start = prior_start_id(tokenizer, func)
 
     cond, prior, truncated = ifd_sequences(tokenizer, examples, max_length, start)
@@ -159,7 +166,8 @@ def ifd_scores(model, tokenizer, examples, *, template="alpaca", max_length=None
     seqs = [cond[i][0] for i in live] + [prior[i][0] for i in live]
     masks = [cond[i][1] for i in live] + [prior[i][1] for i in live]
     sums, counts = masked_nll(model, seqs, masks, pad_id=pad_id(tokenizer), padding_side=side,
-                              batch_tokens=batch_tokens, progress=progress, desc="IFD")
+                              batch_tokens=batch_tokens, progress=progress, desc="IFD",
+                              autocast=autocast)
     n = len(examples)
     m = len(live)
     cond_loss = np.full(n, np.nan)

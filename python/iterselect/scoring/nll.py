@@ -33,7 +33,8 @@ def _logits_mode(model) -> str:
 
 
 def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "right",
-               batch_tokens: int = 1024, progress: bool = True, desc: str | None = None):
+               batch_tokens: int = 1024, progress: bool = True, desc: str | None = None,
+               autocast=None):
     """Sum of token NLLs over ``scored`` positions of each sequence.
 
     Parameters
@@ -41,8 +42,8 @@ def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "ri
     model : causal language model (transformers)
     sequences : list of 1-D int arrays
     scored : list of 1-D bool arrays, same lengths; ``scored[i][0]`` must be False
-    pad_id, padding_side, batch_tokens, progress, desc
-        Batching options (see :mod:`iterselect.scoring.batching`).
+    pad_id, padding_side, batch_tokens, progress, desc, autocast
+        Batching and precision options (see :mod:`iterselect.scoring.batching`).
 
     Returns
     -------
@@ -75,7 +76,7 @@ def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "ri
         raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
     lengths = [len(s) for s in sequences]
 
-    with inference(model) as device:
+    with inference(model, autocast) as device:
 
         def forward(kwargs, keep):
             """Logits at the ``keep`` positions, shape (keep.sum(), vocab)."""

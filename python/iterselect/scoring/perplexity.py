@@ -10,7 +10,7 @@ from .._validation import check_choice, param_error
 from ..exceptions import ScoringWarning
 from ._common import (check_model, check_padding_side, check_tokenizer, pad_id,
                       resolve_max_length)
-from .batching import check_batch_tokens
+from .batching import check_autocast, check_batch_tokens
 from .formatting import as_examples
 from .nll import masked_nll
 from .tokenization import encode_examples, scored_mask, truncate
@@ -44,7 +44,8 @@ class PerplexityResult:
 
 
 def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
-               batch_tokens=None, padding_side=None, progress=True):
+               batch_tokens=None, padding_side=None, progress=True,
+               autocast=None):
     """Perplexity of plain texts, or of each response given its prompt.
 
     Two modes, chosen by what ``texts`` holds:
@@ -71,6 +72,11 @@ def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
     padding_side : {"left", "right"}, optional
         Defaults to ``"right"`` (no attention mask needed; see :func:`ifd_scores`).
     progress : bool, default=True
+    autocast : {None, "bfloat16", "float16", "off"}, default=None
+        Precision of the model's matrix products. None: bf16 autocast for a float32 model on
+        CUDA, the model's own precision on CPU. "bfloat16" (or "float16"): autocast to it on
+        any device, CPU included, where it uses the CPU's bf16 instructions (AVX-512-BF16,
+        AMX); the losses and the log-softmax stay float32. "off": the model's own precision.
 
     Returns
     -------
@@ -92,6 +98,7 @@ def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
     batch_tokens = check_batch_tokens(batch_tokens, func, model)
     side = check_padding_side(padding_side, func)
     check_choice(progress, "progress", func, (True, False))
+    check_autocast(autocast, func)
 
     plain = (isinstance(texts, (list, tuple)) and len(texts) > 0
              and all(isinstance(t, str) for t in texts))
@@ -126,7 +133,8 @@ def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
     live = [i for i in range(n) if masks[i].any()]
     sums, counts = masked_nll(model, [seqs[i] for i in live], [masks[i] for i in live],
                               pad_id=pad_id(tokenizer), padding_side=side,
-                              batch_tokens=batch_tokens, progress=progress, desc="perplexity")
+                              batch_tokens=batch_tokens, progress=progress, desc="perplexity",
+                              autocast=autocast)
     loss = np.full(n, np.nan)
     n_tokens = np.zeros(n, dtype=np.int64)
     if live:
