@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,20 @@ def require_module(name: str, extra: str | None = None, *, module_level: bool = 
         how = f"pip install 'iterselect[{extra}]'" if extra else "not installed"
         missing(f"the Python module {name}", f"{exc} ({how})", strict=extra is not None,
                 module_level=module_level)
+
+
+@contextmanager
+def ctrl_c_after(seconds: float):
+    """Press Ctrl-C ``seconds`` from now: the kernel's interval timer delivers SIGALRM, whose
+    handler is Python's own SIGINT handler (KeyboardInterrupt). No helper thread is involved, so
+    a loaded machine cannot delay the key press by starving a thread of the GIL."""
+    previous = signal.signal(signal.SIGALRM, signal.default_int_handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def subprocess_env(**extra) -> dict:

@@ -2,9 +2,6 @@
 kernels on the emulated grid = the CPU path, InsBank's scores and history, and bad input."""
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
 import warnings
 
@@ -20,7 +17,7 @@ from iterselect._arrays import as_matrix
 from iterselect.affinity import affinity_propagation, history_matrix, representation_scores
 from iterselect.exceptions import ConvergenceWarning
 
-from conftest import needs_emulation, needs_faiss, require_module
+from conftest import ctrl_c_after, needs_emulation, needs_faiss, require_module
 from reference_affinity import affinity_reference, representation_reference
 
 sklearn_ap = require_module("sklearn.cluster", "test", module_level=True).affinity_propagation
@@ -652,12 +649,7 @@ def test_progress_and_ctrl_c_stop_the_run(monkeypatch):
         affinity_propagation(X, max_iter=100000, convergence_iter=100000, progress=True)
     assert len(calls) == 1
     monkeypatch.undo()
-    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
     t = time.time()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            affinity_propagation(X, max_iter=100000, convergence_iter=100000, progress=False)
-    finally:
-        timer.cancel()
+    with ctrl_c_after(0.5), pytest.raises(KeyboardInterrupt):
+        affinity_propagation(X, max_iter=100000, convergence_iter=100000, progress=False)
     assert time.time() - t < 10

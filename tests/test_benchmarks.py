@@ -92,6 +92,16 @@ def test_affinity_benchmark_runs(bench_cache):
     assert res["sparse"]["converged"] is True, res
 
 
+def test_distributed_benchmark_picks_identical(bench_cache):
+    require_module("ray", "ray")
+    shared_file("..", "bench", "synth.py")
+    res = run_benchmark("distributed.py", "--n", "3000", "--k", "60", "--actors", "2", "--num-cpus", "2",
+                        cache=bench_cache)
+    (run,) = res["runs"]
+    assert run["identical"] and run["actors"] == 2 and run["rounds"] < 60, res  # several picks per round trip
+    assert run["bytes_per_pick"] > 0 and min(run["peak_memory_mib"]) > 0, res
+
+
 def test_insbank_benchmark_runs(bench_cache):
     shared_file("..", "bench", "synth.py")
     res = run_benchmark("insbank.py", "--n", "600", "--second", "300", "--bank", "100",

@@ -1,9 +1,6 @@
 """k-center greedy: every backend and loop against the float64 numpy reference."""
 from __future__ import annotations
 
-import os
-import signal
-import threading
 
 import numpy as np
 import pytest
@@ -15,7 +12,7 @@ from iterselect import kcenter_greedy
 from iterselect.kcenter import _run_cuda
 from iterselect._arrays import as_matrix
 
-from conftest import needs_emulation, require_module
+from conftest import ctrl_c_after, needs_emulation, require_module
 from reference_kcenter import assert_matches_reference, in_dtype, integer_grids, kcenter_reference
 
 
@@ -318,13 +315,8 @@ def test_non_finite_bfloat16_rows_are_named():
 
 def test_ctrl_c_interrupts_promptly():
     X = np.random.default_rng(7).normal(size=(20000, 64)).astype(np.float32)
-    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            run(X, 19000, lazy=False)  # minutes of work if it were not interrupted
-    finally:
-        timer.cancel()
+    with ctrl_c_after(0.5), pytest.raises(KeyboardInterrupt):
+        run(X, 19000, lazy=False)  # minutes of work if it were not interrupted
 
 
 def test_progress_callback_exception_stops_the_kernel(monkeypatch):

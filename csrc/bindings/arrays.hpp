@@ -13,6 +13,13 @@ namespace isel::bindings {
 
 namespace py = pybind11;
 
+// Whether `a` holds elements of type T, by numpy's type equivalence. Not by dtype identity: an
+// array unpickled (e.g. from Ray's object store) carries a dtype object of its own.
+template <class T>
+inline bool holds(const py::array& a) {
+  return py::isinstance<py::array_t<T>>(a);
+}
+
 // A C-contiguous (n, d) matrix whose items hold `dtype` (half types as 2-byte raw bits).
 struct MatrixView {
   const void* data;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "bindings/arrays.hpp"
 #include "bindings/call.hpp"
 #include "bindings/registry.hpp"
 #include "common/check.hpp"
@@ -40,8 +41,10 @@ std::vector<coverage::TextView> text_views(const py::list& texts) {
   return views;
 }
 
-py::tuple tfidf(const py::list& texts, const py::array_t<int32_t, py::array::c_style | py::array::forcecast>& word_ranges,
-                int min_n, int max_n, bool float32, bool paper_weighting, int threads, const py::object& progress) {
+using WordRanges = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+
+py::tuple tfidf_or_counts(const py::list& texts, const WordRanges& word_ranges, int min_n, int max_n, bool float32,
+                          bool paper_weighting, int threads, const py::object& progress, bool counts) {
   require(word_ranges.ndim() == 2 && word_ranges.shape(1) == 2, "word_ranges must have shape (r, 2)");
   std::vector<coverage::TextView> views = text_views(texts);
   coverage::TfidfOptions o;
@@ -51,6 +54,7 @@ py::tuple tfidf(const py::list& texts, const py::array_t<int32_t, py::array::c_s
   o.n_word_ranges = word_ranges.shape(0);
   o.float32 = float32;
   o.paper_weighting = paper_weighting;
+  o.counts = counts;
   o.threads = threads;
   coverage::TfidfMatrix m = call_kernel(progress, [&](const Hooks& hooks) {
     return coverage::tfidf(views.data(), static_cast<int64_t>(views.size()), o, hooks);
@@ -61,6 +65,16 @@ py::tuple tfidf(const py::list& texts, const py::array_t<int32_t, py::array::c_s
                         to_numpy(std::move(m.vocabulary_offsets)));
 }
 
+py::tuple tfidf(const py::list& texts, const WordRanges& word_ranges, int min_n, int max_n, bool float32,
+                bool paper_weighting, int threads, const py::object& progress) {
+  return tfidf_or_counts(texts, word_ranges, min_n, max_n, float32, paper_weighting, threads, progress, false);
+}
+
+py::tuple ngram_counts(const py::list& texts, const WordRanges& word_ranges, int min_n, int max_n, int threads,
+                       const py::object& progress) {
+  return tfidf_or_counts(texts, word_ranges, min_n, max_n, false, false, threads, progress, true);
+}
+
 coverage::CsrView csr_view(const py::array& indptr, const py::array& indices, const py::array& data, int64_t n_rows,
                            int64_t n_cols) {
   for (const py::array* a : {&indptr, &indices, &data})
@@ -68,16 +82,15 @@ coverage::CsrView csr_view(const py::array& indptr, const py::array& indices, co
   coverage::CsrView x;
   x.n_rows = n_rows;
   x.n_cols = n_cols;
-  const auto kind = indptr.dtype();
-  if (kind.is(py::dtype::of<int32_t>()) && indices.dtype().is(py::dtype::of<int32_t>())) {
+  if (holds<int32_t>(indptr) && holds<int32_t>(indices)) {
     x.index_type = coverage::IndexType::int32;
-  } else if (kind.is(py::dtype::of<int64_t>()) && indices.dtype().is(py::dtype::of<int64_t>())) {
+  } else if (holds<int64_t>(indptr) && holds<int64_t>(indices)) {
     x.index_type = coverage::IndexType::int64;
   } else {
     fail("indptr and indices must both be int32 or both int64");
   }
-  if (data.dtype().is(py::dtype::of<float>())) x.value_type = coverage::ValueType::float32;
-  else if (data.dtype().is(py::dtype::of<double>())) x.value_type = coverage::ValueType::float64;
+  if (holds<float>(data)) x.value_type = coverage::ValueType::float32;
+  else if (holds<double>(data)) x.value_type = coverage::ValueType::float64;
   else fail("data must be float32 or float64");
   require(indptr.shape(0) == n_rows + 1, "indptr has ", indptr.shape(0), " entries; expected ", n_rows + 1);
   require(indices.shape(0) == data.shape(0), "indices (", indices.shape(0), ") and data (", data.shape(0),
@@ -143,7 +156,7 @@ py::array_t<double> row_gains(const py::array& indptr, const py::array& indices,
 int64_t decay_row(const py::array& indptr, const py::array& indices, const py::array& data, int64_t n_rows,
                   int64_t n_cols, int64_t row, double decay, py::array alpha) {
   coverage::CsrView x = csr_view(indptr, indices, data, n_rows, n_cols);
-  require(alpha.ndim() == 1 && alpha.shape(0) == n_cols && alpha.dtype().is(py::dtype::of<double>()) &&
+  require(alpha.ndim() == 1 && alpha.shape(0) == n_cols && holds<double>(alpha) &&
               (alpha.flags() & py::array::c_style) && alpha.writeable(),
           "alpha must be a writable contiguous float64 array of ", n_cols, " entries");
   return coverage::decay_row(x, row, decay, static_cast<double*>(alpha.mutable_data()));
@@ -153,6 +166,10 @@ void register_coverage(py::module_& m) {
   m.def("coverage_tfidf", &tfidf, py::arg("texts"), py::arg("word_ranges"), py::arg("min_n"), py::arg("max_n"),
         py::arg("float32"), py::arg("paper_weighting"), py::arg("threads"), py::arg("progress"),
         "TF-IDF of word n-grams (scikit-learn's weighting or IterIT's Eq. 5); returns (n_cols, indptr, indices, data, df, idf, vocabulary_utf8, "
+        "vocabulary_offsets).");
+  m.def("coverage_ngram_counts", &ngram_counts, py::arg("texts"), py::arg("word_ranges"), py::arg("min_n"), py::arg("max_n"), py::arg("threads"),
+        py::arg("progress"),
+        "Raw n-gram counts in TF-IDF's layout; returns (n_cols, indptr, indices, counts, df, idf, vocabulary_utf8, "
         "vocabulary_offsets).");
   m.def("coverage_greedy", &greedy, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_rows"),
         py::arg("n_cols"), py::arg("weights"), py::arg("decay"), py::arg("k"), py::arg("selected"),

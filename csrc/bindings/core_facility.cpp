@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "bindings/arrays.hpp"
 #include "bindings/call.hpp"
 #include "bindings/facility_arrays.hpp"
 #include "bindings/registry.hpp"
@@ -41,7 +42,7 @@ py::array_t<double> gains(const FacilityIndptr& indptr, const py::array& indices
 int64_t update(const FacilityIndptr& indptr, const py::array& indices, const py::array& data, int64_t n_candidates,
                int64_t n_points, int64_t candidate, py::array current) {
   facility::Graph columns = facility_graph(indptr, indices, data, n_candidates, n_points);
-  require(current.ndim() == 1 && current.shape(0) == n_points && current.dtype().is(py::dtype::of<double>()) &&
+  require(current.ndim() == 1 && current.shape(0) == n_points && holds<double>(current) &&
               (current.flags() & py::array::c_style) && current.writeable(),
           "current must be a writable contiguous float64 array of ", n_points, " entries");
   return facility::update(columns, candidate, static_cast<double*>(current.mutable_data()));

@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "bindings/arrays.hpp"
 #include "common/check.hpp"
 #include "facility/facility.hpp"
 
@@ -32,11 +33,11 @@ inline facility::Graph facility_graph(const FacilityIndptr& indptr, const py::ar
   g.indptr = indptr.data();
   g.indices = indices.data();
   g.data = data.data();
-  if (indices.dtype().is(py::dtype::of<int32_t>())) g.index_type = facility::IndexType::int32;
-  else if (indices.dtype().is(py::dtype::of<int64_t>())) g.index_type = facility::IndexType::int64;
+  if (holds<int32_t>(indices)) g.index_type = facility::IndexType::int32;
+  else if (holds<int64_t>(indices)) g.index_type = facility::IndexType::int64;
   else fail("indices must be int32 or int64");
-  if (data.dtype().is(py::dtype::of<float>())) g.value_type = facility::ValueType::float32;
-  else if (data.dtype().is(py::dtype::of<double>())) g.value_type = facility::ValueType::float64;
+  if (holds<float>(data)) g.value_type = facility::ValueType::float32;
+  else if (holds<double>(data)) g.value_type = facility::ValueType::float64;
   else fail("data must be float32 or float64");
   return g;
 }

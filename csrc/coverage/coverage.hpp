@@ -51,6 +51,9 @@ struct TfidfOptions {
   int64_t n_word_ranges = 0;
   bool float32 = false;              // output values as float32 (computed in double either way)
   bool paper_weighting = false;      // IterIT's Eq. 5 instead of scikit-learn's weighting
+  bool counts = false;               // output raw counts (no idf, no normalization, either
+                                     // weighting), for a caller that weighs rows by another idf
+                                     // (a sharded vocabulary)
   int threads = 0;                   // <= 0: all hardware threads
 };
 

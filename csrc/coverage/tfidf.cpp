@@ -374,11 +374,12 @@ class Builder {
           const Term& t = c.term[c.entry_ids[e]];
           const double count = static_cast<double>(c.entry_counts[e]);
           order[j] = (static_cast<uint64_t>(t.column) << 32) | static_cast<uint64_t>(j);
-          values[j] = o_.paper_weighting ? count / static_cast<double>(total) * t.idf : count * t.idf;
+          if (o_.counts) values[j] = count;
+          else values[j] = o_.paper_weighting ? count / static_cast<double>(total) * t.idf : count * t.idf;
         }
         std::sort(order.begin(), order.end());
         double norm = 1.0;
-        if (!o_.paper_weighting) {
+        if (!o_.paper_weighting && !o_.counts) {
           double sumsq = 0.0;  // in column order, as the row is stored
           for (uint64_t o : order) sumsq += values[o & 0xFFFFFFFFu] * values[o & 0xFFFFFFFFu];
           if (sumsq != 0.0) norm = std::sqrt(sumsq);  // 0 only for a row without entries

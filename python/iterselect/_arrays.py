@@ -125,13 +125,14 @@ def _nonfinite_rows(block: np.ndarray, dtype: str) -> np.ndarray:
     return np.flatnonzero(bad.any(axis=1))
 
 
-def check_finite_rows(host: np.ndarray, dtype: str, name: str, func: str) -> None:
-    """Raise ValueError naming the first row that holds NaN or inf (checked blockwise)."""
+def check_finite_rows(host: np.ndarray, dtype: str, name: str, func: str, offset: int = 0) -> None:
+    """Raise ValueError naming the first row that holds NaN or inf (checked blockwise); rows
+    are numbered from ``offset`` (a shard's first row)."""
     for start in range(0, host.shape[0], _BLOCK_ROWS):
         rows = _nonfinite_rows(host[start:start + _BLOCK_ROWS], dtype)
         if rows.size:
             raise param_error(func, name, "finite (no NaN or inf)",
-                              f"a non-finite value in row {start + int(rows[0])}")
+                              f"a non-finite value in row {offset + start + int(rows[0])}")
 
 
 def widen_bfloat16(bits: np.ndarray) -> np.ndarray:
@@ -184,9 +185,10 @@ def zero_row_error(func: str, name: str, row: int) -> ValueError:
                        f"a zero row at index {row}")
 
 
-def check_nonzero_rows(m: Matrix, name: str, func: str) -> None:
+def check_nonzero_rows(m: Matrix, name: str, func: str, offset: int = 0) -> None:
     """Raise :func:`zero_row_error` for the lowest row of ``m`` that is all zeros (host: a block
-    at a time; CUDA: on the device, one bool per row copied back)."""
+    at a time; CUDA: on the device, one bool per row copied back); host rows are numbered from
+    ``offset`` (a shard's first row)."""
     if m.on_cuda:
         obj = m.obj
         zero = ~(obj != 0).any(axis=1) if m.kind == "cupy" else ~(obj != 0).any(dim=1)
@@ -202,7 +204,7 @@ def check_nonzero_rows(m: Matrix, name: str, func: str) -> None:
             nonzero = block != 0
         rows = np.flatnonzero(~nonzero.any(axis=1))
         if rows.size:
-            raise zero_row_error(func, name, start + int(rows[0]))
+            raise zero_row_error(func, name, offset + start + int(rows[0]))
 
 
 def like_input(values: np.ndarray, m: Matrix):

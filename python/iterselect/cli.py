@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--metric", choices=("euclidean", "cosine"), default="euclidean")
     kc.add_argument("--seed-index", type=int, default=0, help="first pick (default 0)")
     kc.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    kc.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                    help="run on a Ray cluster, the rows sharded over its nodes (same selection); "
+                         "no ADDRESS or 'auto': $RAY_ADDRESS, else the cluster 'ray start' runs here, "
+                         "else a new local one")
     _add_data_flags(kc)
     _add_baseline_parsers(methods)
     _add_run_parsers(sub)
@@ -479,10 +484,15 @@ def _select_kcenter(args) -> int:
         raise CliError(str(exc)) from None
     if _gate(plan, args):
         return 0
+    select = kcenter_greedy
+    if args.ray is not None:  # the same selection, the rows sharded over the cluster's nodes
+        from .distributed import kcenter_greedy as sharded
+
+        select = functools.partial(sharded, address=args.ray)
     try:
-        result = kcenter_greedy(emb.get(), args.budget, metric=args.metric,
-                                seed_index=args.seed_index, progress=progress)
-    except (ValueError, TypeError) as exc:
+        result = select(emb.get(), args.budget, metric=args.metric, seed_index=args.seed_index,
+                        progress=progress)
+    except (ValueError, TypeError, ImportError) as exc:
         raise CliError(str(exc)) from None
     radius = float(result.radii[-1])
     _write_selection(source, result.indices, args.output)

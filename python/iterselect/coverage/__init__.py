@@ -263,6 +263,15 @@ def _like_input(values, X):
     return values
 
 
+def _check_greedy_args(x: _device.Parts, k, weights, decay, selected, func: str):
+    """The checked arguments of a coverage greedy on X's parts: (weights, decay, pool, k)."""
+    n = x.shape[0]
+    w = None if weights is None else x.vector(weights, n, "weights", func, "row of X")
+    decay = check_float(decay, "decay", func, 0.0, 1.0)
+    pool, k = check_selection_budget(selected, k, func, n)
+    return w, decay, pool, k
+
+
 def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float = 0.1,
                     selected: ArrayLike | None = None, threads: int | None = None,
                     progress: bool = True, backend: str = "auto") -> CoverageResult:
@@ -327,9 +336,7 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
     which = _backends.resolve(backend, _device.on_cuda(X), func)
     x = _matrix(X, func, which)
     n, m = x.shape
-    w = None if weights is None else x.vector(weights, n, "weights", func, "row of X")
-    decay = check_float(decay, "decay", func, 0.0, 1.0)
-    pool, k = check_selection_budget(selected, k, func, n)
+    w, decay, pool, k = _check_greedy_args(x, k, weights, decay, selected, func)
     threads = _check_threads(threads, func)
     if which != "cpu":
         picks, gains, alpha, refreshes = _device.greedy(x, k, w, decay, pool, progress, which)
@@ -538,6 +545,39 @@ def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float 
     shares most of its n-grams with text 0 and comes after it.
     """
     func = "iterit_select"
+    _check_threads(threads, func)
+    c = _iterit_candidates(texts, k, ifd, decay, ngram_range, weighting, allow_fewer, func)
+    if c.k == 0:
+        return c.result(np.empty(0, np.int64), np.empty(0), 0)
+    tfidf = tfidf_matrix([c.texts[i] for i in c.candidates], c.ngram_range, weighting=c.weighting, threads=threads,
+                         progress=progress)
+    picked = coverage_greedy(tfidf.matrix, c.k, weights=c.scores[c.candidates], decay=c.decay, threads=threads,
+                             progress=progress)
+    return c.result(picked.indices, picked.gains, int(tfidf.matrix.shape[1]))
+
+
+@dataclass(frozen=True)
+class _IterITCandidates:
+    """IterIT's inputs checked and filtered (IFD < 1, not NaN), shared by the single-process and
+    the distributed (:mod:`iterselect.distributed`) selection."""
+
+    texts: list
+    scores: np.ndarray
+    candidates: np.ndarray
+    n_nan: int
+    n_high: int
+    k: int
+    decay: float
+    ngram_range: tuple
+    weighting: str
+
+    def result(self, picks: np.ndarray, gains: np.ndarray, n_ngrams: int) -> IterITResult:
+        """The result for picks among the candidates (indices into the candidates)."""
+        return IterITResult(indices=self.candidates[picks], gains=gains, candidates=self.candidates,
+                            n_dropped_nan=self.n_nan, n_dropped_high_ifd=self.n_high, n_ngrams=n_ngrams)
+
+
+def _iterit_candidates(texts, k, ifd, decay, ngram_range, weighting, allow_fewer, func: str) -> _IterITCandidates:
     texts = _check_texts(texts, "texts", func)
     n = len(texts)
     if n == 0:
@@ -559,20 +599,12 @@ def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float 
     decay = check_float(decay, "decay", func, 0.0, 1.0)
     ngram_range = _check_ngram_range(ngram_range, func)
     weighting = check_choice(weighting, "weighting", func, WEIGHTINGS)
-    _check_threads(threads, func)
     k = check_int(k, "k", func, 1)
     if k > candidates.size and not allow_fewer:
         raise param_error(
             func, "k",
             f"at most the number of candidates ({candidates.size} of {n} texts: {n_nan} have a NaN IFD and "
             f"{n_high} an IFD >= 1); pass allow_fewer=True to pick them all", k)
-    k = min(k, int(candidates.size))
-    if k == 0:
-        return IterITResult(indices=np.empty(0, np.int64), gains=np.empty(0), candidates=candidates,
-                            n_dropped_nan=n_nan, n_dropped_high_ifd=n_high, n_ngrams=0)
-    tfidf = tfidf_matrix([texts[i] for i in candidates], ngram_range, weighting=weighting, threads=threads,
-                         progress=progress)
-    picked = coverage_greedy(tfidf.matrix, k, weights=scores[candidates], decay=decay, threads=threads,
-                             progress=progress)
-    return IterITResult(indices=candidates[picked.indices], gains=picked.gains, candidates=candidates,
-                        n_dropped_nan=n_nan, n_dropped_high_ifd=n_high, n_ngrams=int(tfidf.matrix.shape[1]))
+    return _IterITCandidates(texts=texts, scores=scores, candidates=candidates, n_nan=n_nan, n_high=n_high,
+                             k=min(k, int(candidates.size)), decay=decay, ngram_range=ngram_range,
+                             weighting=weighting)
