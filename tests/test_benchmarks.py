@@ -92,6 +92,14 @@ def test_affinity_benchmark_runs(bench_cache):
     assert res["sparse"]["converged"] is True, res
 
 
+def test_sklearn_dropins_benchmark_agrees(bench_cache):
+    require_module("sklearn", "sklearn")
+    res = run_benchmark("sklearn_dropins.py", "--quick", cache=bench_cache)
+    assert [r["identical"] for r in res["affinity_propagation"]] == [True], res
+    assert len(res["tfidf"]) == 2 and all(r["same_vocabulary_and_structure"] for r in res["tfidf"]), res
+    assert max(r["max_rel_value_diff"] for r in res["tfidf"]) < 1e-12, res
+
+
 def test_distributed_benchmark_picks_identical(bench_cache):
     require_module("ray", "ray")
     shared_file("..", "bench", "synth.py")

@@ -93,9 +93,10 @@ def test_radii_are_never_called_gains():
     name for them, on the result or on the estimator."""
     r = run(np.random.default_rng(2).normal(size=(20, 3)), 4)
     assert not hasattr(r, "gains")
-    from iterselect import KCenterSelector
+    require_module("sklearn", "sklearn")
+    from iterselect.estimators import KCenterGreedy
 
-    assert not hasattr(KCenterSelector(k=2, progress=False).fit(np.eye(3)), "gains_")
+    assert not hasattr(KCenterGreedy(2).fit(np.eye(3)), "gains_")
 
 
 # ---------------------------------------------------------------- hypothesis: ties, duplicates
@@ -338,14 +339,4 @@ def test_progress_callback_exception_stops_the_kernel(monkeypatch):
         kc.kcenter_greedy(np.random.default_rng(8).normal(size=(3000, 8)), 2000, progress=True)
 
 
-def test_sklearn_style_selector():
-    from iterselect import KCenterSelector
 
-    X = np.random.default_rng(9).normal(size=(60, 4))
-    sel = KCenterSelector(k=7, progress=False).fit(X, selected=[1, 2])
-    expected = run(X, 7, selected=[1, 2])
-    np.testing.assert_array_equal(sel.ranking_, expected.indices)
-    np.testing.assert_array_equal(sel.radii_, expected.radii)
-    np.testing.assert_array_equal(sel.transform(X), X[expected.indices])
-    with pytest.raises(RuntimeError, match="not fitted"):
-        KCenterSelector(k=2).transform(X)

@@ -45,18 +45,18 @@ inline Metric parse_metric(const std::string& m) {
 
 // ------------------------------------------------------------------------ similarities
 
-// S (n x n, row-major, `s_dtype` float32 or float64) <- similarity(x_i, x_j).
+// S (n x n, row-major, `s_dtype` float32 or float64) <- similarity(x_i, x_j). Cost: O(n^2 d).
 void similarity_matrix(const void* X, DType x_dtype, int64_t n, int64_t d, Metric metric, void* S,
                        DType s_dtype, int threads, const Hooks& hooks);
 
 // values[e] <- similarity(x_i, x_j) for every stored entry e = (i, j) of a CSR pattern
-// (indptr: n + 1, indices: indptr[n]).
+// (indptr: n + 1, indices: indptr[n]). Cost: O(nnz d).
 void similarity_graph(const void* X, DType x_dtype, int64_t n, int64_t d, Metric metric, const int64_t* indptr,
                       const int64_t* indices, void* values, DType s_dtype, int threads);
 
 // The median of `count` values as numpy.median computes it: the middle order statistic, or
 // fl(fl(a + b) / 2) of the two middle ones (in double). Exact selection by radix passes over
-// the bits (no copy of the values).
+// the bits (no copy of the values). Cost: O(count).
 double median(const void* values, DType dtype, int64_t count, int threads);
 
 // S_ii <- preference[i] (per_sample) or preference[0] for every i.
@@ -95,6 +95,9 @@ struct RunResult {
 };
 
 // Runs the iterations; exemplar[k] = E_k of the last iteration. R and A hold the final messages.
+// Inputs: S with the preference on its diagonal, finite (the caller's to ensure); checked
+// (std::invalid_argument): n >= 2, damping in [0.5, 1), max_iter and convergence_iter >= 1. Ties in the row maxima: the first column
+// (numpy's argmax). Cost: O(n^2) time per iteration, no memory beyond S, R, A and O(n).
 RunResult dense_run(const DenseProblem& p, uint8_t* exemplar, const Hooks& hooks);
 
 // The two passes of one iteration, exposed for other libraries (dense_run is these in a loop).
@@ -135,6 +138,8 @@ struct SparseProblem : Iteration {
   DType dtype = DType::float32;
 };
 
+// The dense iterations restricted to the graph's entries (an absent pair never wins a
+// maximum). Ties: the first stored column. Cost: O(nnz) time per iteration, O(nnz) memory.
 RunResult sparse_run(const SparseProblem& p, uint8_t* exemplar, const Hooks& hooks);
 
 // Smallest and largest off-diagonal stored similarity.
@@ -146,7 +151,8 @@ void sparse_offdiag_range(const SparseProblem& p, double* lo, double* hi);
 // each cluster's exemplar becomes the member with the largest similarity sum to its cluster,
 // points are assigned again, and labels are renumbered by sorted exemplar index. Writes the
 // sorted exemplars (returns their count K) and labels (-1 everywhere when K = 0). exemplars
-// must hold n entries.
+// must hold n entries. Ties: the lowest index (numpy's argmax). Cost: O(n K + sum of the
+// squared cluster sizes).
 int64_t dense_assign(const void* S, DType dtype, int64_t n, const uint8_t* exemplar, int64_t* exemplars,
                      int64_t* labels, int threads);
 
@@ -157,7 +163,7 @@ int64_t sparse_assign(const SparseProblem& p, const void* X, DType x_dtype, int6
                       const uint8_t* exemplar, int64_t* exemplars, int64_t* labels);
 
 // InsBank's representation score (Eq. 7): colsum(A + R) - rowsum(A + R) + diag(A + R), summed
-// in double (rows in order for the column sums, columns in order for the row sums).
+// in double (rows in order for the column sums, columns in order for the row sums). Cost: O(n^2).
 void representation_scores(const void* R, const void* A, DType dtype, int64_t n, double* out, int threads);
 
 // ------------------------------------------------------------------------ shared helpers

@@ -24,6 +24,13 @@ py::array_t<T> to_numpy(std::vector<T, Alloc>&& v) {
   return py::array_t<T>(static_cast<py::ssize_t>(owner->size()), owner->data(), free_when_done);
 }
 
+// Whether `a` holds T. Equivalence, not identity of the dtype object: a numpy.memmap (and other
+// views) may carry its own descriptor for the same type.
+template <class T>
+bool holds(const py::array& a) {
+  return py::isinstance<py::array_t<T>>(a);
+}
+
 // Code-point views of Python strings (PEP 393 storage: 1, 2 or 4 bytes a code point), valid while
 // `texts` lives; the caller holds it for the whole call.
 std::vector<coverage::TextView> text_views(const py::list& texts) {

@@ -96,6 +96,12 @@ struct TfidfMatrix {
   std::vector<int64_t> vocabulary_offsets;  // n_cols + 1: term j is [off[j], off[j+1] - 1)
 };
 
+// The TF-IDF matrix of n texts (see the top of this file). Checked (std::invalid_argument):
+// n >= 1, 1 <= options.min_n <= options.max_n <= kMaxNgram, every word range first <= last
+// within Unicode.
+// Columns in code-point order of the n-gram text (no ties: n-grams are distinct); a text
+// without a token gives an empty row. The result does not depend on the number of threads.
+// Cost: O(total n-gram occurrences) to count, plus sorting the vocabulary (O(V log V)).
 // Progress: hooks.tick(done, total) over 3 * n documents (tokenize, count, write).
 TfidfMatrix tfidf(const TextView* texts, int64_t n, const TfidfOptions& options, const Hooks& hooks);
 
@@ -132,15 +138,21 @@ struct GreedyOutput {
   int64_t refreshes = 0;             // lazy re-evaluations of stale rows (for benchmarks)
 };
 
+// Picks p.k rows by the greedy above. Checked (std::invalid_argument with the values): X a CSR
+// matrix with columns in range and values finite and >= 0, weights finite and >= 0, decay in
+// [0, 1], 1 <= k <= n_rows - n_selected, selected unique and in range. Ties: the lowest row. A row
+// is never picked twice. Output: out.indices, out.gains (non-increasing), out.alpha. The lazy
+// heap returns the naive loop's picks bit for bit. Cost: O(nnz) for the first gains, then
+// O(log n_rows) per heap operation plus O(row length) per refresh (out.refreshes) and per decay.
 // Progress: hooks.tick(picks, k) after every pick.
 void greedy(const GreedyProblem& p, GreedyOutput& out, const Hooks& hooks);
 
 // The kernels the driver is made of, for other libraries.
 // gains[i] = w_i * sum_j alpha_j * x_ij for every row (the canonical order above; weights may be
-// nullptr).
+// nullptr). Cost: O(nnz).
 void row_gains(const CsrView& X, const double* alpha, const double* weights, double* gains, int threads);
 // alpha_j <- b * alpha_j for every column j where row `row` of X is nonzero; returns how many
-// weights changed.
+// weights changed. Cost: O(length of the row).
 int64_t decay_row(const CsrView& X, int64_t row, double decay, double* alpha);
 
 }  // namespace isel::coverage

@@ -46,12 +46,21 @@ struct Output {
 // Reported distance from the internal squared value: sqrt for euclidean, 1 - cos for cosine.
 double reported_distance(double sq, Metric metric);
 
+// Picks p.k points by farthest-first traversal. Inputs: X (n x d, row-major, p.dtype) finite
+// (the caller's to ensure); checked, with std::invalid_argument naming the values: n, d >= 1,
+// 1 <= k <= n - n_selected, selected unique and in [0, n), seed_index in [0, n), and rows of
+// non-zero norm for the cosine metric. The first pick is the point farthest from `selected`
+// (p.seed_index when there is none); each later pick the point farthest from every center.
+// Ties: the lowest index. Output: out.indices (k), out.radii (k, non-increasing),
+// out.min_distances (n); the same picks whether p.lazy or not, and as the CUDA kernels.
+// Cost: O((n_selected + k) n d) time for the plain loop (lazy: fewer distance evaluations,
+// counted in out.distance_evaluations), O(n) extra memory; p.threads threads.
 void greedy(const Problem& p, Output& out, const Hooks& hooks);
 
 // One step of the plain loop, exposed for other libraries: min_sq[i] <- min(min_sq[i],
 // d(x_i, x_center)) for every row with mask[i] == 0, and returns the argmax of min_sq over
 // those rows (lowest index on ties; -1 if none). min_sq holds squared (scaled) distances in
-// float32 (float64 for float64 X); inv_norms is required for the cosine metric.
+// float32 (float64 for float64 X); inv_norms is required for the cosine metric. Cost: O(n d).
 int64_t update_step(const void* X, DType dtype, int64_t n, int64_t d, int64_t center, Metric metric,
                     const void* inv_norms, void* min_sq, const uint8_t* mask, int threads);
 

@@ -1,9 +1,11 @@
 """iterselect: fast, exact training-subset selection for LLM instruction tuning.
 
 The public API, re-exported from one subpackage per selector family (:mod:`iterselect.kcenter`,
-:mod:`iterselect.coverage`, :mod:`iterselect.affinity`, :mod:`iterselect.cluster`, :mod:`iterselect.facility`), the
-measures (:mod:`iterselect.metrics`), the methods (:mod:`iterselect.methods`), model scoring
-(:mod:`iterselect.scoring`) and training (:mod:`iterselect.training`).
+:mod:`iterselect.coverage`, :mod:`iterselect.affinity`, :mod:`iterselect.cluster`,
+:mod:`iterselect.facility`), the measures (:mod:`iterselect.metrics`), the methods
+(:mod:`iterselect.methods`), model scoring (:mod:`iterselect.scoring`) and training (:mod:`iterselect.training`). The scikit-learn
+estimators are in :mod:`iterselect.estimators` and the drop-in replacements of scikit-learn
+classes in :mod:`iterselect.sklearn` (both need scikit-learn).
 """
 from ._backends import backends, cuda_unavailable_reason, has_cuda
 from ._version import __version__
@@ -33,7 +35,6 @@ from .scoring import (ConfidenceResult, Embeddings, EmbeddingsResult, FormattedE
                       RewardResult, embed, embed_sentences, format_examples, format_prompts,
                       generate, ifd_scores, load_model, load_tokenizer, perplexity, record_text,
                       reward_scores, token_confidence)
-from .selectors import KCenterSelector
 from .training import Finetuner, FinetuneResult, finetune
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "cluster_weights_update", "kmeans", "kmq_sample",
     "FacilityLocationResult", "facility_gains", "facility_location", "facility_location_graph",
     "facility_objective", "facility_update", "knn_similarity_graph",
-    "KCenterSelector",
     # measures
     "SilhouetteResult", "VendiResult", "silhouette", "vendi_score",
     # methods and baselines
@@ -67,3 +67,13 @@ __all__ = [
     "ConvergenceWarning", "DataError", "MemoryModeWarning", "RecordError", "RunError",
     "ScoringWarning",
 ]
+
+
+def __getattr__(name):
+    # the deprecated estimator name, importable from here as before; it needs scikit-learn, which
+    # ``import iterselect`` does not
+    if name == "KCenterSelector":
+        from .selectors import KCenterSelector
+
+        return KCenterSelector
+    raise AttributeError(f"module 'iterselect' has no attribute {name!r}")

@@ -2,19 +2,22 @@
 
 The C++ kernels read raw host buffers; the CUDA kernels read arrays through DLPack. This module
 turns whatever the user passed into one of those without copying, remembers what it was, and
-turns results back into the input's kind and device (:func:`as_matrix`, :func:`like_input`). It
-also holds what every family needs of arrays: the array kind (:func:`array_kind`), bfloat16
-widening and host copies (:func:`host_values`, :func:`to_float32`, :func:`to_float64`,
-:func:`copy_host`, :func:`host_float32`), 1-D host vectors (:func:`host_vector`), the zero-row
-check of the cosine metric (:func:`check_nonzero_rows`, one message everywhere) and the arrays a
-CUDA kernel reads and writes (:func:`device_arrays`, :func:`host_dlpack`).
+turns results back into the input's kind and device (:func:`as_matrix`; :func:`like`,
+:func:`like_input` and :func:`results_like` for results). It also holds what every family needs
+of arrays: the array kind (:func:`array_kind`), bfloat16 widening and host copies
+(:func:`host_values`, :func:`to_float32`, :func:`to_float64`, :func:`copy_host`,
+:func:`host_array`, :func:`host_float32`), any array as a host numpy array (:func:`to_host`) and
+1-D host vectors (:func:`host_vector`), the zero-row check of the cosine metric
+(:func:`check_nonzero_rows`, one message everywhere) and the arrays a CUDA kernel reads and
+writes (:func:`device_arrays`, :func:`host_dlpack`).
 
 Half precision stays half: float16 is passed as numpy float16, bfloat16 (torch, or numpy with
-``ml_dtypes``) is passed as its raw ``uint16`` bits with the dtype tag ``"bfloat16"``.
+``ml_dtypes``) is passed as its raw ``uint16`` bits with the dtype tag ``"bfloat16"``. Where
+numbers are read in Python, bfloat16 is widened to float32 here (exactly) and nowhere else.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -148,8 +151,19 @@ def host_values(m: Matrix, rows=None) -> np.ndarray:
 
 
 def host_rows(m: Matrix, rows, dtype=np.float32) -> np.ndarray:
-    """Rows of a host matrix (a slice or an index array) as ``dtype``: a copy of those rows only."""
-    return host_values(m, rows).astype(dtype, copy=False)
+    """Rows of ``m`` (a slice or an index array) as a host ``dtype`` array: a copy of those rows
+    only (a CUDA matrix's rows are taken and converted on the device, then copied)."""
+    if not m.on_cuda:
+        return host_values(m, rows).astype(dtype, copy=False)
+    if m.kind == "torch":
+        import torch
+
+        t = m.obj.detach()
+        t = t[rows] if isinstance(rows, slice) else t[torch.as_tensor(rows, device=t.device)]
+        return t.to(getattr(torch, np.dtype(dtype).name)).cpu().numpy()
+    import cupy
+
+    return cupy.asnumpy(m.obj[rows].astype(dtype))
 
 
 def row_blocks(m: Matrix, dtype=np.float32, rows: int | None = None):
@@ -207,29 +221,79 @@ def check_nonzero_rows(m: Matrix, name: str, func: str, offset: int = 0) -> None
             raise zero_row_error(func, name, offset + start + int(rows[0]))
 
 
-def like_input(values: np.ndarray, m: Matrix):
-    """Return host ``values`` as the kind and device of the input ``m`` (numpy stays numpy)."""
-    if m.kind == "torch":
+def like(values: np.ndarray, obj):
+    """Return host ``values`` as the kind and device of the array ``obj`` (numpy, lists and
+    scipy matrices: numpy as it is)."""
+    kind = array_kind(obj)
+    if kind == "torch":
         import torch
 
         out = torch.from_numpy(np.ascontiguousarray(values))
-        return out.to(m.obj.device) if m.on_cuda else out
-    if m.kind == "cupy":
+        return out.to(obj.device) if obj.is_cuda else out
+    if kind == "cupy":
         import cupy
 
         return cupy.asarray(values)
     return values
 
 
-def host_float32(m: Matrix) -> np.ndarray:
-    """A C-contiguous float32 host array of ``m``; CUDA inputs are copied to the host (once)."""
+def like_input(values: np.ndarray, m: Matrix):
+    """Return host ``values`` as the kind and device of the input ``m`` (numpy stays numpy)."""
+    return like(values, m.obj)
+
+
+def results_like(result, obj):
+    """The result dataclass ``result`` with every numpy array field in the kind and device of
+    ``obj`` (unchanged for numpy input): how a function returns its result as its input's kind."""
+    if array_kind(obj) == "numpy":
+        return result
+    changes = {}
+    for f in fields(result):
+        value = getattr(result, f.name)
+        if isinstance(value, np.ndarray):
+            changes[f.name] = like(value, obj)
+    return replace(result, **changes)
+
+
+def host_array(m: Matrix, dtype=None) -> np.ndarray:
+    """The numbers of ``m`` as a host numpy array: a host matrix as :func:`host_values` gives
+    it (a view; bfloat16 widened to float32), a CUDA matrix copied to the host once; ``dtype``
+    converts (on the device, before the copy)."""
     if not m.on_cuda:
-        return np.ascontiguousarray(to_float32(m))
+        values = host_values(m)
+        return values if dtype is None else values.astype(dtype, copy=False)
     if m.kind == "torch":
-        return m.obj.detach().float().cpu().numpy()
+        import torch
+
+        t = m.obj.detach()
+        if dtype is not None:
+            t = t.to(getattr(torch, np.dtype(dtype).name))
+        elif m.dtype == "bfloat16":
+            t = t.float()
+        return t.cpu().numpy()
     import cupy
 
-    return cupy.asnumpy(m.obj.astype(cupy.float32))
+    return cupy.asnumpy(m.obj if dtype is None else m.obj.astype(dtype))
+
+
+def host_float32(m: Matrix) -> np.ndarray:
+    """A C-contiguous float32 host array of ``m``; CUDA inputs are copied to the host (once)."""
+    return np.ascontiguousarray(host_array(m, np.float32))
+
+
+def to_host(values) -> np.ndarray:
+    """Any array (numpy, list, torch on any device, cupy; bfloat16 widened to float32) as a host
+    numpy array. For vectors and small matrices: a CUDA array is copied to the host."""
+    mod = array_kind(values)
+    if mod == "torch":
+        t = values.detach().cpu()
+        values = (t.float() if str(t.dtype) == "torch.bfloat16" else t).numpy()
+    elif mod == "cupy":
+        values = values.get()
+    arr = np.asarray(values)
+    if arr.dtype.name == "bfloat16":  # ml_dtypes
+        arr = arr.astype(np.float32)
+    return arr
 
 
 def host_vector(values, name: str, func: str, *, kind: str) -> np.ndarray:
@@ -238,13 +302,8 @@ def host_vector(values, name: str, func: str, *, kind: str) -> np.ndarray:
     1-D vectors (labels, scores) are small next to the (N, d) embeddings, so a CUDA vector is
     copied to the host here.
     """
-    mod = array_kind(values)
-    if mod == "torch":
-        values = values.detach().cpu().numpy()
-    elif mod == "cupy":
-        values = values.get()
     try:
-        arr = np.asarray(values)
+        arr = to_host(values)
     except Exception as exc:
         raise param_error(func, name, f"a 1-D array of {kind}", type(values).__name__, TypeError) from exc
     if arr.ndim != 1:

@@ -95,15 +95,18 @@ def check_indices(values, name: str, func: str, n: int, *, allow_none: bool = Tr
     return arr
 
 
-def check_selection_budget(selected, k, func: str, n: int, item: str = "row"):
+def check_selection_budget(selected, k, func: str, n: int, item: str = "row", *,
+                           names: tuple[str, str] = ("selected", "k")):
     """``(pool, k)``: ``selected`` as checked indices into ``range(n)`` (the pool already
-    chosen) and ``k`` checked against the ``item``s left to pick."""
-    pool = check_indices(selected, "selected", func, n)
+    chosen) and ``k`` checked against the ``item``s left to pick. ``names``: the two
+    parameters' names as the caller calls them."""
+    selected_name, k_name = names
+    pool = check_indices(selected, selected_name, func, n)
     room = n - pool.size
     if room < 1:
-        raise param_error(func, "selected", f"fewer than n ({n}) indices, so there is a {item} "
+        raise param_error(func, selected_name, f"fewer than n ({n}) indices, so there is a {item} "
                           "left to pick", f"{pool.size} indices")
-    return pool, check_int(k, "k", func, 1, room)
+    return pool, check_int(k, k_name, func, 1, room)
 
 
 def check_labels(labels, func: str, *, n: int | None = None, name: str = "labels",

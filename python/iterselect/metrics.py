@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._arrays import Matrix, as_matrix, host_values, host_vector, to_float64, zero_row_error
+from ._arrays import Matrix, as_matrix, host_values, host_vector, results_like, to_float64, zero_row_error
 from ._validation import check_choice, check_int, param_error
 
 __all__ = ["SilhouetteResult", "VendiResult", "silhouette", "vendi_score"]
@@ -148,7 +148,7 @@ def silhouette(X: ArrayLike, labels: ArrayLike, *, metric: str = "euclidean", sa
     Returns
     -------
     SilhouetteResult
-        ``score``, per-row ``values`` and the evaluated ``indices``.
+        ``score``, per-row ``values`` and the evaluated ``indices`` (arrays in the kind of X).
 
     Examples
     --------
@@ -209,7 +209,7 @@ def silhouette(X: ArrayLike, labels: ArrayLike, *, metric: str = "euclidean", sa
         intra[order] = intra_o
         b[order] = b_o
     values = _silhouette_values(intra, b, inv, freq)
-    return SilhouetteResult(score=float(values.mean()), values=values, indices=idx)
+    return results_like(SilhouetteResult(score=float(values.mean()), values=values, indices=idx), X)
 
 
 def _distance_factors(x: np.ndarray):
@@ -454,7 +454,7 @@ def vendi_score(X: ArrayLike, *, q: float = 1.0, kernel: str = "cosine", dtype: 
     Returns
     -------
     VendiResult
-        ``score`` (a float in [1, min(N, d)]), ``q`` and the ``eigenvalues``.
+        ``score`` (a float in [1, min(N, d)]), ``q`` and the ``eigenvalues`` (in the kind of X).
 
     Examples
     --------
@@ -480,4 +480,4 @@ def vendi_score(X: ArrayLike, *, q: float = 1.0, kernel: str = "cosine", dtype: 
     tol = ev[0] * d * np.finfo(dtype).eps
     ev = np.where(ev > tol, ev, 0.0)
     score = float(np.exp(renyi_entropy(ev, q)))
-    return VendiResult(score=score, q=q, eigenvalues=ev)
+    return results_like(VendiResult(score=score, q=q, eigenvalues=ev), X)

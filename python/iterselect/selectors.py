@@ -1,28 +1,35 @@
-"""Thin scikit-learn-style wrappers of the selector functions, for other libraries.
-
-``fit(X)`` runs the selection and stores ``ranking_`` (indices in selection order) and the
-objective after each step under its own name (k-center: ``radii_``, the covering radius, smaller
-is better); ``transform(X)`` returns the selected rows.
+"""``KCenterSelector``: the earlier name of :class:`iterselect.estimators.KCenterGreedy`, kept as
+a deprecated alias with its earlier constructor (``k``, ``threads``, ``progress``) and
+``fit(X, selected=...)``. Needs scikit-learn, as every estimator does.
 """
 from __future__ import annotations
 
-from .kcenter import kcenter_greedy
+import warnings
+
+from .estimators import KCenterGreedy
 
 
-class KCenterSelector:
-    """k-center greedy as an estimator.
+class KCenterSelector(KCenterGreedy):
+    """Deprecated: use :class:`iterselect.estimators.KCenterGreedy`
+    (``KCenterGreedy(n_samples=k, initial_subset=selected, n_jobs=threads, verbose=progress)``).
 
     Examples
     --------
+    >>> import warnings
     >>> import numpy as np
     >>> from iterselect.selectors import KCenterSelector
     >>> X = np.array([[0.0], [1.0], [5.0], [9.0]])
-    >>> sel = KCenterSelector(k=2, progress=False).fit(X)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     sel = KCenterSelector(k=2, progress=False).fit(X)
     >>> sel.ranking_.tolist(), sel.transform(X).ravel().tolist()
     ([0, 3], [0.0, 9.0])
     """
 
     def __init__(self, k, *, metric="euclidean", seed_index=0, threads=None, progress=True, backend="auto"):
+        warnings.warn("KCenterSelector is deprecated; use iterselect.estimators.KCenterGreedy(n_samples=k, "
+                      "n_jobs=threads, verbose=progress) and its initial_subset= for fit's selected=.",
+                      DeprecationWarning, stacklevel=2)
         self.k = k
         self.metric = metric
         self.seed_index = seed_index
@@ -30,18 +37,13 @@ class KCenterSelector:
         self.progress = progress
         self.backend = backend
 
-    def fit(self, X, y=None, *, selected=None):
-        result = kcenter_greedy(X, self.k, selected=selected, metric=self.metric, seed_index=self.seed_index,
-                                threads=self.threads, progress=self.progress, backend=self.backend)
-        self.result_ = result
-        self.ranking_ = result.indices
-        self.radii_ = result.radii
-        return self
+    # KCenterGreedy's parameters under their earlier names
+    n_samples = property(lambda self: self.k)
+    n_jobs = property(lambda self: self.threads)
+    verbose = property(lambda self: self.progress)
+    initial_subset = property(lambda self: getattr(self, "_selected", None))
 
-    def transform(self, X):
-        if not hasattr(self, "ranking_"):
-            raise RuntimeError("This KCenterSelector is not fitted yet; call fit(X) first.")
-        return X[self.ranking_]
-
-    def fit_transform(self, X, y=None, **kwargs):
-        return self.fit(X, **kwargs).transform(X)
+    def fit(self, X, y=None, sample_weight=None, *, selected=None):
+        """``KCenterGreedy.fit`` with ``selected`` (the earlier ``initial_subset``)."""
+        self._selected = selected
+        return super().fit(X, y, sample_weight)

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 from .. import _backends
 from ._history import history_matrix
 from ._run import Options, run_dense_cpu, run_dense_device, run_sparse
-from .._arrays import as_matrix, like_input
+from .._arrays import as_matrix, device_arrays, host_values, like_input
 from .._knn import INDEXES
 from .._validation import check_choice, check_float, check_float_dtype, check_int, param_error
 
@@ -316,8 +316,9 @@ def representation_scores(R: ArrayLike, A: ArrayLike, *, threads: int | None = N
     ----------
     R, A : arrays of shape (n, n), or scipy.sparse matrices with the same pattern
         The responsibilities and availabilities of :func:`affinity_propagation` (with
-        ``return_messages=True``): numpy, torch or cupy, float32 or float64. Sparse messages
-        count entries outside the graph as 0.
+        ``return_messages=True``): numpy, torch or cupy; float16, bfloat16, float32 or float64
+        (half precision is summed in float64 like the rest). Sparse messages count entries
+        outside the graph as 0.
     threads : int, optional
         CPU threads (default: all).
 
@@ -356,10 +357,13 @@ def representation_scores(R: ArrayLike, A: ArrayLike, *, threads: int | None = N
     if r.on_cuda:
         from ._run import device_scores
 
+        if r.dtype != a.dtype or r.dtype not in ("float32", "float64"):  # widened on the device
+            xp = device_arrays(r, "cuda")
+            r, a = (as_matrix(xp.copy_matrix(x, np.float64), name, func) for x, name in ((r, "R"), (a, "A")))
         return device_scores(r, a)
     if r.dtype != a.dtype or r.dtype not in ("float32", "float64"):
-        rh = r.host.astype(np.float64, copy=False)
-        ah = a.host.astype(np.float64, copy=False)
+        rh = host_values(r).astype(np.float64)
+        ah = host_values(a).astype(np.float64)
     else:
         rh, ah = r.host, a.host
     out = _backends.core.affinity_representation_scores(rh, ah, n, threads)

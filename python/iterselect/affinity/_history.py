@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .. import _backends
-from .._arrays import as_matrix, host_values
+from .._arrays import as_matrix, host_array, like
 from .._validation import check_choice, check_indices, param_error
 
 CONVENTIONS = ("paper", "published")
@@ -64,8 +64,11 @@ def history_matrix(R_old: ArrayLike, sim_old_new: ArrayLike, *, keep: ArrayLike 
     ----------
     R_old : array of shape (n_old, n_old), or a scipy.sparse matrix
         The previous round's responsibilities R_t (``affinity_propagation(...,
-        return_messages=True).responsibility``), on the host. A sparse R_t (the sparse mode's)
-        counts the entries it does not store as 0, and its median is that of its stored entries.
+        return_messages=True).responsibility``): numpy, torch or cupy; float16, bfloat16,
+        float32 or float64. A sparse R_t (the sparse mode's) counts the entries it does not store
+        as 0, and its median is that of its stored entries. The computation runs on the host:
+        CUDA inputs are copied there once (O(n_old^2), against O(n_old^2 n_new) arithmetic) and
+        the result is copied back.
     sim_old_new : array of shape (n_old, n_new)
         ``Sim``: every previous candidate against every new sample. The paper's is the cosine
         similarity (whatever metric the affinity propagation uses); the published code's the
@@ -77,7 +80,9 @@ def history_matrix(R_old: ArrayLike, sim_old_new: ArrayLike, *, keep: ArrayLike 
 
     Returns
     -------
-    array of shape (len(keep) + n_new, len(keep) + n_new), R_old's dtype (float64 unless float32).
+    array of shape (len(keep) + n_new, len(keep) + n_new)
+        R_old's dtype when float32 or float64 (float64 otherwise), in R_old's kind and device
+        (numpy for a scipy.sparse R_old).
 
     Examples
     --------
@@ -93,12 +98,10 @@ def history_matrix(R_old: ArrayLike, sim_old_new: ArrayLike, *, keep: ArrayLike 
     check_choice(convention, "convention", _FUNC, CONVENTIONS)
     R, n_old, dtype = _check_r(R_old)
     s = as_matrix(sim_old_new, "sim_old_new", _FUNC)
-    if s.on_cuda:
-        raise param_error(_FUNC, "sim_old_new", "a host array (numpy, or torch on the CPU)", "an array on a CUDA device")
     if s.shape[0] != n_old:
         raise param_error(_FUNC, "sim_old_new", f"an array of shape ({n_old}, n_new) (one row per previous "
                           "candidate)", f"an array of shape {s.shape}")
-    S = s.host.astype(np.float64) if s.dtype != "bfloat16" else host_values(s)
+    S = host_array(s, np.float64)
     kept = np.arange(n_old) if keep is None else check_indices(keep, "keep", _FUNC, n_old, allow_none=False)
     totals = S.sum(axis=0, dtype=np.float64)
     zero = np.flatnonzero(totals == 0)
@@ -118,7 +121,7 @@ def history_matrix(R_old: ArrayLike, sim_old_new: ArrayLike, *, keep: ArrayLike 
     else:
         known = np.concatenate([H[:P, :P].ravel(), H[P:, :P].ravel(), H[:P, P:].ravel()])
         H[P:, P:] = np.median(known) if known.size else 0
-    return H
+    return like(H, R_old)
 
 
 def history_on_graph(R_old, X_old, X_new, neighbors, *, keep, convention="paper", old_neighbors=None,
@@ -250,13 +253,11 @@ def _check_r(R_old):
         dtype = np.dtype(R_old.dtype) if R_old.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         return sp.csr_matrix(R_old), R_old.shape[0], dtype
     r = as_matrix(R_old, "R_old", _FUNC)
-    if r.on_cuda:
-        raise param_error(_FUNC, "R_old", "a host array (numpy, or torch on the CPU)", "an array on a CUDA device")
     n_old = r.shape[0]
     if r.shape != (n_old, n_old):
         raise param_error(_FUNC, "R_old", "a square (n_old, n_old) matrix", f"an array of shape {r.shape}")
     dtype = np.dtype(r.dtype) if r.dtype in ("float32", "float64") else np.dtype(np.float64)
-    return r.host.astype(dtype, copy=False), n_old, dtype
+    return host_array(r, dtype), n_old, dtype
 
 
 def _rows_cols(R, rows, cols):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._arrays import as_matrix, host_vector
+from .._arrays import as_matrix, host_vector, results_like, to_host
 from .._validation import check_choice, check_int, param_error
 from ._kmeans import KMeansResult, kmeans
 
@@ -63,7 +63,7 @@ def choose_k(X: ArrayLike, candidates: ArrayLike, *, sample_size: int | None = 1
     -------
     ChooseKResult
         ``k`` (best, smallest on ties), ``candidates``, ``scores``, the best ``kmeans`` result
-        and the ``indices`` of the sample.
+        and the ``indices`` of the sample; arrays in the kind of ``X``.
 
     Examples
     --------
@@ -124,5 +124,6 @@ def choose_k(X: ArrayLike, candidates: ArrayLike, *, sample_size: int | None = 1
     if best is None:
         raise ValueError("choose_k: every candidate k left all points in a single cluster; "
                          "the silhouette is undefined.")
-    return ChooseKResult(k=int(cand[best[0]]), candidates=cand, scores=scores, kmeans=best[1],
-                         indices=indices)
+    result = ChooseKResult(k=int(cand[best[0]]), candidates=cand, scores=scores, kmeans=best[1],
+                           indices=np.asarray(to_host(indices), dtype=np.int64))
+    return results_like(result, X)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._arrays import Matrix, as_matrix, host_float32, host_rows, like_input
+from .._arrays import Matrix, as_matrix, host_float32, host_rows, results_like
 from .._faiss import faiss_num_gpus, import_faiss
 from .._validation import check_int, param_error
 
@@ -23,7 +23,7 @@ class KMeansResult:
     labels : (N,) int64 array, the nearest centroid of every row (squared L2).
     inertia : float, sum over all N rows of the squared L2 distance to the nearest centroid
         (scikit-learn's ``inertia_``).
-    objective : float64 numpy array, faiss's objective (sum of squared distances on the training
+    objective : float64 array, faiss's objective (sum of squared distances on the training
         sample, see ``max_points_per_centroid``) after every iteration of every redo it ran, at
         most ``niter * nredo`` values (faiss stops a run once the objective stops changing).
     gpu : bool, whether faiss ran on the GPU.
@@ -141,8 +141,8 @@ def kmeans(X: ArrayLike, k: int, *, niter: int = 25, nredo: int = 1, seed: int =
         inertia += float(np.sum(dist[:, 0], dtype=np.float64))
     centroids = np.ascontiguousarray(km.centroids, dtype=np.float32)
     objective = np.asarray(km.obj, dtype=np.float64)
-    return KMeansResult(centroids=like_input(centroids, m), labels=like_input(labels, m),
-                        inertia=inertia, objective=objective, gpu=use_gpu)
+    return results_like(KMeansResult(centroids=centroids, labels=labels, inertia=inertia,
+                                     objective=objective, gpu=use_gpu), m.obj)
 
 
 def _float32_rows(m: Matrix):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._arrays import host_vector
+from .._arrays import host_vector, results_like
 from .._validation import (check_choice, check_float_vector, check_indices, check_int, check_labels,
                            param_error)
 from ._allocation import allocate
@@ -105,7 +105,8 @@ def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = No
     -------
     KMQSampleResult
         ``indices`` (int64, clusters interleaved so every prefix is close to proportional) and
-        ``per_cluster`` (int64 counts, summing to ``budget``).
+        ``per_cluster`` (int64 counts, summing to ``budget``), in the kind of ``labels``
+        (numpy, torch or cupy; ``quality`` may be any kind and float dtype).
 
     Examples
     --------
@@ -125,6 +126,7 @@ def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = No
     allocation = check_choice(allocation, "allocation", func, ALLOCATIONS)
     check_choice(replace, "replace", func, (True, False))
     within = check_choice(within, "within", func, ("multinomial", "softmax", "uniform"))
+    labels_in = labels
     labels = check_labels(labels, func)
     n = labels.shape[0]
     seed = check_int(seed, "seed", func, 0)
@@ -173,7 +175,7 @@ def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = No
     else:
         per_cluster, _ = allocate(budget, size, room, weights, allocation)
     if replace:
-        return _draw_with_replacement(labels, avail, per_cluster, q, within, rng)
+        return results_like(_draw_with_replacement(labels, avail, per_cluster, q, within, rng), labels_in)
 
     # exponential races over every available point at once
     idx = np.flatnonzero(avail)
@@ -200,7 +202,7 @@ def kmq_sample(labels: ArrayLike, budget: int, *, quality: ArrayLike | None = No
     picks = idx[order[take]]
     pick_lab = lab_sorted[take]
     pick_rank = rank[take]
-    return _interleaved(picks, pick_lab, pick_rank, per_cluster)
+    return results_like(_interleaved(picks, pick_lab, pick_rank, per_cluster), labels_in)
 
 
 def _interleaved(picks, pick_lab, pick_rank, per_cluster) -> KMQSampleResult:

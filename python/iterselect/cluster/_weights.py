@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._arrays import host_vector
+from .._arrays import host_vector, results_like
 from .._validation import check_choice, check_float_vector, check_labels, param_error
 
 
@@ -81,7 +81,8 @@ def cluster_weights_update(weights: ArrayLike, labels: ArrayLike, scores: ArrayL
     Returns
     -------
     ClusterWeightsResult
-        ``weights``, ``cluster_scores`` (``s_j``), ``factors``, ``counts``, ``rule``, ``shift``.
+        ``weights``, ``cluster_scores`` (``s_j``), ``factors``, ``counts``, ``rule``, ``shift``;
+        the arrays in the kind of ``weights`` (numpy, torch or cupy, any float dtype).
 
     Examples
     --------
@@ -127,8 +128,8 @@ def cluster_weights_update(weights: ArrayLike, labels: ArrayLike, scores: ArrayL
         factors = np.exp(log_factor)
         factors /= factors.sum()
         if rule == "published":
-            return ClusterWeightsResult(weights=factors, cluster_scores=means, factors=factors,
-                                        counts=counts.astype(np.int64), rule=rule)
+            return results_like(ClusterWeightsResult(weights=factors, cluster_scores=means, factors=factors,
+                                                     counts=counts.astype(np.int64), rule=rule), weights)
         with np.errstate(divide="ignore"):
             log_w = log_factor + np.log(w)
         new = np.exp(log_w - log_w.max())
@@ -143,8 +144,9 @@ def cluster_weights_update(weights: ArrayLike, labels: ArrayLike, scores: ArrayL
         total = shifted.sum()
         factors = shifted / total if total > 0 else np.full(k, 1.0 / k)
         new = factors * w
-    return ClusterWeightsResult(weights=new / new.sum(), cluster_scores=means, factors=factors,
-                                counts=counts.astype(np.int64), rule=rule, shift=shift)
+    result = ClusterWeightsResult(weights=new / new.sum(), cluster_scores=means, factors=factors,
+                                  counts=counts.astype(np.int64), rule=rule, shift=shift)
+    return results_like(result, weights)
 
 
 ClusterWeights = ClusterWeightsResult  # the earlier name, still accepted

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from .. import _backends
 from . import _device
+from .._arrays import host_vector, like, results_like, to_host
 from .._progress import progress_callback
 from .._validation import (check_choice, check_float, check_float_dtype, check_int,
                            check_selection_budget, param_error)
@@ -218,13 +219,15 @@ def _as_coverage_csr(X, func: str):
             X.sum_duplicates()
     else:
         try:
-            dense = np.asarray(X)
+            dense = to_host(X)
         except Exception as exc:
             raise param_error(func, "X", "a 2-D sparse matrix or array", type(X).__name__, TypeError) from exc
         if dense.ndim != 2:
             raise param_error(func, "X", "a 2-D sparse matrix or array", f"an array of shape {dense.shape}")
         if not (np.issubdtype(dense.dtype, np.number) or dense.dtype == bool):
             raise param_error(func, "X", "a numeric matrix", f"dtype {dense.dtype}", TypeError)
+        if dense.dtype == np.float16:  # scipy.sparse has no float16
+            dense = dense.astype(np.float64)
         X = sp.csr_array(dense)
     if X.shape[0] < 1:
         raise param_error(func, "X", "a matrix with at least one row", f"shape {X.shape}")
@@ -252,15 +255,6 @@ def _matrix(X, func: str, which: str) -> _device.Parts:
         return _device.torch_parts(X, func) if kind == "torch" else _device.cupy_parts(X, func)
     X, indptr, indices, data = _as_coverage_csr(X, func)
     return _device.host_parts(indptr, indices, data, X.shape)
-
-
-def _like_input(values, X):
-    """CPU results as torch tensors when X was a (CPU) torch tensor; otherwise unchanged."""
-    if _device.framework(X) == "torch" and isinstance(values, np.ndarray):
-        import torch
-
-        return torch.from_numpy(values)
-    return values
 
 
 def _check_greedy_args(x: _device.Parts, k, weights, decay, selected, func: str):
@@ -295,7 +289,7 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
     X : sparse matrix or 2-D array of shape (n, m)
         Nonnegative and finite (a TF-IDF matrix from :func:`tfidf_matrix`). Any scipy sparse
         format, numpy, torch (dense, sparse CSR or COO) or cupy (dense or cupyx sparse); float32
-        and float64 are used as they are, other dtypes become float64. scipy and cupy matrices are
+        and float64 are used as they are, other dtypes (float16, bfloat16, ints) become float64. scipy and cupy matrices are
         summed into canonical form (sorted, no duplicates) first; a torch CSR tensor is used as
         stored (make it from a canonical matrix for the CPU path's exact picks).
     k : int
@@ -344,8 +338,7 @@ def coverage_greedy(X, k: int, *, weights: ArrayLike | None = None, decay: float
     with progress_callback(progress, k, "coverage") as callback:
         picks, gains, alpha, refreshes = _backends.core.coverage_greedy(
             x.indptr, x.indices, x.data, n, m, w, decay, k, pool, threads, callback)
-    return CoverageResult(indices=_like_input(picks, X), gains=_like_input(gains, X), alpha=_like_input(alpha, X),
-                          refreshes=int(refreshes))
+    return results_like(CoverageResult(indices=picks, gains=gains, alpha=alpha, refreshes=int(refreshes)), X)
 
 
 def coverage_gains(X, alpha: ArrayLike | None = None, *, weights: ArrayLike | None = None,
@@ -391,7 +384,7 @@ def coverage_gains(X, alpha: ArrayLike | None = None, *, weights: ArrayLike | No
     threads = _check_threads(threads, func)
     if which != "cpu":
         return _device.gains(x, a, w, which)
-    return _like_input(_backends.core.coverage_row_gains(x.indptr, x.indices, x.data, n, m, a, w, threads), X)
+    return like(_backends.core.coverage_row_gains(x.indptr, x.indices, x.data, n, m, a, w, threads), X)
 
 
 def coverage_decay(X, row: int, alpha, decay: float = 0.1, *, backend: str = "auto") -> int:
@@ -511,7 +504,8 @@ def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float 
     k : int
         Texts to pick.
     ifd : array of shape (len(texts),)
-        Instruction-following difficulty per text; NaN allowed (dropped), otherwise >= 0.
+        Instruction-following difficulty per text (numpy, torch or cupy; any float dtype); NaN
+        allowed (dropped), otherwise >= 0. The result's arrays come back in its kind.
     decay : float
         In ``[0, 1]``: the factor applied to an n-gram's weight each time a pick contains it.
     ngram_range : tuple (min_n, max_n)
@@ -548,12 +542,12 @@ def iterit_select(texts: Sequence[str], k: int, ifd: ArrayLike, *, decay: float 
     _check_threads(threads, func)
     c = _iterit_candidates(texts, k, ifd, decay, ngram_range, weighting, allow_fewer, func)
     if c.k == 0:
-        return c.result(np.empty(0, np.int64), np.empty(0), 0)
+        return results_like(c.result(np.empty(0, np.int64), np.empty(0), 0), ifd)
     tfidf = tfidf_matrix([c.texts[i] for i in c.candidates], c.ngram_range, weighting=c.weighting, threads=threads,
                          progress=progress)
     picked = coverage_greedy(tfidf.matrix, c.k, weights=c.scores[c.candidates], decay=c.decay, threads=threads,
                              progress=progress)
-    return c.result(picked.indices, picked.gains, int(tfidf.matrix.shape[1]))
+    return results_like(c.result(picked.indices, picked.gains, int(tfidf.matrix.shape[1])), ifd)
 
 
 @dataclass(frozen=True)
@@ -582,8 +576,8 @@ def _iterit_candidates(texts, k, ifd, decay, ngram_range, weighting, allow_fewer
     n = len(texts)
     if n == 0:
         raise param_error(func, "texts", "a non-empty sequence of str", "an empty sequence")
-    scores = np.asarray(ifd)
-    if scores.ndim != 1 or scores.shape[0] != n:
+    scores = host_vector(ifd, "ifd", func, kind=f"{n} scores (one per text)")
+    if scores.shape[0] != n:
         raise param_error(func, "ifd", f"a 1-D array of {n} scores (one per text)", f"an array of shape {scores.shape}")
     if not np.issubdtype(scores.dtype, np.number) or np.issubdtype(scores.dtype, np.complexfloating):
         raise param_error(func, "ifd", "an array of real numbers", f"dtype {scores.dtype}", TypeError)

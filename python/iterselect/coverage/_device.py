@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _backends
+from .._arrays import to_host
 from .._progress import progress_callback
 from .._validation import param_error
 
@@ -85,7 +86,7 @@ class Parts:
         they are. The messages are the CPU path's.
         """
         if framework(values) != self.kind or self.kind == "numpy":
-            host = np.asarray(values.cpu() if framework(values) == "torch" else values)
+            host = to_host(values)
             _check_shape_dtype(host.shape, host.dtype, n, name, func, what)
             host = np.ascontiguousarray(host, dtype=np.float64)
             bad = np.flatnonzero(~np.isfinite(host) | (host < 0))

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _backends
-from .._arrays import device_arrays
+from .._arrays import device_arrays, results_like
 from .._progress import progress_callback
 from .._validation import check_choice, check_float, check_indices, check_int, check_selection_budget, param_error
 from .._knn import INDEXES
@@ -243,7 +243,8 @@ def facility_location(X, k, *, n_neighbors=100, metric="cosine", quality=None, q
     Returns
     -------
     FacilityLocationResult
-        ``indices``, ``gains``, ``objective``, ``current``, ... and the ``graph`` it built.
+        ``indices``, ``gains``, ``objective``, ``current``, ... and the ``graph`` it built; the
+        arrays in X's kind (numpy, or a CPU torch tensor).
 
     Examples
     --------
@@ -266,8 +267,8 @@ def facility_location(X, k, *, n_neighbors=100, metric="cosine", quality=None, q
     _check_quality(quality, quality_weight, m.shape[0], func)  # before the graph is built
     check_selection_budget(selected, k, func, m.shape[0], "candidate")
     graph = knn_graph(m, n_neighbors, metric, index, threads, func)
-    return _run(similarity_csr(graph, func), k, quality, quality_weight, selected, threads, progress, backend, func,
-                graph=graph)
+    return results_like(_run(similarity_csr(graph, func), k, quality, quality_weight, selected, threads, progress,
+                             backend, func, graph=graph), m.obj)
 
 
 def facility_location_graph(graph, k, *, quality=None, quality_weight=0.5, selected=None, threads=None,

@@ -3,7 +3,8 @@
 Every function takes the samples first (embeddings ``X``, records, or one score per sample) and
 the budget ``k`` second, its options by keyword, and returns a :class:`BaselineResult` whose
 ``indices`` are in selection order (so a prefix is the same baseline at a smaller budget) and
-whose ``scores`` are what ranked them.
+whose ``scores`` are what ranked them, as the input's kind (numpy, torch or cupy; embeddings
+in float16, bfloat16, float32 or float64; a CUDA input is copied to the host, where they run).
 Ties go to the lowest index. Randomised baselines take ``seed``.
 
 * :func:`random_select` -- uniform without replacement.
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._arrays import as_matrix, host_rows, to_float64
+from .._arrays import as_matrix, host_array, host_rows, results_like, to_host
 from .._validation import check_choice, check_float, check_int, param_error
 
 
@@ -81,7 +82,7 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def _check_quality(quality, n: int, func: str) -> np.ndarray:
-    q = np.asarray(quality, dtype=np.float64)
+    q = to_host(quality).astype(np.float64)
     if q.shape != (n,) or not np.all(np.isfinite(q)):
         raise param_error(func, "quality", f"a finite array of shape ({n},)",
                           f"shape {q.shape}" if q.shape != (n,) else "non-finite values")
@@ -182,7 +183,7 @@ def knn_distance(X: ArrayLike, k: int, *, metric: str = "euclidean",
     block_size = knn_block_size(n, d) if block_size is None else check_int(block_size, "block_size", func, low=1)
     nn = _nearest_distances(m, metric, block_size)
     idx = _top(nn, k)
-    return BaselineResult(idx, nn[idx], f"knn1-{metric}")
+    return results_like(BaselineResult(idx, nn[idx], f"knn1-{metric}"), m.obj)
 
 
 def _nearest_distances(m, metric: str, block_size: int) -> np.ndarray:
@@ -295,7 +296,7 @@ def deita_select(X: ArrayLike, k: int, *, quality: ArrayLike, threshold: float =
         raise ValueError(f"deita_select: only {len(picks)} samples pass the similarity threshold "
                          f"({threshold}) but k is {k}; raise 'threshold' or pass allow_fewer=True")
     idx = np.asarray(picks, dtype=np.int64)
-    return BaselineResult(idx, q[idx], "deita", n_dropped=0)
+    return results_like(BaselineResult(idx, q[idx], "deita", n_dropped=0), m.obj)
 
 
 def kcenter_select(X: ArrayLike, k: int, *, metric: str = "euclidean", seed_index: int = 0,
@@ -311,8 +312,9 @@ def kcenter_select(X: ArrayLike, k: int, *, metric: str = "euclidean", seed_inde
     from ..kcenter import kcenter_greedy
 
     r = kcenter_greedy(X, k, metric=metric, seed_index=seed_index, progress=progress)
-    return BaselineResult(np.asarray(r.indices, dtype=np.int64),
-                          np.asarray(r.radii, dtype=np.float64), f"kcenter-{metric}")
+    result = BaselineResult(to_host(r.indices).astype(np.int64), to_host(r.radii).astype(np.float64),
+                            f"kcenter-{metric}")
+    return results_like(result, X)
 
 
 def ifd_topk(ifd: ArrayLike, k: int, *, drop_above_one: bool = True, allow_fewer: bool = False) -> BaselineResult:
@@ -326,7 +328,7 @@ def ifd_topk(ifd: ArrayLike, k: int, *, drop_above_one: bool = True, allow_fewer
     ([2, 4], 2)
     """
     func = "ifd_topk"
-    s = np.asarray(ifd, dtype=np.float64)
+    s = to_host(ifd).astype(np.float64)
     if s.ndim != 1 or s.size == 0:
         raise param_error(func, "ifd", "a non-empty 1-D array", f"shape {s.shape}")
     k = _check_k(k, s.size, func)
@@ -339,7 +341,7 @@ def ifd_topk(ifd: ArrayLike, k: int, *, drop_above_one: bool = True, allow_fewer
                          f"({s.size - n_keep} dropped) but k is {k}; pass allow_fewer=True")
     ranked = np.where(keep, s, -np.inf)
     idx = _top(ranked, min(k, n_keep))
-    return BaselineResult(idx, s[idx], "ifd", n_dropped=s.size - n_keep)
+    return results_like(BaselineResult(idx, s[idx], "ifd", n_dropped=s.size - n_keep), ifd)
 
 
 # --------------------------------------------------------------------- InsBank's baselines (§4.1)
@@ -384,7 +386,7 @@ def knn_quality_select(X: ArrayLike, k: int, *, quality: ArrayLike, gamma: float
     nearest = _nearest_distances(m, "euclidean", block_size)
     score = (1.0 + minmax(nearest)) * np.power(1.0 + minmax(q), gamma)
     idx = _top(score, k)
-    return BaselineResult(idx, score[idx], "knn1-quality")
+    return results_like(BaselineResult(idx, score[idx], "knn1-quality"), m.obj)
 
 
 def kcenter_quality_select(X: ArrayLike, k: int, *, quality: ArrayLike, gamma: float = 1.0,
@@ -415,7 +417,7 @@ def kcenter_quality_select(X: ArrayLike, k: int, *, quality: ArrayLike, gamma: f
 
     func = "kcenter_quality_select"
     m = as_matrix(X, "X", func)
-    X = to_float64(m)
+    X = host_array(m, np.float64)
     n = X.shape[0]
     k = _check_k(k, n, func)
     qf = np.power(1.0 + minmax(_check_quality(quality, n, func)), check_float(gamma, "gamma", func, low=0))
@@ -437,7 +439,8 @@ def kcenter_quality_select(X: ArrayLike, k: int, *, quality: ArrayLike, gamma: f
         scores.append(float(score[i]))
         taken[i] = True
         d = np.minimum(d, distances(i))
-    return BaselineResult(np.asarray(picks, dtype=np.int64), np.asarray(scores), "kcenter-quality")
+    return results_like(BaselineResult(np.asarray(picks, dtype=np.int64), np.asarray(scores), "kcenter-quality"),
+                        m.obj)
 
 
 # --------------------------------------------------------------------- IterIT's GraphFilter (§3.3)
@@ -488,7 +491,7 @@ def graphfilter_select(records: Sequence, k: int, *, ifd: ArrayLike,
         raise param_error(func, "records", "a non-empty list of records", type(records).__name__,
                           TypeError)
     n = len(records)
-    s = np.asarray(ifd, dtype=np.float64)
+    s = to_host(ifd).astype(np.float64)
     if s.shape != (n,):
         raise param_error(func, "ifd", f"a 1-D array of {n} scores (one per record)", f"shape {s.shape}")
     bad = np.flatnonzero(~np.isnan(s) & ((s < 0) | np.isinf(s)))
@@ -502,8 +505,8 @@ def graphfilter_select(records: Sequence, k: int, *, ifd: ArrayLike,
                          f"({n - keep.size} NaN) but k is {k}; pass allow_fewer=True")
     k = min(k, int(keep.size))
     if k == 0:
-        return BaselineResult(np.empty(0, np.int64), np.empty(0), "graphfilter", n_dropped=n)
+        return results_like(BaselineResult(np.empty(0, np.int64), np.empty(0), "graphfilter", n_dropped=n), ifd)
     texts = [instruction_text(records[i]) for i in keep]
     X = tfidf_matrix(texts, ngram_range, weighting=weighting, threads=threads, progress=progress).matrix
     r = coverage_greedy(X, k, weights=s[keep], decay=0.0, threads=threads, progress=progress)
-    return BaselineResult(keep[r.indices], r.gains, "graphfilter", n_dropped=n - int(keep.size))
+    return results_like(BaselineResult(keep[r.indices], r.gains, "graphfilter", n_dropped=n - int(keep.size)), ifd)
