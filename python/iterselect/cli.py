@@ -17,6 +17,8 @@
                               [--output FILE] [--metric euclidean|cosine] [--seed-index I]
     iterselect embed --input FILE --output EMB.npy [--model minilm|PATH] [--dtype float16]
                      [--batch-size N] [--resume] [--force]
+    iterselect score {ifd,perplexity,embed,reward} --model PATH --input FILE --output DIR
+                     [--ray [ADDRESS]] [--actors N] [--gpus-per-actor G] [--resume] [--force]
     iterselect bench [--suite speed|quality|all] [--n 10000,100000,1000000] [--k 1000]
                      [--embeddings FILE.npy] [--input FILE] [--out DIR] [--quick] [--force]
 
@@ -121,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_baseline_parsers(methods)
     _add_run_parsers(sub)
     _add_embed_parser(sub)
+    _add_score_parser(sub)
     _add_bench_parser(sub)
     return parser
 
@@ -176,6 +179,41 @@ def _add_embed_parser(sub):
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--no-progress", action="store_true", help="hide every progress bar")
+    _add_data_flags(p)
+
+
+def _add_ray_flags(p, *, default_actors):
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run on Ray: the cluster at ADDRESS ('auto': the running one), or with no "
+                        "ADDRESS a local one (or the one RAY_ADDRESS names)")
+    p.add_argument("--actors", type=int, default=default_actors,
+                   help=f"Ray actors, one model replica each (default {default_actors})")
+    p.add_argument("--gpus-per-actor", type=float,
+                   help="GPUs per actor (default: 1 when the cluster has GPUs, else CPU actors)")
+
+
+def _add_score_parser(sub):
+    p = sub.add_parser("score", help="score or embed records on a Ray actor pool (Parquet out, "
+                       "resumable)")
+    p.add_argument("what", choices=("ifd", "perplexity", "embed", "reward"))
+    p.add_argument("--model", required=True,
+                   help="model directory or hub name (a reward model for 'reward'); for 'embed', "
+                        "'minilm' or a sentence-transformers directory embeds sentences")
+    p.add_argument("--tokenizer", help="tokenizer directory (default: the model's)")
+    p.add_argument("--input", type=Path, help=INPUT_HELP)
+    p.add_argument("--output", type=Path, required=True,
+                   help="folder of Parquet parts (one per block) and its manifest")
+    _add_ray_flags(p, default_actors=1)
+    p.add_argument("--block-size", type=int, default=1024,
+                   help="records a block: an actor's unit of work, a Parquet part, a resume step")
+    p.add_argument("--id-field", help="a field of every record written as the id column")
+    p.add_argument("--template", choices=("alpaca", "chat"), help="prompt format (default alpaca)")
+    p.add_argument("--max-length", type=int, help="longest sequence in tokens")
+    p.add_argument("--batch-tokens", type=int, help="token budget of a padded batch")
+    p.add_argument("--pooling", choices=("mean", "last"), help="embed with a language model")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_data_flags(p)
 
 
@@ -347,6 +385,7 @@ def _add_run_parsers(sub):
                        "the extension names another (default: RUN_DIR/selection.jsonl)")
         p.add_argument("--force", action="store_true", help="replace an existing --output")
         p.add_argument("--no-progress", action="store_true", help="hide every progress bar")
+        _add_ray_flags(p, default_actors=2)
         _add_data_flags(p)
         _add_recipe(p, name)
         if name == "diverse-evol":
@@ -767,6 +806,55 @@ def _embed(args) -> int:
     return 0
 
 
+def _score(args) -> int:
+    from .distributed.scoring import command_kind, score
+
+    if args.dry_run:
+        raise CliError("score has no --dry-run (its cost is the model's; see the progress bar)")
+    inputs = args.input
+    if inputs is None:
+        from .datasets import dolly_path
+
+        inputs = dolly_path()
+    # an existing --output folder of Parquet parts is score()'s to resume (--resume) or replace
+    # (--force), and it refuses otherwise; a new one must not be an input or hold one
+    _check_outputs({"--input": inputs}, {"--output": None if args.output.is_dir() else args.output},
+                   force=args.force or args.resume)
+    for flag, value in (("--actors", args.actors), ("--block-size", args.block_size)):
+        if value < 1:
+            raise CliError(f"{flag} must be at least 1, got {value}")
+    what, model = command_kind(args.what, args.model)
+    given = {"template": args.template, "max_length": args.max_length,
+             "batch_tokens": args.batch_tokens, "pooling": args.pooling}
+    options = {k: v for k, v in given.items() if v is not None}
+    try:
+        run = score(str(inputs), what, model, tokenizer=args.tokenizer, output=args.output,
+                    fields=_fields(args), id_field=args.id_field, split=args.split,
+                    block_records=args.block_size, actors=args.actors,
+                    gpus_per_actor=args.gpus_per_actor, address=args.ray or None,
+                    resume=args.resume, overwrite=args.force, progress=not args.no_progress,
+                    **options)
+    except (FileExistsError, FileNotFoundError, ValueError, TypeError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    resumed = (f"; {run.blocks_done_before} of {run.n_blocks} blocks were done already"
+               if run.blocks_done_before else "")
+    print(f"scored {run.n_records:,} records ({what}) -> {args.output} in {run.seconds:.1f} s "
+          f"({run.records_per_second:.1f} records/s on {run.actors} actor(s)){resumed}",
+          file=sys.stderr)
+    return 0
+
+
+def _ray_scorer(args):
+    """The Ray scorer a method's scoring goes through with --ray, else None (this process)."""
+    if args.ray is None:
+        return None
+    from .distributed import RayScorer
+
+    if args.actors < 1:
+        raise CliError(f"--actors must be at least 1, got {args.actors}")
+    return RayScorer(args.ray or None, actors=args.actors, gpus_per_actor=args.gpus_per_actor)
+
+
 def _bench(args) -> int:
     from .bench.command import BenchError, run
 
@@ -985,22 +1073,23 @@ def _run_method(args) -> int:
     cls = _method_class(args.method)
     rounds = (args.epochs or args.rounds or cls.PAPER_RECIPE.epochs if args.method == "iterit"
               else args.rounds)
+    scorer = _ray_scorer(args)
     try:
         train = _recipe(args, cls)
         if args.method == "diverse-evol":
             method = cls(args.initial_size or args.budget, args.budget, rounds,
                          strategy=args.strategy, embedding_text=args.embedding_text,
-                         seed=args.seed, train=train, progress=progress)
+                         seed=args.seed, train=train, scorer=scorer, progress=progress)
         elif args.method == "kmq":
             method = cls(args.budget, rounds, clusters,
                          max_new_tokens=args.max_new_tokens, within=args.within,
                          weight_rule=args.weight_rule, perplexity_of=args.perplexity,
                          allocation=args.allocation, train_from=args.train_from,
-                         seed=args.seed, train=train, progress=progress)
+                         seed=args.seed, train=train, scorer=scorer, progress=progress)
         else:
             method = cls(args.budget, rounds, candidate_factor=args.candidate_factor,
                          decay=args.decay, weighting=args.weighting, pool=args.pool,
-                         seed=args.seed, train=train, progress=progress)
+                         seed=args.seed, train=train, scorer=scorer, progress=progress)
     except (ValueError, TypeError) as exc:
         raise CliError(str(exc)) from None
     records = list(source)  # the methods train and score on every record
@@ -1081,6 +1170,8 @@ def main(argv=None) -> int:
             return _run_method(args)
         if args.command == "embed":
             return _embed(args)
+        if args.command == "score":
+            return _score(args)
         if args.command == "bench":
             return _bench(args)
         raise CliError(f"unknown command {args.command!r}")

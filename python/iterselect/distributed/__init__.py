@@ -16,9 +16,14 @@ restored from its last checkpoint plus the picks since (see ``_cluster``).
 * :func:`kmeans` -- Lloyd's iterations over row shards, float64 sums reduced on the driver (the
   clustering of kMQ; :func:`iterselect.kmq_sample` then samples from its labels).
 
+Scoring and embedding scale out with Ray Data: :func:`score` (one model replica per actor,
+Parquet parts, resumable), :func:`load_scores`, and :class:`RayScorer`, which a method's
+``scorer=`` runs its scoring through.
+
 Every function takes ``num_shards`` and ``address`` (None: this process's Ray, else a new local
 one; "auto": ``$RAY_ADDRESS`` or the cluster ``ray start`` runs here; or an address). Ray is an
-optional extra: ``pip install 'iterselect[ray]'``.
+optional extra (``pip install 'iterselect[ray]'``), imported when a function runs, not when
+this package is.
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ from .coverage import coverage_greedy, iterit_select, tfidf_matrix
 from .facility import facility_location_graph
 from .kcenter import DistributedKCenterResult, kcenter_greedy
 from .kmeans import kmeans
+from .scoring import RayScorer, ScoreRun, load_scores, score
 
-__all__ = ["DistributedKCenterResult", "RunStats", "connect", "coverage_greedy", "facility_location_graph",
-           "iterit_select", "kcenter_greedy", "kmeans", "reuse_actors", "tfidf_matrix"]
+__all__ = ["DistributedKCenterResult", "RayScorer", "RunStats", "ScoreRun", "connect", "coverage_greedy",
+           "facility_location_graph", "iterit_select", "kcenter_greedy", "kmeans", "load_scores", "reuse_actors",
+           "score", "tfidf_matrix"]

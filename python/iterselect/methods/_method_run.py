@@ -37,6 +37,18 @@ class MethodRunResult:
     variant: str | None = None
 
 
+def scoring_engine(scorer):
+    """The scoring functions a method calls (``embed``, ``ifd_scores``, ``perplexity``,
+    ``reward_scores``, ``generate``): those of ``scorer`` when given (e.g.
+    :class:`iterselect.distributed.RayScorer`, which runs them on a Ray actor pool), else the
+    single-process engine, :mod:`iterselect.scoring`."""
+    if scorer is not None:
+        return scorer
+    from .. import scoring
+
+    return scoring
+
+
 def finetune_on(model, tokenizer, records, train: TrainConfig, *, seed: int, epochs=None,
                 progress: bool):
     """Fine-tune ``model`` on ``records`` with the recipe ``train`` (``epochs`` overrides it)."""

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._validation import check_choice, check_indices, check_int
 from ..training.recipe import TrainConfig
-from ._method_run import MethodRunResult, finetune_on, open_run
+from ._method_run import MethodRunResult, finetune_on, open_run, scoring_engine
 
 STRATEGIES = ("kcenter", "random", "least-confidence", "margin")
 EMBEDDING_TEXTS = ("alpaca", "published", "plain")
@@ -87,6 +87,10 @@ class DiverseEvol:
         Seeds P_0, the random strategy and the fine-tuning.
     train : TrainConfig, optional
         Default :attr:`PAPER_RECIPE`.
+    scorer : object, optional
+        Where scoring and embedding run: anything with the functions of
+        :mod:`iterselect.scoring` it calls, e.g. :class:`iterselect.distributed.RayScorer` (a Ray
+        actor pool); None: in this process. Training always runs here.
     progress : bool, default=True
 
     Examples
@@ -108,7 +112,7 @@ class DiverseEvol:
 
     def __init__(self, initial_size=100, round_size=100, rounds=10, *, strategy="kcenter",
                  metric="euclidean", embedding_text="alpaca", final_model=True, seed=0,
-                 train=None, progress=True):
+                 train=None, scorer=None, progress=True):
         func = "DiverseEvol"
         self.initial_size = check_int(initial_size, "initial_size", func, low=1)
         self.round_size = check_int(round_size, "round_size", func, low=1)
@@ -119,6 +123,7 @@ class DiverseEvol:
         self.final_model = check_choice(final_model, "final_model", func, (True, False))
         self.seed = check_int(seed, "seed", func, low=0)
         self.train = (train or self.PAPER_RECIPE).check(func)
+        self.scorer = scorer
         self.progress = progress
 
     def config(self, n: int, model_ref: str) -> dict:
@@ -206,7 +211,8 @@ class DiverseEvol:
             ``selected`` (P_T), the reports, ``model_path`` (M_T with ``final_model``).
         """
         from ..metrics import vendi_score
-        from ..scoring import embed
+
+        embed = scoring_engine(self.scorer).embed
 
         records, base, tokenizer, run = open_run(self, model, tokenizer, records, run_dir,
                                                  resume, "DiverseEvol.run")

@@ -7,7 +7,7 @@ import numpy as np
 from .._validation import check_choice, check_float, check_int
 from ..training.finetune import n_steps
 from ..training.recipe import TrainConfig
-from ._method_run import MethodRunResult, open_run
+from ._method_run import MethodRunResult, open_run, scoring_engine
 from .baselines import response_text
 
 POOLS = ("paper", "published")
@@ -86,6 +86,10 @@ class IterIT:
     train : TrainConfig, optional
         Default :attr:`PAPER_RECIPE`; ``train.epochs`` is ignored (``epochs`` is T, and the
         schedule spans it).
+    scorer : object, optional
+        Where scoring and embedding run: anything with the functions of
+        :mod:`iterselect.scoring` it calls, e.g. :class:`iterselect.distributed.RayScorer` (a Ray
+        actor pool); None: in this process. Training always runs here.
     progress : bool, default=True
 
     Examples
@@ -111,7 +115,7 @@ class IterIT:
                      "(warm-up ratio 0.03, cosine)")
 
     def __init__(self, budget, epochs=3, *, candidate_factor=3.0, decay=0.1, weighting="paper",
-                 pool="paper", seed=0, train=None, progress=True):
+                 pool="paper", seed=0, train=None, scorer=None, progress=True):
         from ..coverage import WEIGHTINGS
 
         func = "IterIT"
@@ -123,6 +127,7 @@ class IterIT:
         self.pool = check_choice(pool, "pool", func, POOLS)
         self.seed = check_int(seed, "seed", func, low=0)
         self.train = (train or self.PAPER_RECIPE).check(func)
+        self.scorer = scorer
         self.progress = progress
 
     def _schedule_steps(self):
@@ -178,10 +183,9 @@ class IterIT:
         return np.asarray(cand, dtype=np.int64)[order]
 
     def _ifd(self, model, tokenizer, records):
-        from ..scoring import ifd_scores
-
-        return ifd_scores(model, tokenizer, records, template=self.train.template,
-                          max_length=self.train.max_length, progress=self.progress).ifd
+        engine = scoring_engine(self.scorer)
+        return engine.ifd_scores(model, tokenizer, records, template=self.train.template,
+                                 max_length=self.train.max_length, progress=self.progress).ifd
 
     def run(self, model, tokenizer, records, run_dir, *, resume=False, on_round_end=None):
         """Score, then select and train for ``epochs`` epochs, saving state and a checkpoint

@@ -10,7 +10,7 @@ from .._arrays import as_matrix, host_vector
 from .._validation import check_choice, check_float_vector, check_int, param_error
 from ..runs import RunDirectory
 from ..training.recipe import TrainConfig
-from ._method_run import BaseModel, MethodRunResult, check_records, finetune_on
+from ._method_run import BaseModel, MethodRunResult, check_records, finetune_on, scoring_engine
 from .cluster_baselines import KMEANS_SEED, cluster_embeddings
 
 SCORERS = ("perplexity", "reward")
@@ -110,6 +110,10 @@ class IterativeKMQ:
         Seeds the draws (``seed + it``) and the fine-tuning.
     train : TrainConfig, optional
         Default :attr:`PAPER_RECIPE`.
+    scorer : object, optional
+        Where scoring and embedding run: anything with the functions of
+        :mod:`iterselect.scoring` it calls, e.g. :class:`iterselect.distributed.RayScorer` (a Ray
+        actor pool); None: in this process. Training always runs here.
     progress : bool, default=True
 
     Examples
@@ -138,7 +142,7 @@ class IterativeKMQ:
                  kmeans_seed=KMEANS_SEED, allocation="proportional", within="multinomial",
                  replace=False, weight_rule="exp", perplexity_of="sequence",
                  reward_template="chat", train_from="base", max_new_tokens=512, seed=0,
-                 train=None, progress=True):
+                 train=None, scorer=None, progress=True):
         from ..cluster._weights import WEIGHT_RULES
         from ..cluster._kmq import ALLOCATIONS
 
@@ -163,6 +167,7 @@ class IterativeKMQ:
         self.max_new_tokens = check_int(max_new_tokens, "max_new_tokens", func, low=1)
         self.seed = check_int(seed, "seed", func, low=0)
         self.train = (train or self.PAPER_RECIPE).check(func)
+        self.scorer = scorer
         self.progress = progress
         self.silhouettes = None  # silhouette by k when n_clusters="auto" chose k
 
@@ -227,8 +232,7 @@ class IterativeKMQ:
         """Alg. 1 line 7, "{(x_i, y_gen, y_gold)}_n = Inference(F^i, D')": the trained model's
         answer to every record's prompt (greedy), "given the prompt x_i ... we generate a new
         completion" (§2.2, step 2)."""
-        from ..scoring import generate
-
+        generate = scoring_engine(self.scorer).generate
         return list(generate(model, tokenizer, records, max_new_tokens=self.max_new_tokens,
                              template=self.train.template, progress=self.progress).texts)
 
@@ -243,7 +247,10 @@ class IterativeKMQ:
         the response given x. An empty generated answer cannot be scored: NaN (counted in the
         round's report).
         """
-        from ..scoring import format_examples, perplexity, reward_scores, with_response
+        from ..scoring import format_examples, with_response
+
+        engine = scoring_engine(self.scorer)
+        perplexity, reward_scores = engine.perplexity, engine.reward_scores
 
         scores = np.full(len(records), np.nan)
         ok = np.array([bool(g.strip()) for g in generated])
