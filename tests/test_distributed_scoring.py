@@ -334,7 +334,7 @@ def test_overwrite_removes_only_the_runs_own_files(tmp_path):
 def test_cli_score_errors(jsonl, model_dir, tmp_path, capsys):
     assert cli.main(["score", "ifd", "--model", str(model_dir), "--input", str(jsonl),
                      "--output", str(jsonl)]) == 2
-    assert "one of the inputs" in capsys.readouterr().err
+    assert "is the same file as --input" in capsys.readouterr().err
     assert cli.main(["score", "ifd", "--model", str(model_dir), "--input", str(jsonl),
                      "--output", str(tmp_path / "o"), "--pooling", "mean"]) == 2
     assert "pooling" in capsys.readouterr().err
