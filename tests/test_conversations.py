@@ -100,7 +100,7 @@ def _embedded_conversations(seen, rows, text=record_text):
 def test_static_baselines_on_a_conversation_file(tmp_path, seen_texts):
     path, rows = _conversation_file(tmp_path, quality=True)
     out = tmp_path / "o.jsonl"
-    base = ["--budget", "5", "--input", str(path), "--output", str(out), "--no-progress"]
+    base = ["--budget", "5", "--input", str(path), "--output", str(out), "--no-progress", "--force"]  # one output path, rewritten by each selector
     assert cli.main(["select", "longest"] + base) == 0
     rep = json.loads((tmp_path / "o.jsonl.report.json").read_text())
     lengths = [len(record_text(r, "response")) for r in rows]
@@ -143,7 +143,7 @@ def test_every_method_runs_on_a_conversation_file(tmp_path, seen_texts):
     assert 0 < len(json.loads((tmp_path / "it" / "report.json").read_text())["selected"]) <= 6
     for sel in (["least-confidence"], ["margin"]):
         _run(["select"] + sel + ["--model", "toy", "--budget", "3", "--input", str(path),
-                                 "--output", str(tmp_path / "u.jsonl"), "--no-progress"])
+                                 "--output", str(tmp_path / f"{sel[0]}.jsonl"), "--no-progress"])
 
 
 def test_insbank_runs_on_conversation_files(tmp_path, seen_texts):
