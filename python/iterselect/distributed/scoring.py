@@ -301,7 +301,8 @@ def score(source, what, model=None, *, tokenizer=None, output=None, fields=None,
     >>> from iterselect.distributed import score
     >>> from iterselect.scoring import ifd_scores
     >>> from iterselect.scoring.toy import toy_model_and_tokenizer
-    >>> _ = ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    >>> _ = ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
+    ...              ignore_reinit_error=True)  # the selectors above may have started one
     >>> model, tok = toy_model_and_tokenizer()
     >>> pairs = [("Name a fruit: ", "apple"), ("2+2=", "4"), ("Say hi: ", "hello")]
     >>> run = score(pairs, "ifd", model, tokenizer=tok, block_records=2, progress=False)
