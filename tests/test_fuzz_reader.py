@@ -44,6 +44,15 @@ def test_random_bytes_read_or_are_refused_naming_the_file(tmp_path, content, suf
         assert len(got.records) == len(got.raw) and all(isinstance(r, dict) for r in got.records)
 
 
+@pytest.mark.parametrize("content", [b"[\x80", b'[{"instruction": "\xff"}]'])
+def test_a_json_array_that_is_not_utf8_is_refused_naming_the_file(tmp_path, content):
+    path = tmp_path / "data.json"
+    path.write_bytes(content)  # hypothesis found b"[\x80", which escaped as UnicodeDecodeError
+    for errors in ("raise", "skip"):
+        with pytest.raises(DataError, match="not UTF-8"):
+            read_records(path, errors=errors)
+
+
 @FUZZ
 @given(cut=st.integers(0, len(GZIPPED)))
 def test_truncated_gzip_is_refused_never_read_short(tmp_path, cut):

@@ -147,6 +147,9 @@ class JsonArrayReader:
                     data = json.load(f)
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{self.path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+                except UnicodeDecodeError as exc:
+                    raise DataError(f"{self.path}: not UTF-8 text (byte {exc.start}: "
+                                    f"{exc.reason}); save the file as UTF-8") from None
             if not isinstance(data, list):
                 raise DataError(f"{self.path}:1: expected a JSON array of records")
             self._items = data
