@@ -44,6 +44,7 @@ for san in "${sanitizers[@]}"; do
   rm -rf "$probe"
 
   echo "=== $san sanitizer: configure and build in $dir"
+  mkdir -p build  # a clean checkout has no build folder, and the configure log goes beside $dir
   if ! cmake -S . -B "$dir" "${generator[@]}" -DITERSELECT_PYTHON=OFF -DITERSELECT_BUILD_CTESTS=ON \
        -DITERSELECT_ENABLE_CUDA=OFF -DITERSELECT_SANITIZER="$san" >"$dir.configure.log" 2>&1; then
     cat "$dir.configure.log"; status[$san]="configure failed"; overall=1; continue
