@@ -139,6 +139,18 @@ TEXTS = ["the cat sat", "the dog sat", "a cat ran", "dogs bark", "cats purr", "t
          "one two", "two three", "three four", "four five", "five six", "six seven"]
 
 
+def _ones_float64_beside(x, m: int):
+    """Column weights as coverage_decay takes them: numpy for host input, else on x's device."""
+    mod = type(x).__module__.split(".")[0]
+    if mod == "torch" and x.is_cuda:
+        return _torch().ones(m, dtype=_torch().float64, device=x.device)
+    if mod == "cupy":
+        import cupy
+
+        return cupy.ones(m)
+    return np.ones(m)
+
+
 def _cases():
     import iterselect as it
     from iterselect.methods import baselines
@@ -152,7 +164,7 @@ def _cases():
         "history_matrix": lambda f: it.history_matrix(f(R4), f(S_OLD_NEW), keep=[3, 1]),
         "coverage_greedy": lambda f: it.coverage_greedy(f(X), 3, weights=f(QUALITY), progress=False),
         "coverage_gains": lambda f: it.coverage_gains(f(X), f(np.array([1.0, 0.5, 0.25])), weights=f(QUALITY)),
-        "coverage_decay": lambda f: it.coverage_decay(f(X), 2, np.ones(3), 0.5),
+        "coverage_decay": lambda f: it.coverage_decay(f(X), 2, _ones_float64_beside(f(X), 3), 0.5),
         "iterit_select": lambda f: it.iterit_select(TEXTS, 3, f(IFD), progress=False),
         "kmq_sample": lambda f: it.kmq_sample(LABELS, 5, quality=f(QUALITY), seed=3),
         "cluster_weights_update": lambda f: it.cluster_weights_update(f(np.array([0.5, 0.5])), LABELS,

@@ -115,10 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="distance between embeddings")
     kc.add_argument("--seed-index", type=int, default=0, help="first pick")
     kc.add_argument("--no-progress", action="store_true", help="hide every progress bar")
-    kc.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
-                    help="run on a Ray cluster, the rows sharded over its nodes (same selection); "
-                         "no ADDRESS or 'auto': $RAY_ADDRESS, else the cluster 'ray start' runs here, "
-                         "else a new local one")
+    _add_ray_address(kc, "run on a Ray cluster, the rows sharded over its nodes (same selection)")
     _add_data_flags(kc)
     _add_baseline_parsers(methods)
     _add_run_parsers(sub)
@@ -182,10 +179,15 @@ def _add_embed_parser(sub):
     _add_data_flags(p)
 
 
+def _add_ray_address(p, what: str):
+    """--ray [ADDRESS], the same in every command: no ADDRESS means "auto"."""
+    p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                   help=f"{what}; no ADDRESS or 'auto': $RAY_ADDRESS, else the cluster 'ray start' "
+                        "runs here, else a new local one")
+
+
 def _add_ray_flags(p, *, default_actors):
-    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                   help="run on Ray: the cluster at ADDRESS ('auto': the running one), or with no "
-                        "ADDRESS a local one (or the one RAY_ADDRESS names)")
+    _add_ray_address(p, "score and embed on a Ray actor pool (training stays here)")
     p.add_argument("--actors", type=int, default=default_actors,
                    help=f"Ray actors, one model replica each (default {default_actors})")
     p.add_argument("--gpus-per-actor", type=float,
@@ -831,7 +833,7 @@ def _score(args) -> int:
         run = score(str(inputs), what, model, tokenizer=args.tokenizer, output=args.output,
                     fields=_fields(args), id_field=args.id_field, split=args.split,
                     block_records=args.block_size, actors=args.actors,
-                    gpus_per_actor=args.gpus_per_actor, address=args.ray or None,
+                    gpus_per_actor=args.gpus_per_actor, address=args.ray,
                     resume=args.resume, overwrite=args.force, progress=not args.no_progress,
                     **options)
     except (FileExistsError, FileNotFoundError, ValueError, TypeError, OSError) as exc:
@@ -852,7 +854,7 @@ def _ray_scorer(args):
 
     if args.actors < 1:
         raise CliError(f"--actors must be at least 1, got {args.actors}")
-    return RayScorer(args.ray or None, actors=args.actors, gpus_per_actor=args.gpus_per_actor)
+    return RayScorer(args.ray, actors=args.actors, gpus_per_actor=args.gpus_per_actor)
 
 
 def _bench(args) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import check_choice, check_int, param_error
+from ._cluster import connect
 from ._score_kinds import KINDS, command_kind, concat_columns, get_kind
 from ._score_output import load, prepare, write_manifest, write_part
 
@@ -109,16 +110,6 @@ def _pooling(what: str, options: dict) -> str | None:
 
 def _is_ray_dataset(source) -> bool:
     return type(source).__module__.startswith("ray.data")
-
-
-def connect(address=None) -> None:
-    """Join the Ray cluster at ``address`` ("auto": the running one), or start a local one for
-    None (unless this process is already connected, or RAY_ADDRESS names a cluster)."""
-    import ray
-
-    if not ray.is_initialized():
-        kwargs = {} if address or os.environ.get("RAY_ADDRESS") else {"include_dashboard": False}
-        ray.init(address=address, **kwargs)
 
 
 def _model_ref(model, what: str):
@@ -277,8 +268,9 @@ def score(source, what, model=None, *, tokenizer=None, output=None, fields=None,
     cpus_per_actor : int, default=1
         CPUs each CPU actor holds, and its torch threads.
     address : str, optional
-        The Ray cluster to join ("auto": the running one); None starts a local one unless this
-        process is connected already (or RAY_ADDRESS is set).
+        The Ray cluster to join, as for :func:`iterselect.distributed.kcenter_greedy`: None, the
+        cluster this process is connected to, else a new local one; "auto", the cluster at
+        RAY_ADDRESS or one started with ``ray start`` on this machine, else a new local one.
     resume : bool, default=False
         Continue an interrupted run into ``output``: blocks whose part is complete are kept,
         after a check that the input, model and settings are those of the manifest.
@@ -405,7 +397,7 @@ def _score_blocks(source, kind, model, tokenizer, options, *, output, fields, id
                         actors, 0, 0.0, None, pooling)
     from ._score_source import file_dataset, list_dataset
 
-    connect(address)
+    connect(address, _FUNC)
     done_rows = sum(min(block_records, n - b * block_records) for b in done)
     payloads, seconds, first, t0 = {}, [], float("nan"), time.perf_counter()
     with _data_context(), _bar(progress, n, done_rows, kind.name) as bar:
@@ -465,7 +457,7 @@ def _score_dataset(ds, kind, model, tokenizer, options, *, output, fields, id_fi
                    block_records, actors, gpus_per_actor, cpus_per_actor, address, overwrite,
                    progress) -> ScoreRun:
     """A Ray Dataset of records: scored in order; parts written by the driver as rows arrive."""
-    connect(address)
+    connect(address, _FUNC)
     settings = None
     if output is not None:
         settings = _settings(kind, {"ray_dataset": True}, None, block_records, model,
@@ -572,4 +564,4 @@ class RayScorer:
         return self._run("generate", model, tokenizer, prompts, options)
 
 
-__all__ = ["KINDS", "RayScorer", "ScoreRun", "command_kind", "connect", "load_scores", "score"]
+__all__ = ["KINDS", "RayScorer", "ScoreRun", "command_kind", "load_scores", "score"]

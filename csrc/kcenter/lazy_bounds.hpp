@@ -1,0 +1,299 @@
+// The lazy state of k-center greedy over a block of rows, shared by the single-process greedy
+// (kcenter_cpu.cpp) and one shard of the distributed one (shard.cpp), so both compare the same
+// packed vectors in the same blocked order and keep the same bounds.
+//
+// Why lazy is exact: a row's bound is the minimum over the centers it has met (its stamp says
+// how many), an upper bound on its true distance to the nearest center. The heap pops the
+// largest bound; a stale top is compared with the centers added since and pushed back; a
+// current top is at least as far as every other bound, hence the farthest row. Heap order is
+// (value desc, index asc), so ties go to the lowest index.
+//
+// Refreshes are blocked: stale rows are taken off the heap in batches, widened (and scaled)
+// into packed rows, sorted by the first center each still needs, and compared with those
+// centers four rows by four centers at a time (common/distance_tile.hpp), the centers a
+// cache-sized chunk at a time. Refreshing a row earlier than the one-at-a-time loop would
+// never changes a pick: its bound only becomes exact sooner.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "common/distance.hpp"
+#include "common/distance_tile.hpp"
+#include "common/parallel.hpp"
+#include "common/simd.hpp"
+#include "kcenter/kcenter.hpp"
+
+namespace isel::kcenter {
+
+// Canonical inverse norms of n rows (common/distance.hpp's inverse_norm), threaded; *zero_row
+// is set to the lowest row of zero norm, or -1 when there is none.
+template <class T, class A = accum_t<T>>
+std::vector<A> inverse_norms(const T* X, int64_t n, int64_t d, int threads, int64_t* zero_row) {
+  const std::vector<A> zeros(static_cast<size_t>(d), A(0));
+  std::vector<A> inv(static_cast<size_t>(n));
+  std::atomic<int64_t> lowest{n};  // whichever thread finds a zero row, the lowest wins
+  parallel_for(n, threads, [&](int64_t lo, int64_t hi, int) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const A sq = sqdist<T, A>(X + i * d, zeros.data(), d);
+      if (sq == A(0)) {
+        int64_t seen = lowest.load();
+        while (i < seen && !lowest.compare_exchange_weak(seen, i)) {}
+      }
+      inv[i] = A(1) / std::sqrt(sq);
+    }
+  });
+  *zero_row = lowest.load() < n ? lowest.load() : -1;
+  return inv;
+}
+
+template <class T>
+class LazyBounds {
+ public:
+  using A = accum_t<T>;
+  struct Entry {
+    A value;
+    int64_t index;
+  };
+
+  // X: n x d rows kept by the caller. Cosine rows are scaled by inv_norms (n values, moved in).
+  LazyBounds(const T* X, int64_t n, int64_t d, bool cosine, std::vector<A> inv_norms, int threads)
+      : X_(X), n_(n), d_(d), dp_(padded_dim(d)), cosine_(cosine), threads_(threads),
+        tile_(tile_kernel<A>(simd_level())), inv_(std::move(inv_norms)) {
+    ub.assign(n_, std::numeric_limits<A>::infinity());
+    stamp.assign(n_, 0);
+    chosen.assign(n_, 0);
+    buffers_.resize(resolve_threads(threads));
+  }
+
+  // The per-row state, public for checkpoints: bound (squared, scaled), centers met, chosen.
+  // Whoever writes them directly calls invalidate_heap().
+  std::vector<A> ub;
+  std::vector<int32_t> stamp;
+  std::vector<uint8_t> chosen;
+
+  int64_t rows() const { return n_; }
+  int64_t n_centers() const { return n_centers_; }
+  int64_t evaluations() const { return evals_; }
+  void count_evaluations(int64_t m) { evals_ += m; }
+  const T* row(int64_t i) const { return X_ + i * d_; }
+  A scale(int64_t i) const { return cosine_ ? inv_[i] : A(1); }
+
+  // Appends a center: a row in the storage type, widened and scaled by its canonical inverse
+  // norm (scale(i) for a row of this block), so every block compares the same vector.
+  void add_center(const T* center_row, A inv_norm) {
+    const size_t need = static_cast<size_t>((n_centers_ + 1 + kTile) * dp_);
+    // kTile - 1 zero rows past the last center let a tile read a whole quad
+    if (centers_.size() < need) centers_.resize(std::max(need, 2 * centers_.size()), A(0));
+    widen_row<T, A>(center_row, d_, dp_, cosine_, cosine_ ? inv_norm : A(1), centers_.data() + n_centers_ * dp_);
+    ++n_centers_;
+  }
+  void reserve_centers(int64_t m) { centers_.reserve(static_cast<size_t>((m + kTile) * dp_)); }
+
+  // Row i of this block is a center (added already): never a candidate again.
+  void mark_chosen(int64_t i) {
+    chosen[i] = 1;
+    ub[i] = A(0);
+    stamp[i] = static_cast<int32_t>(n_centers_);
+  }
+
+  // The plain loop's step for row i: its bound meets the newest center only.
+  A meet_newest(int64_t i) {
+    const A s = std::min(ub[i], dist(i, n_centers_ - 1));
+    ub[i] = s;
+    stamp[i] = static_cast<int32_t>(n_centers_);
+    return s;
+  }
+
+  void invalidate_heap() { heap_valid_ = false; }
+
+  // Brings every unchosen row up to date, a tile of rows at a time on all threads.
+  void refresh_all() {
+    constexpr int64_t kRows = 256;
+    const int64_t tiles = (n_ + kRows - 1) / kRows;
+    std::vector<int64_t> counts(buffers_.size(), 0);
+    parallel_for(tiles, threads_, [&](int64_t lo, int64_t hi, int w) {
+      std::vector<int64_t> idx;
+      for (int64_t tile = lo; tile < hi; ++tile) {
+        idx.clear();
+        for (int64_t i = tile * kRows, end = std::min(n_, i + kRows); i < end; ++i)
+          if (!chosen[i] && stamp[i] < n_centers_) idx.push_back(i);
+        if (idx.empty()) continue;
+        sort_by_stamp(idx);
+        counts[w] += stale_distances(idx);
+        refresh_points(idx.data(), static_cast<int64_t>(idx.size()), buffers_[w]);
+      }
+    }, 1);
+    for (auto c : counts) evals_ += c;
+    invalidate_heap();  // every bound may have changed
+  }
+
+  // The farthest unchosen row and its exact value ({0, -1} when none is left); it stays on the
+  // heap. Stale entries are taken off the top in batches (stopping at the first current one)
+  // and refreshed together, on all threads when the batch is large; chosen rows are dropped.
+  std::pair<A, int64_t> exact_top() {
+    if (!heap_valid_) build_heap();
+    for (;;) {
+      while (!heap_.empty() && chosen[heap_.front().index]) pop_top();
+      if (heap_.empty()) return {A(0), -1};
+      const Entry& top = heap_.front();
+      if (stamp[top.index] == n_centers_) return {top.value, top.index};
+      batch_.clear();
+      while (!heap_.empty() && batch_.size() < kBatch * buffers_.size() && stamp[heap_.front().index] != n_centers_) {
+        const int64_t i = pop_top().index;
+        if (!chosen[i]) batch_.push_back(i);
+      }
+      refresh_batch();
+      for (int64_t i : batch_) push({ub[i], i});
+    }
+  }
+
+  Entry pop_top() {
+    std::pop_heap(heap_.begin(), heap_.end(), lower_priority);
+    const Entry e = heap_.back();
+    heap_.pop_back();
+    return e;
+  }
+  void push(Entry e) {
+    heap_.push_back(e);
+    std::push_heap(heap_.begin(), heap_.end(), lower_priority);
+  }
+
+ private:
+  static bool lower_priority(const Entry& a, const Entry& b) {
+    return a.value < b.value || (a.value == b.value && a.index > b.index);
+  }
+
+  const A* center(int64_t c) const { return centers_.data() + c * dp_; }
+  A dist(int64_t i, int64_t c) const { return sqdist<T, A>(row(i), center(c), d_, cosine_, scale(i)); }
+
+  void build_heap() {
+    heap_.clear();
+    heap_.reserve(n_);
+    for (int64_t i = 0; i < n_; ++i)
+      if (!chosen[i]) heap_.push_back({ub[i], i});
+    std::make_heap(heap_.begin(), heap_.end(), lower_priority);
+    heap_valid_ = true;
+  }
+
+  // One worker's scratch: packed rows, the first center each still needs, their bounds.
+  struct Buffers {
+    std::vector<A> rows;
+    std::vector<int32_t> from;
+    std::vector<A> ub;
+  };
+
+  // Brings the rows idx[0, m) up to date with every center: packs them in order of their
+  // stamps (callers pass them sorted), then blocks over centers and tiles of four rows.
+  void refresh_points(const int64_t* idx, int64_t m, Buffers& buf) {
+    if (m == 0) return;
+    const int64_t padded = (m + kTile - 1) / kTile * kTile;
+    buf.rows.resize(static_cast<size_t>(padded * dp_));
+    buf.from.resize(padded);
+    buf.ub.resize(padded);
+    for (int64_t t = 0; t < padded; ++t) {
+      A* dst = buf.rows.data() + t * dp_;
+      if (t < m) {
+        const int64_t i = idx[t];
+        widen_row<T, A>(row(i), d_, dp_, cosine_, scale(i), dst);
+        buf.from[t] = stamp[i];
+        buf.ub[t] = ub[i];
+      } else {  // a ragged last tile: zero rows that need no center
+        std::fill(dst, dst + dp_, A(0));
+        buf.from[t] = static_cast<int32_t>(n_centers_);
+        buf.ub[t] = A(0);
+      }
+    }
+    refresh_block(buf.rows.data(), padded, buf.from.data(), buf.ub.data());
+    for (int64_t t = 0; t < m; ++t) {
+      ub[idx[t]] = buf.ub[t];
+      stamp[idx[t]] = static_cast<int32_t>(n_centers_);
+    }
+  }
+
+  // ub[t] <- min(ub[t], d(row t, c)) for every center c in [from[t], n_centers_); rows sorted by
+  // from, their count a multiple of kTile. A chunk of centers stays in cache while every tile
+  // of rows that needs it passes; within a tile, a center some rows already had is computed
+  // for all four and counted only where it is new (the minimum is exact either way).
+  void refresh_block(const A* rows, int64_t m, const int32_t* from, A* bound) const {
+    constexpr int64_t kChunk = 128;
+    alignas(64) A out[kTile * kTile];
+    for (int64_t c0 = from[0]; c0 < n_centers_; c0 += kChunk) {
+      const int64_t c1 = std::min(n_centers_, c0 + kChunk);
+      for (int64_t t = 0; t < m && from[t] < c1; t += kTile) {
+        for (int64_t q0 = std::max<int64_t>(c0, from[t]); q0 < c1; q0 += kTile) {
+          tile_(rows + t * dp_, dp_, center(q0), dp_, dp_, out);
+          const int64_t qn = std::min<int64_t>(kTile, c1 - q0);
+          if (qn == kTile && from[t + kTile - 1] <= q0) {  // all sixteen new: a plain minimum
+            for (int r = 0; r < kTile; ++r)
+              bound[t + r] = std::min(std::min(std::min(bound[t + r], out[r]), std::min(out[4 + r], out[8 + r])),
+                                      out[12 + r]);
+            continue;
+          }
+          for (int r = 0; r < kTile; ++r) {
+            A s = bound[t + r];
+            for (int64_t q = std::max<int64_t>(0, from[t + r] - q0); q < qn; ++q) s = std::min(s, out[kTile * q + r]);
+            bound[t + r] = s;
+          }
+        }
+      }
+    }
+  }
+
+  // Sorts rows by stamp (most stale first) so that a tile's four share most of their centers.
+  void sort_by_stamp(std::vector<int64_t>& idx) const {
+    std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+      return stamp[a] < stamp[b] || (stamp[a] == stamp[b] && a < b);
+    });
+  }
+
+  int64_t stale_distances(const std::vector<int64_t>& idx) const {
+    int64_t work = 0;
+    for (int64_t i : idx) work += n_centers_ - stamp[i];
+    return work;
+  }
+
+  void refresh_batch() {
+    sort_by_stamp(batch_);
+    const int64_t m = static_cast<int64_t>(batch_.size());
+    const int64_t work = stale_distances(batch_);
+    evals_ += work;
+    const int threads = static_cast<int>(buffers_.size());
+    if (work < kParallelWork || threads == 1 || m < 2 * kTile * threads) {
+      refresh_points(batch_.data(), m, buffers_[0]);
+      return;
+    }
+    // worker w takes tiles w, w + threads, ...: stale and fresh tiles alike go to every worker
+    const int64_t tiles = (m + kTile - 1) / kTile;
+    parallel_for(threads, threads, [&](int64_t w, int64_t, int) {
+      std::vector<int64_t> mine;
+      for (int64_t tile = w; tile < tiles; tile += threads)
+        for (int64_t t = tile * kTile; t < std::min(m, (tile + 1) * kTile); ++t) mine.push_back(batch_[t]);
+      refresh_points(mine.data(), static_cast<int64_t>(mine.size()), buffers_[w]);
+    }, 1);
+  }
+
+  // Rows taken off the heap at once, per thread: enough tiles to share the centers' loads.
+  static constexpr size_t kBatch = 256;
+  // A fraction of a millisecond of blocked distances: well above the cost of starting threads.
+  static constexpr int64_t kParallelWork = 1 << 14;
+
+  const T* X_;
+  int64_t n_, d_, dp_;
+  bool cosine_;
+  int threads_;
+  TileFn<A> tile_;
+  std::vector<A> inv_, centers_;
+  std::vector<Buffers> buffers_;
+  std::vector<Entry> heap_;
+  std::vector<int64_t> batch_;
+  bool heap_valid_ = false;
+  int64_t n_centers_ = 0, evals_ = 0;
+};
+
+}  // namespace isel::kcenter
