@@ -37,7 +37,7 @@ class Greedy {
   using A = accum_t<T>;
 
   explicit Greedy(const Problem& p)
-      : p_(p), n_(p.n), lazy_(static_cast<const T*>(p.X), p.n, p.d, p.metric == Metric::cosine,
+      : p_(p), lazy_(static_cast<const T*>(p.X), p.n, p.d, p.metric == Metric::cosine,
                                checked_inverse_norms<T>(p), p.threads) {
     lazy_.reserve_centers(p.k + std::max<int64_t>(p.n_selected, 1));
   }
@@ -64,7 +64,7 @@ class Greedy {
     out.distance_evaluations = lazy_.evaluations();
     lazy_.refresh_all();
     out.final_evaluations = lazy_.evaluations() - out.distance_evaluations;
-    for (int64_t i = 0; i < n_; ++i)
+    for (int64_t i = 0; i < p_.n; ++i)
       out.min_distances[i] = lazy_.chosen[i] ? 0.0 : reported_distance(lazy_.ub[i], p_.metric);
   }
 
@@ -87,7 +87,7 @@ class Greedy {
   void parallel_argmax(Visit visit) {
     int t = resolve_threads(p_.threads);
     std::vector<std::pair<A, int64_t>> best(t, {A(-1), -1});
-    parallel_for(n_, t, [&](int64_t lo, int64_t hi, int w) {
+    parallel_for(p_.n, t, [&](int64_t lo, int64_t hi, int w) {
       std::pair<A, int64_t> b{A(-1), -1};
       for (int64_t i = lo; i < hi; ++i) {
         if (lazy_.chosen[i]) continue;
@@ -105,11 +105,10 @@ class Greedy {
 
   void plain_update() {
     parallel_argmax([&](int64_t i) { return lazy_.meet_newest(i); });
-    lazy_.count_evaluations(n_ - lazy_.n_centers());  // every unchosen point
+    lazy_.count_evaluations(p_.n - lazy_.n_centers());  // every unchosen point
   }
 
   const Problem& p_;
-  int64_t n_;
   LazyBounds<T> lazy_;
   A plain_value_ = A(-1);
   int64_t plain_best_ = -1;

@@ -4,8 +4,7 @@
 #include "kcenter/shard.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
+#include <vector>
 
 #include "common/check.hpp"
 #include "common/distance.hpp"

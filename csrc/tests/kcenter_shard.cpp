@@ -3,9 +3,12 @@
 // indices, same radii, same min-distances bit for bit), for every storage type, both metrics,
 // duplicated rows (exact ties) and a shard restored from a checkpoint halfway. Shards run two
 // threads each, so the sanitizer builds see their threaded refreshes.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "common/dtype.hpp"

@@ -46,10 +46,10 @@ def import_ray(func: str):
 def connect(address, func: str):
     """Make sure this process is connected to a Ray cluster; return the ray module.
 
-    ``None``: the cluster this process is already connected to, else a new local one. ``"auto"``:
-    the cluster at ``$RAY_ADDRESS``, else one started on this machine with ``ray start``, else a
-    new local one. Any other string: that cluster's address (``"ray://host:10001"`` or
-    ``"host:6379"``).
+    ``None``: the cluster this process is already connected to, else the one ``$RAY_ADDRESS``
+    names, else a new local one. ``"auto"``: the cluster at ``$RAY_ADDRESS``, else one started
+    on this machine with ``ray start``, else a new local one. Any other string: that cluster's
+    address (``"ray://host:10001"`` or ``"host:6379"``).
     """
     ray = import_ray(func)
     if ray.is_initialized():
@@ -57,7 +57,8 @@ def connect(address, func: str):
     if address is not None and not isinstance(address, str):
         raise param_error(func, "address", "None, 'auto' or a Ray cluster address (str)", address, TypeError)
     if address is None:
-        ray.init(include_dashboard=False)
+        # ray.init joins $RAY_ADDRESS by itself; dashboard options are for a cluster it starts
+        ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"include_dashboard": False}))
     elif address == "auto":
         if os.environ.get("RAY_ADDRESS"):
             ray.init(address=os.environ["RAY_ADDRESS"])

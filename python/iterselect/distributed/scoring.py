@@ -269,8 +269,9 @@ def score(source, what, model=None, *, tokenizer=None, output=None, fields=None,
         CPUs each CPU actor holds, and its torch threads.
     address : str, optional
         The Ray cluster to join, as for :func:`iterselect.distributed.kcenter_greedy`: None, the
-        cluster this process is connected to, else a new local one; "auto", the cluster at
-        RAY_ADDRESS or one started with ``ray start`` on this machine, else a new local one.
+        cluster this process is connected to, else the one RAY_ADDRESS names, else a new local
+        one; "auto", the cluster at RAY_ADDRESS or one started with ``ray start`` on this
+        machine, else a new local one.
     resume : bool, default=False
         Continue an interrupted run into ``output``: blocks whose part is complete are kept,
         after a check that the input, model and settings are those of the manifest.
