@@ -9,7 +9,11 @@ with sklearn.metrics.pairwise_distances). Peak memory is the largest rise of the
 resident set during the call, sampled every 10 ms. On a shared machine the load drifts, so each
 of our runs is timed once before scikit-learn's and once after, and the two are averaged; wall
 and process CPU time are both reported, with the load average over the rows. The header names
-the vector path our kernels took (ITERSELECT_SIMD=scalar|avx2|avx512 forces one).
+the vector path our kernels took (ITERSELECT_SIMD=scalar|avx2|avx512 forces one). The "memory
+floor" row streams the bytes the same number of dense iterations must move at least (S, R and A
+read once, R and A written once, by numpy on every core), without building S or computing
+anything: scikit-learn's time over it estimates the largest speed-up this update order on three
+N x N float32 matrices can show on this machine.
 
 Sparse: shared/bench/synth.py's 1,000,000 x 384 embeddings, 32 neighbours; the kNN graph is
 built by faiss (IVF-Flat, 4 sqrt(n) lists, 16 probed) and timed apart from the message passing.
@@ -67,6 +71,35 @@ def measure(fn):
 
 def gib(b):
     return f"{b / 2**30:.2f}"
+
+
+def stream_floor(n: int, threads: int, iterations: int = 10) -> float:
+    """Seconds per iteration of the least memory traffic a dense iteration allows: S, R and A
+    (n x n float32) read once, R and A written once, by numpy on ``threads`` threads over row
+    blocks (each block's R is re-read from cache). No message passing: a floor, not a method."""
+    S = np.ones((n, n), np.float32)
+    R, A = np.zeros_like(S), np.zeros_like(S)
+    rows = 32
+
+    def stream(lo, hi):
+        for r0 in range(lo, hi, rows):
+            r1 = min(hi, r0 + rows)
+            np.add(R[r0:r1], S[r0:r1], out=R[r0:r1])
+            np.add(A[r0:r1], R[r0:r1], out=A[r0:r1])
+
+    def one_iteration():
+        parts = [threading.Thread(target=stream, args=(n * w // threads, n * (w + 1) // threads))
+                 for w in range(threads)]
+        for p in parts:
+            p.start()
+        for p in parts:
+            p.join()
+
+    one_iteration()  # first touch of the pages
+    t = time.perf_counter()
+    for _ in range(iterations):
+        one_iteration()
+    return (time.perf_counter() - t) / iterations
 
 
 def dense(sizes, sklearn_max) -> list:
@@ -130,6 +163,16 @@ def dense(sizes, sklearn_max) -> list:
                   f"n/a | {len(c)} | {gib(msk)} | 1.0x | 1.0x | {load} |", flush=True)
             results.append({"n": n, "method": "scikit-learn", "seconds": tsk, "cpu_seconds": csk, "n_iter": int(it),
                             "identical_to_iterselect_float64": bool(same), "load_average": [min(loads), max(loads)]})
+        # the memory floor of the message passing (our float32 row above also builds S from X)
+        threads = os.cpu_count()
+        per_iter = stream_floor(n, threads)
+        iters = first[0][0].n_iter
+        floor = per_iter * iters
+        vs = f"{sk[1] / floor:.1f}x | - " if sk else "- | -"
+        print(f"| {n:,} | memory floor: S, R, A read and R, A written once per iteration (numpy, {threads} threads), "
+              f"x {iters} iterations | {floor:.2f} | - | {iters} | - | - | - | {vs}| - |", flush=True)
+        results.append({"n": n, "method": "memory floor", "seconds": floor, "seconds_per_iteration": per_iter,
+                        "threads": threads, "n_iter": int(iters)})
     return results
 
 

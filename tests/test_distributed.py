@@ -55,6 +55,15 @@ def test_kcenter_on_dolly_batches_several_picks_per_round_trip(dolly_embeddings)
     assert len(s.peak_memory) == 3 and min(s.peak_memory) > 0
 
 
+def test_kcenter_without_min_distances(dolly_embeddings):
+    X = dolly_embeddings[:600]
+    ref = iterselect.kcenter_greedy(X, 40, progress=False)
+    got = distributed.kcenter_greedy(X, 40, num_shards=2, **SMALL, progress=False, min_distances=False)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    np.testing.assert_array_equal(got.radii, ref.radii)
+    assert got.min_distances is None and got.final_evaluations == 0
+
+
 def test_kcenter_from_npy_files_and_a_memory_mapped_file(tmp_path, dolly_embeddings):
     X = dolly_embeddings[:900].astype(np.float64)
     whole = tmp_path / "all.npy"

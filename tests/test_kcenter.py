@@ -160,6 +160,32 @@ def test_lazy_equals_plain_loop_bit_for_bit(dolly2k, dtype):
         assert lazy.distance_evaluations < plain.distance_evaluations
 
 
+@pytest.mark.parametrize("lazy", [True, False])
+def test_without_min_distances_the_picks_and_radii_are_the_same(dolly2k, lazy):
+    X = dolly2k.astype(np.float32)
+    full = run(X, 200, metric="cosine", lazy=lazy)
+    short = run(X, 200, metric="cosine", lazy=lazy, min_distances=False)
+    np.testing.assert_array_equal(short.indices, full.indices)
+    np.testing.assert_array_equal(short.radii, full.radii)
+    assert short.min_distances is None and short.final_evaluations == 0
+    assert short.distance_evaluations == full.distance_evaluations
+    if lazy:  # the skipped pass is real work: most distances are only made exact there
+        assert full.final_evaluations > full.distance_evaluations // 2
+
+
+@needs_emulation
+def test_without_min_distances_on_the_emulated_grid():
+    X = np.random.default_rng(3).normal(size=(90, 6)).astype(np.float32)
+    r = run(X, 7, backend="cuda-emulation", min_distances=False)
+    np.testing.assert_array_equal(r.indices, run(X, 7).indices)
+    assert r.min_distances is None
+
+
+def test_min_distances_must_be_a_bool():
+    with pytest.raises(TypeError, match="'min_distances' parameter of kcenter_greedy must be True or False"):
+        kcenter_greedy(np.eye(3), 1, min_distances="no", progress=False)
+
+
 def test_threads_do_not_change_the_result(dolly2k):
     X = dolly2k.astype(np.float32)
     assert_same(run(X, 100, threads=1, lazy=False), run(X, 100, threads=2, lazy=False))
@@ -294,7 +320,7 @@ def test_cosine_names_the_lowest_zero_row():
         run(X, 2, metric="cosine", threads=2)
     for _ in range(5):
         with pytest.raises(ValueError, match=r"^row 2047 of X has zero norm; the cosine metric is undefined for it$"):
-            _backends.core.kcenter_greedy(X, "float32", 2, np.empty(0, np.int64), "cosine", 0, 2, True, None)
+            _backends.core.kcenter_greedy(X, "float32", 2, np.empty(0, np.int64), "cosine", 0, 2, True, True, None)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -13,7 +13,7 @@ namespace {
 py::tuple kcenter_greedy(const py::array& X, const std::string& dtype, int64_t k,
                          const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& selected,
                          const std::string& metric, int64_t seed_index, int threads, bool lazy,
-                         const py::object& progress) {
+                         bool with_min_distances, const py::object& progress) {
   MatrixView x = matrix_view(X, dtype, "X");
   kcenter::Problem p;
   p.X = x.data;
@@ -30,16 +30,17 @@ py::tuple kcenter_greedy(const py::array& X, const std::string& dtype, int64_t k
   require(k >= 1, "k (", k, ") must be at least 1");
   py::array_t<int64_t> indices(k);
   py::array_t<double> radii(k);
-  py::array_t<double> min_distances(x.n);
+  py::array_t<double> min_distances(with_min_distances ? x.n : 0);
   kcenter::Output out;
   out.indices = indices.mutable_data();
   out.radii = radii.mutable_data();
-  out.min_distances = min_distances.mutable_data();
+  out.min_distances = with_min_distances ? min_distances.mutable_data() : nullptr;
   call_kernel(progress, [&](const Hooks& hooks) {
     kcenter::greedy(p, out, hooks);
     return 0;
   });
-  return py::make_tuple(indices, radii, min_distances, out.distance_evaluations, out.final_evaluations);
+  return py::make_tuple(indices, radii, with_min_distances ? py::object(min_distances) : py::none(),
+                        out.distance_evaluations, out.final_evaluations);
 }
 
 int64_t kcenter_update_step(const py::array& X, const std::string& dtype, int64_t center,
@@ -73,8 +74,10 @@ int64_t kcenter_update_step(const py::array& X, const std::string& dtype, int64_
 
 void register_kcenter(py::module_& m) {
   m.def("kcenter_greedy", &kcenter_greedy, py::arg("X"), py::arg("dtype"), py::arg("k"), py::arg("selected"),
-        py::arg("metric"), py::arg("seed_index"), py::arg("threads"), py::arg("lazy"), py::arg("progress"),
-        "Exact k-center greedy; returns (indices, radii, min_distances, evaluations while picking, evaluations after).");
+        py::arg("metric"), py::arg("seed_index"), py::arg("threads"), py::arg("lazy"),
+        py::arg("with_min_distances"), py::arg("progress"),
+        "Exact k-center greedy; returns (indices, radii, min_distances or None, evaluations while picking, "
+        "evaluations after).");
   m.def("kcenter_update_step", &kcenter_update_step, py::arg("X"), py::arg("dtype"), py::arg("center"),
         py::arg("metric"), py::arg("inv_norms"), py::arg("min_sq"), py::arg("mask"), py::arg("threads"),
         "One plain-loop step: min_sq <- min(min_sq, d(X, X[center])) in place; returns the argmax.");

@@ -38,7 +38,8 @@ struct Problem {
 struct Output {
   int64_t* indices = nullptr;          // k picks, in order
   double* radii = nullptr;             // k: covering radius after each pick
-  double* min_distances = nullptr;     // n: distance of every point to its nearest center
+  double* min_distances = nullptr;     // n: distance of every point to its nearest center (null:
+                                       // not computed, and the lazy loop's final pass is skipped)
   int64_t distance_evaluations = 0;    // row-to-center distances computed while picking
   int64_t final_evaluations = 0;       // ... and afterwards, to make min_distances exact
 };
@@ -52,7 +53,7 @@ double reported_distance(double sq, Metric metric);
 // non-zero norm for the cosine metric. The first pick is the point farthest from `selected`
 // (p.seed_index when there is none); each later pick the point farthest from every center.
 // Ties: the lowest index. Output: out.indices (k), out.radii (k, non-increasing),
-// out.min_distances (n); the same picks whether p.lazy or not, and as the CUDA kernels.
+// out.min_distances (n, unless null); the same picks whether p.lazy or not, and as the CUDA kernels.
 // Cost: O((n_selected + k) n d) time for the plain loop (lazy: fewer distance evaluations,
 // counted in out.distance_evaluations), O(n) extra memory; p.threads threads.
 void greedy(const Problem& p, Output& out, const Hooks& hooks);

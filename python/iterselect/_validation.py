@@ -28,6 +28,13 @@ def check_int(value, name: str, func: str, low: int | None = None, high: int | N
     return value
 
 
+def check_bool(value, name: str, func: str) -> bool:
+    """Return ``value`` as a bool; only True or False (numpy's included) are accepted."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise param_error(func, name, "True or False", repr(value), TypeError)
+    return bool(value)
+
+
 def check_float(value, name: str, func: str, low: float | None = None, high: float | None = None,
                 *, low_open: bool = False, high_open: bool = False) -> float:
     """Return ``value`` as a finite float in the given (closed unless ``*_open``) interval."""

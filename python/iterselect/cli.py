@@ -579,7 +579,7 @@ def _select_kcenter(args) -> int:
         select = functools.partial(sharded, address=args.ray)
     try:
         result = select(emb.get(), args.budget, metric=args.metric, seed_index=args.seed_index,
-                        progress=progress)
+                        progress=progress, min_distances=False)
     except (ValueError, TypeError) as exc:  # ImportError: main() names the extra
         raise CliError(_about_file(exc, args.embeddings)) from None
     _write_selection(source, result.indices, args.output)

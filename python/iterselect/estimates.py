@@ -242,7 +242,8 @@ def kcenter_step(n: int, d: int, k: int, *, dtype="float32", metric="euclidean",
     picks = min(16, m - 1) if m > 1 else 1
     X = np.asarray(rows[:m]) if rows is not None else _sample(m, d, dtype)
     kcenter_greedy(X[:64], 1, metric=metric, threads=threads, progress=False)  # warm the pool
-    t = _timed(lambda: kcenter_greedy(X, picks, metric=metric, threads=threads, progress=False))
+    t = _timed(lambda: kcenter_greedy(X, picks, metric=metric, threads=threads, progress=False,
+                                      min_distances=False))
     seconds = t / (m * (picks + 1)) * n * (k + 1)
     return Step(f"k-center greedy, {k:,} of {n:,} rows (d={d})", seconds, 24 * n,
                 choice=f"{_dtype_name(dtype)} rows, float32 sums, lazy, "

@@ -9,7 +9,7 @@ import numpy as np
 from .. import _backends
 from .._arrays import like_input
 from .._progress import progress_callback
-from .._validation import check_choice, check_int, check_selection_budget
+from .._validation import check_bool, check_choice, check_int, check_selection_budget
 from ..kcenter import KCenterResult
 from ._candidates import CandidatePool
 from ._cluster import RunStats, ShardGroup, connect, default_shards, gather, run_stats
@@ -52,8 +52,10 @@ class KCenterWorker:
     def row_block(self, local) -> np.ndarray:
         return np.ascontiguousarray(self.m.host[np.asarray(local, np.int64)])
 
-    def finish(self):
+    def finish(self, with_min_distances: bool = True):
         before = self.state.evaluations
+        if not with_min_distances:
+            return before, 0, None
         dist = self.state.min_distances()
         return before, self.state.evaluations - before, dist
 
@@ -78,7 +80,8 @@ def _reported(sq: float, metric: str) -> float:
 def kcenter_greedy(X, k: int, *, selected=None, metric: str = "euclidean", seed_index: int = 0,
                    num_shards: int | None = None, address: str | None = None, candidates: int = 32,
                    column: str | None = None, num_cpus: float | None = None, max_restarts: int = 3,
-                   checkpoint_every: int = 200, progress: bool = True) -> DistributedKCenterResult:
+                   checkpoint_every: int = 200, progress: bool = True,
+                   min_distances: bool = True) -> DistributedKCenterResult:
     """Exact k-center greedy with the rows sharded over Ray actors: the single-process picks.
 
     Each actor holds a shard of rows and the single-process lazy state for them (every row's
@@ -124,6 +127,9 @@ def kcenter_greedy(X, k: int, *, selected=None, metric: str = "euclidean", seed_
         center on the shard's rows).
     progress : bool
         Show a progress bar.
+    min_distances : bool
+        Return every point's distance to its nearest center (a final pass on every shard, as
+        in :func:`iterselect.kcenter_greedy`); ``False`` skips it and ``min_distances`` is None.
 
     Returns
     -------
@@ -141,6 +147,7 @@ def kcenter_greedy(X, k: int, *, selected=None, metric: str = "euclidean", seed_
     ([0, 2], [3.0, 1.0])
     """
     check_choice(metric, "metric", _FUNC, ("euclidean", "cosine"))
+    min_distances = check_bool(min_distances, "min_distances", _FUNC)
     candidates = check_int(candidates, "candidates", _FUNC, 1)
     checkpoint_every = check_int(checkpoint_every, "checkpoint_every", _FUNC, 0)
     max_restarts = check_int(max_restarts, "max_restarts", _FUNC, 0)
@@ -154,18 +161,18 @@ def kcenter_greedy(X, k: int, *, selected=None, metric: str = "euclidean", seed_
     with ShardGroup(ray, KCenterWorker, data.shards, dict(metric=metric), func=_FUNC, num_cpus=num_cpus,
                     max_restarts=max_restarts, checkpoint_every=checkpoint_every) as group:
         picks, radii, finished, rounds, seconds = _run(group, data.offsets, k, pool, seed_index, candidates, metric,
-                                                       data.dtype, progress)
+                                                       data.dtype, progress, min_distances)
         stats = run_stats(group, rounds, k, seconds)
     out_dtype = np.float64 if data.dtype == "float64" else np.float32
     back = (lambda a: a) if data.matrix is None else (lambda a: like_input(a, data.matrix))
     return DistributedKCenterResult(
         indices=back(np.asarray(picks, np.int64)), radii=back(np.asarray(radii, np.float64).astype(out_dtype)),
-        min_distances=back(np.concatenate([f[2] for f in finished]).astype(out_dtype)),
+        min_distances=back(np.concatenate([f[2] for f in finished]).astype(out_dtype)) if min_distances else None,
         distance_evaluations=int(sum(f[0] for f in finished)), backend="cpu",
         final_evaluations=int(sum(f[1] for f in finished)), stats=stats)
 
 
-def _run(group, offsets, k, pool, seed_index, m, metric, dtype, progress):
+def _run(group, offsets, k, pool, seed_index, m, metric, dtype, progress, with_min_distances=True):
     """The whole run on a group of shards: (picks, radii, the shards' final answers, rounds,
     seconds of the picking loop)."""
     first = pool if pool.size else np.array([seed_index], np.int64)
@@ -174,7 +181,7 @@ def _run(group, offsets, k, pool, seed_index, m, metric, dtype, progress):
     start = time.perf_counter()
     radii, rounds, last = _pick(group, offsets, k, picks, m, metric, dtype, progress)
     seconds = time.perf_counter() - start
-    return picks, radii, group.call_all("finish", update=last), rounds, seconds
+    return picks, radii, group.call_all("finish", with_min_distances, update=last), rounds, seconds
 
 
 def _pick(group, offsets, k, picks: list, m: int, metric: str, dtype: str, progress: bool):

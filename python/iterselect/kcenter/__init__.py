@@ -1,7 +1,7 @@
 """Exact k-center greedy (Gonzalez's farthest-first traversal): DiverseEvol's selector."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike
 from .. import _backends
 from .._arrays import Matrix, as_matrix, check_magnitude, check_nonzero_rows, device_arrays, like_input
 from .._progress import progress_callback
-from .._validation import check_choice, check_int, check_selection_budget
+from .._validation import check_bool, check_choice, check_int, check_selection_budget
 
 _FUNC = "kcenter_greedy"
 
@@ -25,13 +25,15 @@ class KCenterResult:
     radii : array (k,)
         Covering radius after each pick: the largest distance of any point to its nearest
         center (pool included). Non-increasing.
-    min_distances : array (n,)
-        Each point's distance to its nearest center at the end (0 for centers and pool).
+    min_distances : array (n,) or None
+        Each point's distance to its nearest center at the end (0 for centers and pool); None
+        when not asked for (``min_distances=False``).
     distance_evaluations : int or None
         Row-to-center distances the CPU path computed while picking (None on the CUDA
         backends); the lazy loop's saving shows here.
     final_evaluations : int or None
-        Distances computed after the last pick to make ``min_distances`` exact.
+        Distances computed after the last pick to make ``min_distances`` exact (0 when they
+        were not asked for).
     backend : str
         The backend that ran: "cpu", "cuda" or "cuda-emulation".
     """
@@ -46,7 +48,7 @@ class KCenterResult:
 
 def kcenter_greedy(X: ArrayLike, k: int, *, selected: ArrayLike | None = None, metric: str = "euclidean",
                    seed_index: int = 0, threads: int | None = None, progress: bool = True,
-                   backend: str = "auto", lazy: bool = True) -> KCenterResult:
+                   backend: str = "auto", lazy: bool = True, min_distances: bool = True) -> KCenterResult:
     """Pick ``k`` points by exact farthest-first traversal (Gonzalez's k-center greedy).
 
     Each pick is the point farthest from every center chosen so far (and from the ``selected``
@@ -81,6 +83,12 @@ def kcenter_greedy(X: ArrayLike, k: int, *, selected: ArrayLike | None = None, m
         CPU only: keep each point's min-distance as an upper bound in a max-heap and refresh
         only points that reach the top (same picks, far fewer distance evaluations). ``False``
         runs the plain loop (one full pass per pick).
+    min_distances : bool
+        Return every point's distance to its nearest center. The lazy loop never computes the
+        distances that cannot change a pick, so making them all exact is a pass of its own, as
+        much work again as the picking at large k (``final_evaluations`` counts it); ``False``
+        skips it (the picks and radii are the same) and ``min_distances`` is None. DiverseEvol,
+        the k-center baseline and ``iterselect select kcenter`` skip it.
 
     Returns
     -------
@@ -97,6 +105,10 @@ def kcenter_greedy(X: ArrayLike, k: int, *, selected: ArrayLike | None = None, m
     ([0, 2], [3.0, 1.0])
     >>> kcenter_greedy(X, 1, selected=[0, 2], progress=False).indices.tolist()
     [1]
+    >>> r.min_distances.round(3).tolist()
+    [0.0, 1.0, 0.0, 0.1]
+    >>> kcenter_greedy(X, 2, min_distances=False, progress=False).min_distances is None
+    True
     """
     m = as_matrix(X, "X", _FUNC)
     n = m.shape[0]
@@ -108,20 +120,24 @@ def kcenter_greedy(X: ArrayLike, k: int, *, selected: ArrayLike | None = None, m
     which = _backends.resolve(backend, m.on_cuda, _FUNC)
     if metric == "cosine":
         check_nonzero_rows(m, "X", _FUNC)
+    min_distances = check_bool(min_distances, "min_distances", _FUNC)
     if which == "cpu":
-        return _run_cpu(m, k, pool, metric, seed_index, threads, progress, lazy)
-    return _run_cuda(m, k, pool, metric, seed_index, progress, which)
+        return _run_cpu(m, k, pool, metric, seed_index, threads, progress, lazy, min_distances)
+    r = _run_cuda(m, k, pool, metric, seed_index, progress, which)
+    # the CUDA loop is the plain one: its min-distances cost nothing extra, but the answer has
+    # the same shape on every backend
+    return r if min_distances else replace(r, min_distances=None)
 
 
-def _run_cpu(m: Matrix, k, pool, metric, seed_index, threads, progress, lazy) -> KCenterResult:
+def _run_cpu(m: Matrix, k, pool, metric, seed_index, threads, progress, lazy, with_min) -> KCenterResult:
     with progress_callback(progress, k, "k-center") as callback:
         indices, radii, min_d, evals, final_evals = _backends.core.kcenter_greedy(
-            m.host, m.dtype, k, pool, metric, seed_index, threads, bool(lazy), callback)
+            m.host, m.dtype, k, pool, metric, seed_index, threads, bool(lazy), with_min, callback)
     out_dtype = np.float64 if m.dtype == "float64" else np.float32
     return KCenterResult(
         indices=like_input(indices, m),
         radii=like_input(radii.astype(out_dtype), m),
-        min_distances=like_input(min_d.astype(out_dtype), m),
+        min_distances=None if min_d is None else like_input(min_d.astype(out_dtype), m),
         distance_evaluations=int(evals),
         backend="cpu",
         final_evaluations=int(final_evals),

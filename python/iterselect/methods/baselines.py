@@ -311,7 +311,7 @@ def kcenter_select(X: ArrayLike, k: int, *, metric: str = "euclidean", seed_inde
     """
     from ..kcenter import kcenter_greedy
 
-    r = kcenter_greedy(X, k, metric=metric, seed_index=seed_index, progress=progress)
+    r = kcenter_greedy(X, k, metric=metric, seed_index=seed_index, progress=progress, min_distances=False)
     result = BaselineResult(to_host(r.indices).astype(np.int64), to_host(r.radii).astype(np.float64),
                             f"kcenter-{metric}")
     return results_like(result, X)

@@ -165,7 +165,7 @@ class DiverseEvol:
         n = int(embeddings.shape[0])
         selected = check_indices(selected, "selected", "DiverseEvol.select_round", n)
         return kcenter_greedy(embeddings, self.round_size, selected=selected, metric=self.metric,
-                              progress=self.progress)
+                              progress=self.progress, min_distances=False)
 
     def _pick(self, t, model, tokenizer, records, pool, emb):
         """The round's new points and its objective (name, value)."""
