@@ -191,6 +191,16 @@ def test_threads_do_not_change_the_result(dolly2k):
     assert_same(run(X, 100, threads=1, lazy=False), run(X, 100, threads=2, lazy=False))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_lazy_threads_do_not_change_the_result(dtype):
+    """Large enough that the lazy refresh batches go parallel (and back to one thread as the
+    stale work per batch shrinks): the same picks, radii and min-distances as one thread."""
+    X = np.random.default_rng(11).normal(size=(40_000, 48)).astype(dtype)
+    one = run(X, 600, threads=1)
+    assert_same(one, run(X, 600, threads=2))
+    assert_same(one, run(X, 600, threads=2, lazy=False))
+
+
 # ---------------------------------------------------------------- frameworks in, same kind out
 
 def test_torch_in_torch_out():

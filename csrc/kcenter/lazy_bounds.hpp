@@ -144,7 +144,10 @@ class LazyBounds {
       const Entry& top = heap_.front();
       if (stamp[top.index] == n_centers_) return {top.value, top.index};
       batch_.clear();
-      while (!heap_.empty() && batch_.size() < kBatch * buffers_.size() && stamp[heap_.front().index] != n_centers_) {
+      // a batch per thread only while batches are worth the threads: a larger batch that then
+      // runs on one thread pops, packs and sorts rows that did not need refreshing yet
+      const size_t limit = kBatch * (batches_parallel_ ? buffers_.size() : 1);
+      while (!heap_.empty() && batch_.size() < limit && stamp[heap_.front().index] != n_centers_) {
         const int64_t i = pop_top().index;
         if (!chosen[i]) batch_.push_back(i);
       }
@@ -264,6 +267,8 @@ class LazyBounds {
     const int64_t work = stale_distances(batch_);
     evals_ += work;
     const int threads = static_cast<int>(buffers_.size());
+    // one batch's worth of work on every thread: the next batch is widened to all threads
+    batches_parallel_ = threads > 1 && work >= kParallelWork * (batches_parallel_ ? 1 : threads);
     if (work < kParallelWork || threads == 1 || m < 2 * kTile * threads) {
       refresh_points(batch_.data(), m, buffers_[0]);
       return;
@@ -293,6 +298,7 @@ class LazyBounds {
   std::vector<Entry> heap_;
   std::vector<int64_t> batch_;
   bool heap_valid_ = false;
+  bool batches_parallel_ = true;  // the last batch had work for every thread
   int64_t n_centers_ = 0, evals_ = 0;
 };
 
