@@ -76,8 +76,11 @@ def test_kcenter_benchmark_picks_identical(bench_cache):
     res = run_benchmark("kcenter.py", "--data", "dolly", "--k", "20", "--ref-seconds", "5",
                         cache=bench_cache)
     rows = res["rows"]
-    assert [r["dtype"] for r in rows] == ["float32", "float16"], res
+    assert [(r["dtype"], r["min_distances"]) for r in rows] == [
+        ("float32", True), ("float32", False), ("float16", True), ("float16", False)], res
     assert all(r["first_differing_pick"] is None and r["picks_compared"] == 20 for r in rows), res
+    # without the final pass, only the distances the picks needed
+    assert rows[1]["evaluations_fraction"] < rows[0]["evaluations_fraction"], res
     path = iterselect._backends.core.simd_info()["path"]
     assert res["simd"]["path"] == path and all(r["simd_path"] == path for r in rows), res
 
@@ -89,6 +92,8 @@ def test_affinity_benchmark_runs(bench_cache):
                         "--sparse-n", "2000", cache=bench_cache)
     sklearn_rows = [r for r in res["dense"] if r["method"] == "scikit-learn"]
     assert len(sklearn_rows) == 1 and sklearn_rows[0]["identical_to_iterselect_float64"], res
+    (floor,) = [r for r in res["dense"] if r["method"] == "memory floor"]
+    assert floor["n"] == 200 and floor["seconds"] > 0 and floor["n_iter"] >= 1, res
     assert res["sparse"]["converged"] is True, res
 
 
