@@ -182,7 +182,7 @@ def test_without_min_distances_on_the_emulated_grid():
 
 
 def test_min_distances_must_be_a_bool():
-    with pytest.raises(TypeError, match="'min_distances' parameter of kcenter_greedy must be True or False"):
+    with pytest.raises(TypeError, match="'min_distances' parameter of kcenter_greedy must be a bool. Got no instead"):
         kcenter_greedy(np.eye(3), 1, min_distances="no", progress=False)
 
 

@@ -311,7 +311,7 @@ class LazyBounds {
   std::vector<Entry> heap_;
   std::vector<int64_t> batch_;
   bool heap_valid_ = false;
-  bool batches_parallel_ = true;  // the last batch had work for every thread
+  bool batches_parallel_ = true;  // take a batch per thread (the last batch projected enough work)
   int64_t n_centers_ = 0, evals_ = 0;
 };
 

@@ -31,7 +31,7 @@ def check_int(value, name: str, func: str, low: int | None = None, high: int | N
 def check_bool(value, name: str, func: str) -> bool:
     """Return ``value`` as a bool; only True or False (numpy's included) are accepted."""
     if not isinstance(value, (bool, np.bool_)):
-        raise param_error(func, name, "True or False", repr(value), TypeError)
+        raise param_error(func, name, "a bool", value, TypeError)
     return bool(value)
 
 

@@ -21,7 +21,7 @@ from .. import _backends
 from . import _device
 from .._arrays import host_vector, like, results_like, to_host
 from .._progress import progress_callback
-from .._validation import (check_choice, check_float, check_float_dtype, check_int,
+from .._validation import (check_bool, check_choice, check_float, check_float_dtype, check_int,
                            check_selection_budget, param_error)
 from ._vocabulary import NgramVocabulary
 from ._wordchars import word_ranges
@@ -161,8 +161,7 @@ def tfidf_matrix(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 3), lo
     if not texts:
         raise param_error(func, "texts", "a non-empty sequence of str", "an empty sequence")
     min_n, max_n = _check_ngram_range(ngram_range, func)
-    if not isinstance(lowercase, (bool, np.bool_)):
-        raise param_error(func, "lowercase", "a bool", lowercase, TypeError)
+    lowercase = check_bool(lowercase, "lowercase", func)
     weighting = check_choice(weighting, "weighting", func, WEIGHTINGS)
     dtype = check_float_dtype(dtype, "dtype", func)
     threads = _check_threads(threads, func)

@@ -129,10 +129,10 @@ def kcenter_greedy(X: ArrayLike, k: int, *, selected: ArrayLike | None = None, m
     return r if min_distances else replace(r, min_distances=None)
 
 
-def _run_cpu(m: Matrix, k, pool, metric, seed_index, threads, progress, lazy, with_min) -> KCenterResult:
+def _run_cpu(m: Matrix, k, pool, metric, seed_index, threads, progress, lazy, with_min_distances) -> KCenterResult:
     with progress_callback(progress, k, "k-center") as callback:
         indices, radii, min_d, evals, final_evals = _backends.core.kcenter_greedy(
-            m.host, m.dtype, k, pool, metric, seed_index, threads, bool(lazy), with_min, callback)
+            m.host, m.dtype, k, pool, metric, seed_index, threads, bool(lazy), with_min_distances, callback)
     out_dtype = np.float64 if m.dtype == "float64" else np.float32
     return KCenterResult(
         indices=like_input(indices, m),

@@ -159,7 +159,7 @@ class DiverseEvol:
     def select_round(self, embeddings, selected):
         """Eq. 2, "argmax_{i in Q_t} min_{j in P_t} Delta(s_i, p_j)", repeated "until |S_t| = k"
         (Alg. 1): ``round_size`` k-center picks warm-started from ``selected``. Returns the
-        :class:`~iterselect.kcenter.KCenterResult`."""
+        :class:`~iterselect.kcenter.KCenterResult` (its ``min_distances`` not computed: None)."""
         from ..kcenter import kcenter_greedy
 
         n = int(embeddings.shape[0])

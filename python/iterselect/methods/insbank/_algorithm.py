@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..._arrays import as_matrix, host_values
-from ..._validation import check_choice, check_float, check_float_dtype, check_int, param_error
+from ..._validation import check_bool, check_choice, check_float, check_float_dtype, check_int, param_error
 
 COMBINES = ("multiply", "add")
 NORMALIZATIONS = ("paper", "published")
@@ -292,9 +292,7 @@ class InsBank:
         self.bank_size = check_int(bank_size, "bank_size", func, low=1)
         self.combine = check_choice(combine, "combine", func, COMBINES)
         self.gamma = check_float(gamma, "gamma", func, low=0.0)
-        if not isinstance(use_history, (bool, np.bool_)):
-            raise param_error(func, "use_history", "a bool", use_history, TypeError)
-        self.use_history = bool(use_history)
+        self.use_history = check_bool(use_history, "use_history", func)
         self.history_weight = check_float(history_weight, "history_weight", func, 0.0, 1.0)
         self.history_decay = check_float(history_decay, "history_decay", func, 0.0, 1.0)
         self.history_convention = check_choice(history_convention, "history_convention", func,
