@@ -172,7 +172,7 @@ def kcenter_greedy(X, k: int, *, selected=None, metric: str = "euclidean", seed_
         final_evaluations=int(sum(f[1] for f in finished)), stats=stats)
 
 
-def _run(group, offsets, k, pool, seed_index, m, metric, dtype, progress, with_min_distances):
+def _run(group, offsets, k, pool, seed_index, m, metric, dtype, progress, with_min_distances=True):
     """The whole run on a group of shards: (picks, radii, the shards' final answers, rounds,
     seconds of the picking loop)."""
     first = pool if pool.size else np.array([seed_index], np.int64)
