@@ -9,8 +9,10 @@ when it would take longer than --ref-seconds it is run for as many steps as fit 
 k steps is extrapolated (marked "~"); half of its time box runs before ours and half after, so a
 drifting load on a shared machine weighs on both alike. Picks are compared over the steps both
 ran. "distance evals" is the share of the plain loop's n k distances ours computed (while
-picking, and after it for the exact min distances when asked for). Each row names the vector path our kernel took (ITERSELECT_SIMD=scalar|avx2|avx512 forces
-one) and the instruction set extensions it executes, and the load average around it.
+picking, and after it for the exact min distances when asked for); "of them filtered", the share
+the bf16 filter (AMX where available) proved unable to lower a bound and skipped. Each row names
+the vector path our kernel took (ITERSELECT_SIMD=scalar|avx2|avx512 forces one), the filter, the
+instruction set extensions it executes, and the load average around it.
 
     python benchmarks/kcenter.py                       # Dolly and Alpaca, k = 1,000 and 10,000
     python benchmarks/kcenter.py --data 1m --k 10000   # the million-row target
@@ -108,8 +110,10 @@ def main():
     add_json_option(ap)
     args = ap.parse_args()
     simd = core.simd_info()
+    filt = core.kcenter_filter()
     print(f"machine: {machine()}")
-    print(f"our vector path: {simd['path']} ({simd['flags']}); this CPU supports {', '.join(simd['supported'])}")
+    print(f"our vector path: {simd['path']} ({simd['flags']}); this CPU supports {', '.join(simd['supported'])}; "
+          f"bf16 filter: {filt['filter']} (ITERSELECT_KCENTER_FILTER=off|scalar|amx chooses)")
     rows, results = [], []
     for name in args.data.split(","):
         X = load(name)
@@ -142,6 +146,7 @@ def main():
             ref_note = "" if ref.steps >= k else "~"
             for (label, data, lazy, expected, with_min), (r, secs, extra) in zip(configs, timings):
                 evals = (r.distance_evaluations + r.final_evaluations) / (k * len(X))
+                filtered = r.filtered_evaluations / max(1, r.distance_evaluations + r.final_evaluations)
                 verdict, first_diff, compared = first_difference(data.astype(np.float32), r.indices,
                                                                  expected.picks)
                 results.append({"data": name, "n": X.shape[0], "d": X.shape[1], "k": k,
@@ -150,6 +155,7 @@ def main():
                                 "numpy_seconds": ref_total, "numpy_extrapolated": bool(ref_note),
                                 "picks_compared": compared, "first_differing_pick": first_diff,
                                 "picks_vs_numpy": verdict, "evaluations_fraction": evals,
+                                "filtered_fraction": filtered, "filter": filt["filter"],
                                 "extra_memory_over_input": extra / data.nbytes, "simd_path": simd["path"],
                                 "load_average": [min(loads), max(loads)]})
                 rows.append({
@@ -158,6 +164,7 @@ def main():
                     "speed-up": f"{ref_note}{ref_total / secs:.1f}x",
                     "picks vs numpy": verdict,
                     "distance evals": f"{evals:.0%}",
+                    "of them filtered": f"{filtered:.0%} ({filt['filter']})",
                     "extra mem / input": f"{extra / data.nbytes:.2f}",
                     "load avg": f"{min(loads):.1f}-{max(loads):.1f}",
                 })

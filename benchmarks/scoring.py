@@ -25,10 +25,11 @@ initialised Llama-style model of a real size (hidden 768, 12 layers, 12 heads, i
 2,048, a 32,000-token vocabulary, untied: 134M parameters; timings do not depend on the
 weights) and a 32,000-token byte-level BPE trained on all of Dolly. The methods take turns on
 chunks of examples: our batched engine under bf16 autocast (``autocast="bfloat16"``: the CPU's
-AVX-512-BF16 or AMX instructions), the same engine in float32, and the float32 one-example loop.
-It reports the loop's time over the bf16 engine's (target: 5x or more), the bf16 engine's time
-over the arithmetic floor (the matrix products at the CPU's measured bf16 rate; target: 1.5x or
-less), the bf16-vs-float32 IFD difference, and which instructions the CPU offers.
+AVX-512-BF16 or AMX instructions), the same engine in float32, the float32 one-example loop,
+and the engine on a bf16 copy of the model without autocast. It reports the loop's time over the
+bf16 engine's (target: 5x or more), the bf16 engine's time over the arithmetic floor (every
+matrix product at the CPU's bf16 rate measured on its own shape; target: 1.5x or less), the
+bf16-vs-float32 IFD difference, and which instructions the CPU offers.
 
 GPU part (only with CUDA): a ~106M-parameter Llama from a config in bf16; IFD tokens/s against
 one plain forward pass (full logits) over the same conditioned sequences in the same batches.
@@ -42,12 +43,14 @@ checkout, else ``iterselect.datasets.load_dolly()``), CC BY-SA 3.0.
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import json
 import os
 import platform
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 import torch
@@ -142,33 +145,55 @@ def per_call_seconds(model, repeats=200):
     return (time.perf_counter() - t) / repeats
 
 
-def matmul_gflops(model, repeats=20, dtype=None, per_cpu_second=False):
-    """This CPU's rate on the matrix product that dominates IFD: 1,024 hidden states times the
-    vocabulary projection (torch's linear, the model's dtype or ``dtype``, the current thread
-    count), in GFLOP per second of wall-clock time, or per second of process CPU time (which a
-    busy machine's other processes do not inflate)."""
-    w = model.get_output_embeddings().weight.detach().to(dtype or model.dtype)
-    h = torch.randn(1024, w.shape[1], dtype=w.dtype)
+def linear_gflops(out_features, in_features, rows, dtype=torch.float32, per_cpu_second=False):
+    """This CPU's rate on one matrix product shape: ``rows`` hidden states times an
+    ``out_features x in_features`` weight (torch's linear, the current thread count), in GFLOP
+    per second of wall-clock time, or per second of process CPU time (which a busy machine's
+    other processes do not inflate). Repeated for at least 0.3 s after a warm-up."""
+    w = torch.randn(out_features, in_features).to(dtype)
+    h = torch.randn(rows, in_features).to(dtype)
     clock = time.process_time if per_cpu_second else time.perf_counter
     with torch.inference_mode():
         for _ in range(3):
             torch.nn.functional.linear(h, w)
-        t = clock()
-        for _ in range(repeats):
+        repeats, t = 0, clock()
+        while repeats < 5 or clock() - t < 0.3:
             torch.nn.functional.linear(h, w)
-    return 2 * h.shape[0] * w.numel() * repeats / (clock() - t) / 1e9
+            repeats += 1
+        seconds = clock() - t
+    return 2 * rows * w.numel() * repeats / seconds / 1e9
 
 
-def ifd_gflop(model, lengths, n_scored):
-    """Floating-point work of IFD's matrix products, which any engine must do: each decoder
-    layer's linear maps at every token, causal attention (about T^2 x hidden multiply-adds per
-    layer and sequence: scores and mixing, half of each), and the vocabulary projection at the
-    scored positions only."""
+def arithmetic_floor(model, lengths, n_scored, dtype=None, rows=1024, per_cpu_second=False):
+    """The matrix products any IFD engine must do, each at this CPU's measured rate on its own
+    shape: every decoder layer's linear maps at every token (timed on ``rows``-token blocks),
+    causal attention (about T^2 x hidden multiply-adds per layer and sequence: scores and
+    mixing, half of each; at the fastest linear rate, which its smaller products do not beat),
+    and the vocabulary projection at the scored positions only (at its best rate over 256, 512
+    or 1,024 rows a block). Returns (GFLOP, seconds, {part: (GFLOP, GFLOP/s)})."""
+    dtype = dtype or model.dtype
     layers = model.model.layers
-    linear = sum(m.weight.numel() for m in layers.modules() if isinstance(m, torch.nn.Linear))
-    attention = len(layers) * model.config.hidden_size * sum(t * t for t in lengths)
-    vocab = model.get_output_embeddings().weight.numel() * n_scored
-    return 2 * (linear * sum(lengths) + attention + vocab) / 1e9
+    shapes = Counter((m.out_features, m.in_features) for m in layers.modules()
+                     if isinstance(m, torch.nn.Linear))
+    parts = {}
+    for (out_f, in_f), count in sorted(shapes.items()):
+        parts[f"linear {in_f}->{out_f} (x{count})"] = (
+            2e-9 * out_f * in_f * count * sum(lengths),
+            linear_gflops(out_f, in_f, rows, dtype, per_cpu_second))
+    parts["causal attention"] = (2e-9 * len(layers) * model.config.hidden_size
+                                 * sum(t * t for t in lengths),
+                                 max(rate for _, rate in parts.values()))
+    vocab, hidden = model.get_output_embeddings().weight.shape
+    parts["vocabulary projection"] = (
+        2e-9 * vocab * hidden * n_scored,
+        max(linear_gflops(vocab, hidden, r, dtype, per_cpu_second) for r in (256, 512, 1024)))
+    gflop = sum(g for g, _ in parts.values())
+    return gflop, sum(g / rate for g, rate in parts.values()), parts
+
+
+def floor_rates(parts):
+    """'768->768 1,390, ...' : each part's measured rate, for the report."""
+    return ", ".join(f"{name} {rate:,.0f}" for name, (_, rate) in parts.items())
 
 
 def cpu_part(args, records, tok, tok_name):
@@ -235,17 +260,17 @@ def cpu_part(args, records, tok, tok_name):
           f"time), and logits at {n_tokens - n_scored:,} of {n_tokens:,} positions that are not "
           "scored; the rest is arithmetic both do")
     lengths = [len(c[0]) for c in cond] + [len(p[0]) for p in prior if p is not None]
-    gflop, rate = ifd_gflop(model, lengths, n_scored), matmul_gflops(model)
-    floor = gflop / rate
+    gflop, floor, parts = arithmetic_floor(model, lengths, n_scored, rows=budget)
     bounds = ", ".join(f"{wall[name] / floor:.1f}x {name.split(' (')[0]}" for name in names[1:]
                        if not name.startswith("iterselect"))
     print(f"arithmetic floor: IFD's matrix products are {gflop:.1f} GFLOP; at this CPU's "
-          f"measured matmul rate ({rate:.0f} GFLOP/s on the vocabulary projection) they take "
+          f"measured rate on each shape (GFLOP/s: {floor_rates(parts)}) they take "
           f"{floor:.2f} s, so no engine can be faster than {bounds}; ours takes "
           f"{wall[names[0]]:.2f} s")
     return {"examples": len(ex), "tokens": n_tokens, "methods": methods, "nan_ifd": int(np.isnan(ours).sum()),
             "per_call_seconds": overhead / n_calls, "calls": n_calls, "matmul_gflop": gflop,
-            "matmul_gflops_rate": rate, "arithmetic_floor_seconds": floor}
+            "matmul_gflops_rates": {k: r for k, (_, r) in parts.items()},
+            "arithmetic_floor_seconds": floor}
 
 
 def cpu_flags():
@@ -287,14 +312,19 @@ def realistic_part(args, all_records):
     budget = args.batch_tokens or CPU_BATCH_TOKENS
     names = [f"iterselect ifd_scores, bf16 autocast (batch_tokens={budget})",
              f"iterselect ifd_scores, float32 (batch_tokens={budget})",
-             "one-example loop, float32, 2 forwards each"]
+             "one-example loop, float32, 2 forwards each",
+             f"iterselect ifd_scores, bf16 weights (batch_tokens={budget})"]
+    # the user's other bf16 route: a bf16 copy of the model, no autocast (no casts; norms and
+    # the residual stream in bf16 too, so a larger IFD difference)
+    model16 = copy.deepcopy(model).to(torch.bfloat16)
 
-    def engine(lo, hi, autocast):
-        return ifd_scores(model, tok, ex.examples[lo:hi], max_length=args.max_length,
+    def engine(lo, hi, autocast, m=model):
+        return ifd_scores(m, tok, ex.examples[lo:hi], max_length=args.max_length,
                           batch_tokens=args.batch_tokens, progress=False, autocast=autocast).ifd
 
     engine(0, 4, "bfloat16")  # warm-up (first-call setup), not timed
     engine(0, 4, None)
+    engine(0, 4, "off", model16)
     one_example_loop(model, cond[:4], prior[:4])
     wall = dict.fromkeys(names, 0.0)
     cpu = dict.fromkeys(names, 0.0)
@@ -303,7 +333,8 @@ def realistic_part(args, all_records):
     for lo in range(0, len(ex), args.realistic_chunk):
         hi = min(lo + args.realistic_chunk, len(ex))
         runs = [lambda: engine(lo, hi, "bfloat16"), lambda: engine(lo, hi, None),
-                lambda: one_example_loop(model, cond[lo:hi], prior[lo:hi])]
+                lambda: one_example_loop(model, cond[lo:hi], prior[lo:hi]),
+                lambda: engine(lo, hi, "off", model16)]
         for name, run in zip(names, runs):
             t, c = time.perf_counter(), time.process_time()
             results[name].append(run())
@@ -312,7 +343,7 @@ def realistic_part(args, all_records):
         loads.append(os.getloadavg()[0])
         print(f"  realistic part: {hi} of {len(ex)} examples done", file=sys.stderr, flush=True)
     ifd = {name: np.concatenate(results[name]) for name in names}
-    bf16, f32, loop = (ifd[name] for name in names)
+    bf16, f32, loop, _ = (ifd[name] for name in names)
     print(f"\nRealistic model: {len(ex)} Dolly examples, Llama-style {n_params / 1e6:.1f}M params "
           f"(hidden {shape['hidden']}, {shape['layers']} layers, {shape['heads']} heads, intermediate "
           f"{shape['inter']}, vocabulary {model.config.vocab_size:,}, random weights), tokenizer: "
@@ -338,19 +369,20 @@ def realistic_part(args, all_records):
     print(f"bf16 vs float32 IFD: relative difference median {np.nanmedian(rel):.1e}, 99th percentile "
           f"{np.nanpercentile(rel, 99):.1e}, max {np.nanmax(rel):.1e}; Spearman rank correlation "
           f"{spearman:.5f} (loop vs float32 engine: max {np.nanmax(np.abs(loop - f32) / f32):.1e})")
-    gflop = ifd_gflop(model, lengths, n_scored)
     # rates per CPU second, compared with each method's CPU time: the load drifts over a long
     # run, and wall-clock rates measured at one moment would not match the methods' average
-    rate16 = matmul_gflops(model, dtype=torch.bfloat16, per_cpu_second=True)
-    rate32 = matmul_gflops(model, per_cpu_second=True)
-    floor16, floor32 = gflop / rate16, gflop / rate32
+    gflop, floor16, parts16 = arithmetic_floor(model, lengths, n_scored, torch.bfloat16, budget,
+                                               per_cpu_second=True)
+    _, floor32, parts32 = arithmetic_floor(model, lengths, n_scored, torch.float32, budget,
+                                           per_cpu_second=True)
     speedup = wall[names[2]] / wall[names[0]]
     over_floor = cpu[names[0]] / floor16
     print(f"arithmetic floor: IFD's matrix products are {gflop:,.0f} GFLOP; at this CPU's measured "
-          f"linear rates on the vocabulary projection ({rate16:.0f} GFLOP per CPU second in bf16, "
-          f"{rate32:.0f} in float32) they take {floor16:.1f} CPU s in bf16 and {floor32:.1f} in "
-          f"float32; the bf16 engine took {cpu[names[0]]:.1f} CPU s ({over_floor:.2f}x its floor), "
-          f"the float32 loop {cpu[names[2]]:.1f} ({cpu[names[2]] / floor32:.2f}x the float32 floor)")
+          f"linear rate on each shape (GFLOP per CPU second, bf16: {floor_rates(parts16)}; "
+          f"float32: {floor_rates(parts32)}) they take {floor16:.1f} CPU s in bf16 and "
+          f"{floor32:.1f} in float32; the bf16 engine took {cpu[names[0]]:.1f} CPU s "
+          f"({over_floor:.2f}x its floor), the float32 loop {cpu[names[2]]:.1f} "
+          f"({cpu[names[2]] / floor32:.2f}x the float32 floor)")
     print(f"targets: bf16 engine >= 5x the float32 loop: {speedup:.2f}x (wall; "
           f"{cpu[names[2]] / cpu[names[0]]:.2f}x in CPU time) -> {'met' if speedup >= 5 else 'NOT met'}; "
           f"bf16 engine within 1.5x of the bf16 floor: {over_floor:.2f}x -> "
@@ -362,6 +394,8 @@ def realistic_part(args, all_records):
                                          "p99": float(np.nanpercentile(rel, 99)),
                                          "max": float(np.nanmax(rel))},
             "bf16_vs_float32_spearman": spearman, "matmul_gflop": gflop,
+            "bf16_gflops_per_cpu_second": {k: r for k, (_, r) in parts16.items()},
+            "float32_gflops_per_cpu_second": {k: r for k, (_, r) in parts32.items()},
             "bf16_floor_cpu_seconds": floor16, "float32_floor_cpu_seconds": floor32,
             "loop_over_bf16_engine_wall": speedup, "bf16_engine_over_floor": over_floor,
             "targets_met": {"bf16_engine_5x_loop": bool(speedup >= 5),

@@ -53,18 +53,23 @@ def test_scoring_benchmark_ifds_agree(bench_cache):
 
 
 def test_scoring_benchmark_realistic_part_runs(bench_cache):
-    """The realistic-model part's code on a toy shape: its three methods, their IFD agreement,
-    the bf16-vs-float32 figures, the floor and the targets."""
+    """The realistic-model part's code on a toy shape: its four methods, their IFD agreement,
+    the bf16-vs-float32 figures, the floor (with a rate for every shape) and the targets."""
     require_module("torch", "torch")
     res = run_benchmark("scoring.py", "--skip-cpu", "--realistic", "16", "--realistic-size", "tiny",
                         "--realistic-chunk", "8", "--threads", "1", cache=bench_cache)
     part = res["realistic"]
-    bf16, f32, loop = part["methods"]
+    bf16, f32, loop, weights16 = part["methods"]
     assert "bf16 autocast" in bf16["method"] and "float32" in f32["method"], part
     assert loop["method"].startswith("one-example loop"), part
     key = "max_rel_ifd_diff_vs_float32_engine"
     assert f32[key] == 0.0 and loop[key] < 1e-4, part
     assert 0.0 < bf16[key] < 0.1, part  # bf16 ran, and is close
+    assert "bf16 weights" in weights16["method"] and 0.0 < weights16[key] < 0.1, part
+    rates = part["bf16_gflops_per_cpu_second"]
+    assert {"causal attention", "vocabulary projection"} < set(rates), rates
+    assert sum(name.startswith("linear ") for name in rates) == 3, rates  # 64->64, 64->128, 128->64
+    assert all(rate > 0 for rate in rates.values()), rates
     assert 0.0 < part["bf16_vs_float32_rel_diff"]["median"] <= part["bf16_vs_float32_rel_diff"]["max"]
     assert part["bf16_floor_cpu_seconds"] > 0 and part["loop_over_bf16_engine_wall"] > 0, part
     assert set(part["targets_met"]) == {"bf16_engine_5x_loop", "within_1.5x_of_floor"}, part
@@ -83,6 +88,8 @@ def test_kcenter_benchmark_picks_identical(bench_cache):
     assert rows[1]["evaluations_fraction"] < rows[0]["evaluations_fraction"], res
     path = iterselect._backends.core.simd_info()["path"]
     assert res["simd"]["path"] == path and all(r["simd_path"] == path for r in rows), res
+    mode = iterselect._backends.core.kcenter_filter()["filter"]
+    assert all(r["filter"] == mode and 0.0 <= r["filtered_fraction"] <= 1.0 for r in rows), res
 
 
 def test_affinity_benchmark_runs(bench_cache):

@@ -539,6 +539,42 @@ def test_ifd_bf16_autocast_on_cpu_is_close_to_float32(model, tok, short_records)
     assert not np.array_equal(got.cond_loss, want.cond_loss)  # bf16 did run
 
 
+def _casts_in(run):
+    """How many dtype casts (``aten::_to_copy``) ``run()`` makes."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        run()
+    return sum(e.count for e in prof.key_averages() if e.key == "aten::_to_copy")
+
+
+def test_autocast_region_casts_each_weight_once(model):
+    """Under autocast, a weight is cast to bf16 at its first use and the cast is reused: a
+    second call of a linear layer casts only its input (under inference mode autocast's cache is
+    off and every call re-cast weight and bias: a quarter of a bf16 run's time)."""
+    lin = model.get_output_embeddings()
+    x = torch.randn(3, lin.in_features)
+    with batching.inference(model, "bfloat16"):
+        assert not torch.is_grad_enabled() and torch.is_autocast_enabled("cpu")
+        assert lin(x).dtype == torch.bfloat16
+        assert _casts_in(lambda: lin(x)) == 1  # the input only
+    with batching.inference(model, "off"):
+        assert torch.is_inference_mode_enabled()  # no autocast: the leaner inference mode
+        assert _casts_in(lambda: lin(x)) == 0
+
+
+def test_nll_chunk_size_does_not_change_losses(model, monkeypatch):
+    """The log-softmax runs on chunks of scored rows (64 on CPU, to stay in cache): a chunk
+    boundary inside a batch leaves every sum as one chunk computes it."""
+    rng = np.random.default_rng(3)
+    seqs = [rng.integers(3, model.config.vocab_size, size=n) for n in (90, 7, 150)]
+    scored = [np.arange(len(s)) > 0 for s in seqs]
+    assert nll._CE_ROWS["cpu"] == 64
+    got = nll.masked_nll(model, seqs, scored, pad_id=0, batch_tokens=1024, progress=False)
+    monkeypatch.setitem(nll._CE_ROWS, "cpu", 10**6)
+    want = nll.masked_nll(model, seqs, scored, pad_id=0, batch_tokens=1024, progress=False)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+
+
 def test_autocast_off_and_default_are_float32_on_cpu(gpt2, tok, short_records):
     want = ifd_scores(gpt2, tok, short_records[:10], progress=False)
     seen, handle = _output_dtypes(gpt2)

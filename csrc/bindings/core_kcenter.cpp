@@ -40,7 +40,7 @@ py::tuple kcenter_greedy(const py::array& X, const std::string& dtype, int64_t k
     return 0;
   });
   return py::make_tuple(indices, radii, with_min_distances ? py::object(min_distances) : py::none(),
-                        out.distance_evaluations, out.final_evaluations);
+                        out.distance_evaluations, out.final_evaluations, out.filtered_evaluations);
 }
 
 int64_t kcenter_update_step(const py::array& X, const std::string& dtype, int64_t center,
@@ -77,7 +77,7 @@ void register_kcenter(py::module_& m) {
         py::arg("metric"), py::arg("seed_index"), py::arg("threads"), py::arg("lazy"),
         py::arg("with_min_distances"), py::arg("progress"),
         "Exact k-center greedy; returns (indices, radii, min_distances or None, evaluations while picking, "
-        "evaluations after).");
+        "evaluations after, of all evaluations those the bf16 filter ruled out).");
   m.def("kcenter_update_step", &kcenter_update_step, py::arg("X"), py::arg("dtype"), py::arg("center"),
         py::arg("metric"), py::arg("inv_norms"), py::arg("min_sq"), py::arg("mask"), py::arg("threads"),
         "One plain-loop step: min_sq <- min(min_sq, d(X, X[center])) in place; returns the argmax.");

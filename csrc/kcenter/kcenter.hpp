@@ -42,6 +42,7 @@ struct Output {
                                        // not computed, and the lazy loop's final pass is skipped)
   int64_t distance_evaluations = 0;    // row-to-center distances computed while picking
   int64_t final_evaluations = 0;       // ... and afterwards, to make min_distances exact
+  int64_t filtered_evaluations = 0;    // of both, those the bf16 filter ruled out (not computed)
 };
 
 // Reported distance from the internal squared value: sqrt for euclidean, 1 - cos for cosine.

@@ -62,9 +62,11 @@ class Greedy {
       hooks.tick(t + 1, p_.k);
     }
     out.distance_evaluations = lazy_.evaluations();
+    out.filtered_evaluations = lazy_.filtered();
     if (!out.min_distances) return;  // not asked for: the picks and radii are exact already
     lazy_.refresh_all();  // every point meets the centers it has not met (the lazy loop skipped them)
     out.final_evaluations = lazy_.evaluations() - out.distance_evaluations;
+    out.filtered_evaluations = lazy_.filtered();
     for (int64_t i = 0; i < p_.n; ++i)
       out.min_distances[i] = lazy_.chosen[i] ? 0.0 : reported_distance(lazy_.ub[i], p_.metric);
   }

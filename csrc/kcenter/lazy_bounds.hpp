@@ -12,7 +12,9 @@
 // into packed rows, sorted by the first center each still needs, and compared with those
 // centers four rows by four centers at a time (common/distance_tile.hpp), the centers a
 // cache-sized chunk at a time. Refreshing a row earlier than the one-at-a-time loop would
-// never changes a pick: its bound only becomes exact sooner.
+// never changes a pick: its bound only becomes exact sooner. For float accumulation a bf16
+// filter (kcenter/bf16_filter.hpp) first proves most tiles unable to lower their rows' bounds,
+// and those are not computed; the bounds come out the same.
 #pragma once
 
 #include <algorithm>
@@ -27,6 +29,7 @@
 #include "common/distance_tile.hpp"
 #include "common/parallel.hpp"
 #include "common/simd.hpp"
+#include "kcenter/bf16_filter.hpp"
 #include "kcenter/kcenter.hpp"
 
 namespace isel::kcenter {
@@ -64,11 +67,14 @@ class LazyBounds {
   // X: n x d rows kept by the caller. Cosine rows are scaled by inv_norms (n values, moved in).
   LazyBounds(const T* X, int64_t n, int64_t d, bool cosine, std::vector<A> inv_norms, int threads)
       : X_(X), n_(n), d_(d), dp_(padded_dim(d)), cosine_(cosine), threads_(threads),
-        tile_(tile_kernel<A>(simd_level())), inv_(std::move(inv_norms)) {
+        tile_(tile_kernel<A>(simd_level())),
+        filter_(std::is_same_v<A, float> ? Bf16Filter(filter_mode(), dp_) : Bf16Filter()),
+        inv_(std::move(inv_norms)) {
     ub.assign(n_, std::numeric_limits<A>::infinity());
     stamp.assign(n_, 0);
     chosen.assign(n_, 0);
     buffers_.resize(resolve_threads(threads));
+    if (filter_.on()) rnorm_.assign(n_, Bf16Filter::Norm{0.0, -1.0});
   }
 
   // The per-row state, public for checkpoints: bound (squared, scaled), centers met, chosen.
@@ -80,6 +86,13 @@ class LazyBounds {
   int64_t rows() const { return n_; }
   int64_t n_centers() const { return n_centers_; }
   int64_t evaluations() const { return evals_; }
+  // Of those, the ones the bf16 filter proved unable to lower a bound (not computed exactly).
+  int64_t filtered() const {
+    int64_t f = 0;
+    for (const auto& b : buffers_) f += b.filtered;
+    return f;
+  }
+  const char* filter() const { return filter_name(filter_.mode); }
   void count_evaluations(int64_t m) { evals_ += m; }
   const T* row(int64_t i) const { return X_ + i * d_; }
   A scale(int64_t i) const { return cosine_ ? inv_[i] : A(1); }
@@ -90,7 +103,22 @@ class LazyBounds {
     const size_t need = static_cast<size_t>((n_centers_ + 1 + kTile) * dp_);
     // kTile - 1 zero rows past the last center let a tile read a whole quad
     if (centers_.size() < need) centers_.resize(std::max(need, 2 * centers_.size()), A(0));
-    widen_row<T, A>(center_row, d_, dp_, cosine_, cosine_ ? inv_norm : A(1), centers_.data() + n_centers_ * dp_);
+    A* packed = centers_.data() + n_centers_ * dp_;
+    widen_row<T, A>(center_row, d_, dp_, cosine_, cosine_ ? inv_norm : A(1), packed);
+    if constexpr (std::is_same_v<A, float>) {
+      if (filter_.on()) {  // into its block of 16 (a new block starts zeroed)
+        const int64_t block = n_centers_ / kBlock;
+        // three zero blocks past the last: the filter computes four blocks at a time
+        const size_t block_need = static_cast<size_t>((block + 4) * kBlock * dp_);
+        if (centers16_.size() < block_need) centers16_.resize(std::max(block_need, 2 * centers16_.size()), 0);
+        pack_center(packed, dp_, static_cast<int>(n_centers_ % kBlock), centers16_.data() + block * kBlock * dp_);
+        if (csq_lo_.size() < static_cast<size_t>((block + 4) * kBlock)) {
+          csq_lo_.resize(static_cast<size_t>((block + 4) * kBlock), 0.0);
+          croot_.resize(csq_lo_.size(), 0.0);
+        }
+        Bf16Filter::center_terms(Bf16Filter::norm(packed, dp_), &csq_lo_[n_centers_], &croot_[n_centers_]);
+      }
+    }
     ++n_centers_;
   }
   void reserve_centers(int64_t m) { centers_.reserve(static_cast<size_t>((m + kTile) * dp_)); }
@@ -195,6 +223,15 @@ class LazyBounds {
     std::vector<A> rows;
     std::vector<int32_t> from;
     std::vector<A> ub;
+    std::vector<uint16_t> rows16;  // the filter's bf16 rows (whole blocks of 16) and their norms
+    std::vector<Bf16Filter::Norm> norms;
+    // the filter's verdicts: slot s holds, for rows block g and the 64 centers of blocks
+    // b4 .. b4 + 3 (tag (g, b4)), a bit per pair it proved unable to lower the row's bound
+    std::vector<float> dots = std::vector<float>(4 * kBlock * kBlock);
+    uint64_t masks[4][kBlock] = {};
+    int64_t tags[4][2] = {};
+    bool filtering = false;  // this batch goes through the filter
+    int64_t filtered = 0;
   };
 
   // Brings the rows idx[0, m) up to date with every center: packs them in order of their
@@ -218,7 +255,25 @@ class LazyBounds {
         buf.ub[t] = A(0);
       }
     }
-    refresh_block(buf.rows.data(), padded, buf.from.data(), buf.ub.data());
+    buf.filtering = false;
+    if constexpr (std::is_same_v<A, float>) {
+      // the filter pays (packing the rows, whole 16 x 64 blocks of dots) only when the rows
+      // still need many centers each: at the end, not while picking rows a few centers stale
+      int64_t work = 0;
+      for (int64_t t = 0; t < m; ++t) work += n_centers_ - buf.from[t];
+      buf.filtering = filter_.on() && work >= kFilterCenters * m;
+      if (buf.filtering) {
+        const int64_t blocks = (padded + kBlock - 1) / kBlock * kBlock;
+        buf.rows16.assign(static_cast<size_t>(blocks * dp_), 0);
+        buf.norms.resize(padded);
+        for (int64_t t = 0; t < padded; ++t) {
+          filter_.pack(buf.rows.data() + t * dp_, dp_, buf.rows16.data() + t * dp_);
+          buf.norms[t] = t < m ? row_norm(idx[t], buf.rows.data() + t * dp_) : Bf16Filter::Norm{};
+        }
+        for (auto& tag : buf.tags) tag[0] = -1;
+      }
+    }
+    refresh_block(buf, padded);
     for (int64_t t = 0; t < m; ++t) {
       ub[idx[t]] = buf.ub[t];
       stamp[idx[t]] = static_cast<int32_t>(n_centers_);
@@ -229,15 +284,19 @@ class LazyBounds {
   // from, their count a multiple of kTile. A chunk of centers stays in cache while every tile
   // of rows that needs it passes; within a tile, a center some rows already had is computed
   // for all four and counted only where it is new (the minimum is exact either way).
-  void refresh_block(const A* rows, int64_t m, const int32_t* from, A* bound) const {
+  void refresh_block(Buffers& buf, int64_t m) const {
     constexpr int64_t kChunk = 128;
+    const A* rows = buf.rows.data();
+    const int32_t* from = buf.from.data();
+    A* bound = buf.ub.data();
     alignas(64) A out[kTile * kTile];
     for (int64_t c0 = from[0]; c0 < n_centers_; c0 += kChunk) {
       const int64_t c1 = std::min(n_centers_, c0 + kChunk);
       for (int64_t t = 0; t < m && from[t] < c1; t += kTile) {
         for (int64_t q0 = std::max<int64_t>(c0, from[t]); q0 < c1; q0 += kTile) {
-          tile_(rows + t * dp_, dp_, center(q0), dp_, dp_, out);
           const int64_t qn = std::min<int64_t>(kTile, c1 - q0);
+          if (filtered_out(buf, t, q0, qn)) continue;
+          tile_(rows + t * dp_, dp_, center(q0), dp_, dp_, out);
           if (qn == kTile && from[t + kTile - 1] <= q0) {  // all sixteen new: a plain minimum
             for (int r = 0; r < kTile; ++r)
               bound[t + r] = std::min(std::min(std::min(bound[t + r], out[r]), std::min(out[4 + r], out[8 + r])),
@@ -252,6 +311,60 @@ class LazyBounds {
         }
       }
     }
+  }
+
+  // True when the filter proves that no center q0 .. q0+qn-1 can lower the bound of any row of
+  // tile t that still needs it (those pairs are then counted as filtered).
+  bool filtered_out(Buffers& buf, int64_t t, int64_t q0, int64_t qn) const {
+    if constexpr (std::is_same_v<A, float>) {
+      if (!buf.filtering) return false;
+      const int64_t g = t / kBlock, row0 = t - g * kBlock;
+      if (qn == kTile && buf.from[t + kTile - 1] <= q0 && q0 % 64 <= 64 - kTile) {  // all sixteen new
+        const uint64_t* mask = filter_masks(buf, g, q0 / 64 * 4);
+        const int shift = static_cast<int>(q0 % 64);
+        for (int r = 0; r < kTile; ++r)
+          if (((mask[row0 + r] >> shift) & 0xfu) != 0xfu) return false;
+        buf.filtered += kTile * kTile;
+        return true;
+      }
+      int64_t pairs = 0;
+      for (int r = 0; r < kTile; ++r)
+        for (int64_t q = std::max<int64_t>(0, buf.from[t + r] - q0); q < qn; ++q, ++pairs) {
+          const int64_t c = q0 + q;
+          if (!((filter_masks(buf, g, c / 64 * 4)[row0 + r] >> (c % 64)) & 1u)) return false;
+        }
+      buf.filtered += pairs;
+      return true;
+    } else {
+      return false;
+    }
+  }
+
+  // The filter's verdicts for rows block g and center blocks b4 .. b4 + 3 (b4 a multiple of 4),
+  // computed at first need: a mask of 64 centers per row. A row's bound only falls while the
+  // batch is refreshed, so a verdict made against an earlier bound stays true.
+  const uint64_t* filter_masks(Buffers& buf, int64_t g, int64_t b4) const {
+    const int64_t slot = b4 / 4 % 4;
+    int64_t* tag = buf.tags[slot];
+    uint64_t* masks = buf.masks[slot];
+    if (tag[0] == g && tag[1] == b4) return masks;
+    float* dots = buf.dots.data();
+    filter_.blocks4(buf.rows16.data() + g * kBlock * dp_, centers16_.data() + b4 * kBlock * dp_, dp_, dots);
+    const int64_t rows = static_cast<int64_t>(buf.norms.size());
+    for (int64_t m = 0; m < kBlock; ++m) {
+      const int64_t t = g * kBlock + m;
+      masks[m] = 0;
+      if (t >= rows) continue;
+      for (int i = 0; i < 4; ++i) {
+        const int64_t c = (b4 + i) * kBlock;
+        const uint64_t bits = filter_.mask16(buf.norms[t], static_cast<double>(buf.ub[t]), csq_lo_.data() + c,
+                                             croot_.data() + c, dots + i * kBlock * kBlock + m * kBlock);
+        masks[m] |= bits << (16 * i);
+      }
+    }
+    tag[0] = g;
+    tag[1] = b4;
+    return masks;
   }
 
   // Sorts rows by stamp (most stale first) so that a tile's four share most of their centers.
@@ -293,6 +406,8 @@ class LazyBounds {
     }, 1);
   }
 
+  // Stale centers a row of a batch needs on average for the batch to go through the filter.
+  static constexpr int64_t kFilterCenters = 64;
   // Rows taken off the heap at once, per thread: enough tiles to share the centers' loads.
   static constexpr size_t kBatch = 256;
   // Rows taken off the heap at once while one thread refreshes them.
@@ -306,7 +421,18 @@ class LazyBounds {
   bool cosine_;
   int threads_;
   TileFn<A> tile_;
+  Bf16Filter filter_;
   std::vector<A> inv_, centers_;
+  std::vector<uint16_t> centers16_;  // the filter's bf16 centers and their squared norms
+  std::vector<double> csq_lo_, croot_;  // the filter's center terms (Bf16Filter::center_terms)
+  // Row norms for the filter, computed at a row's first refresh (root < 0: not yet); a row's
+  // packed vector never changes, and rows are refreshed many times.
+  std::vector<Bf16Filter::Norm> rnorm_;
+
+  Bf16Filter::Norm row_norm(int64_t i, const A* packed) {
+    if (rnorm_[i].root < 0) rnorm_[i] = Bf16Filter::norm(reinterpret_cast<const float*>(packed), dp_);
+    return rnorm_[i];
+  }
   std::vector<Buffers> buffers_;
   std::vector<Entry> heap_;
   std::vector<int64_t> batch_;

@@ -34,6 +34,11 @@ class KCenterResult:
     final_evaluations : int or None
         Distances computed after the last pick to make ``min_distances`` exact (0 when they
         were not asked for).
+    filtered_evaluations : int or None
+        Of the evaluations above, those a bf16 dot-product filter proved unable to lower a
+        point's bound, so never computed exactly (AVX-512-BF16 CPUs; 0 with the filter off).
+        The filter never changes a pick, radius or distance; see
+        ``iterselect._backends.core.set_kcenter_filter``.
     backend : str
         The backend that ran: "cpu", "cuda" or "cuda-emulation".
     """
@@ -44,6 +49,7 @@ class KCenterResult:
     distance_evaluations: int | None
     backend: str
     final_evaluations: int | None = None
+    filtered_evaluations: int | None = None
 
 
 def kcenter_greedy(X: ArrayLike, k: int, *, selected: ArrayLike | None = None, metric: str = "euclidean",
@@ -131,7 +137,7 @@ def kcenter_greedy(X: ArrayLike, k: int, *, selected: ArrayLike | None = None, m
 
 def _run_cpu(m: Matrix, k, pool, metric, seed_index, threads, progress, lazy, with_min_distances) -> KCenterResult:
     with progress_callback(progress, k, "k-center") as callback:
-        indices, radii, min_d, evals, final_evals = _backends.core.kcenter_greedy(
+        indices, radii, min_d, evals, final_evals, filtered = _backends.core.kcenter_greedy(
             m.host, m.dtype, k, pool, metric, seed_index, threads, bool(lazy), with_min_distances, callback)
     out_dtype = np.float64 if m.dtype == "float64" else np.float32
     return KCenterResult(
@@ -141,6 +147,7 @@ def _run_cpu(m: Matrix, k, pool, metric, seed_index, threads, progress, lazy, wi
         distance_evaluations=int(evals),
         backend="cpu",
         final_evaluations=int(final_evals),
+        filtered_evaluations=int(filtered),
     )
 
 

@@ -21,7 +21,10 @@ import numpy as np
 from ._common import accepts
 from .batching import inference, pad_batch, plan_batches, run_batches
 
-_CE_ROWS = 4096  # rows of logits upcast to float32 at a time (bounds the extra memory)
+# Rows of logits upcast to float32 and log-softmaxed at a time: on CUDA, large chunks (few
+# launches; the chunk bounds the extra memory); on CPU, chunks that stay in cache: 64 rows of a
+# 32,000-token vocabulary took a fifth of the time of one 800-row chunk (measured with AMX).
+_CE_ROWS = {"cuda": 4096, "cpu": 64}
 
 
 class _DropMaskAdvice(logging.Filter):
@@ -143,9 +146,10 @@ def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "ri
             # change it, so the model runs its unmasked causal kernel, as for one sequence.
             logits = forward(kwargs, keep)
             targets = targets.to(device)
-            nll = torch.cat([F.cross_entropy(logits[j:j + _CE_ROWS].float(),
-                                             targets[j:j + _CE_ROWS], reduction="none")
-                             for j in range(0, len(targets), _CE_ROWS)])
+            chunk = _CE_ROWS.get(device.type, _CE_ROWS["cuda"])
+            nll = torch.cat([F.cross_entropy(logits[j:j + chunk].float(), targets[j:j + chunk],
+                                             reduction="none")
+                             for j in range(0, len(targets), chunk)])
             sums = torch.zeros(len(batch), dtype=torch.float64, device=device)
             sums.index_add_(0, rows.to(device), nll.double())
             counts = target_mask.sum(1)
