@@ -43,8 +43,6 @@ namespace simd {
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-ISEL_AVX512 inline void fold_pairs_avx512(const __m512* acc, float* out);
-
 // AVX-512, float: group 0 (partials 0-15) then group 1 (16-31) for all 16 pairs; then the
 // fold of 16 pairs at once, as a transpose: each level adds the same partials as
 // fold_avx512 does for one pair (+16, +8, +4, +2, +1), two pairs' halves per register.
@@ -72,15 +70,9 @@ ISEL_AVX512 inline void tile_avx512(const float* r, int64_t rs, const float* c, 
       for (int p = 0; p < 16; ++p) g0[p] = acc[p];
     }
   }
+  __m512 u[8], w[4], y[2];
 #pragma GCC unroll 16
   for (int p = 0; p < 16; ++p) acc[p] = _mm512_add_ps(g0[p], acc[p]);  // +16
-  fold_pairs_avx512(acc, out);
-}
-
-// The lanes of 16 pair accumulators (pair p = 4*m + q) summed as a transpose, in the canonical
-// fold's order (+8, +4, +2, +1); out[4*q + m] = pair (row m, column q), the tiles' layout.
-ISEL_AVX512 inline void fold_pairs_avx512(const __m512* acc, float* out) {
-  __m512 u[8], w[4], y[2];
 #pragma GCC unroll 8
   for (int i = 0; i < 8; ++i)  // +8: lanes 0-7 pair 2i, lanes 8-15 pair 2i+1
     u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),

@@ -40,7 +40,6 @@
 #include <string>
 
 #include "common/check.hpp"
-#include "common/distance_tile.hpp"
 #include "common/simd.hpp"
 
 #if defined(__linux__) && (defined(__x86_64__) || defined(_M_X64))

@@ -92,7 +92,6 @@ class LazyBounds {
     for (const auto& b : buffers_) f += b.filtered;
     return f;
   }
-  const char* filter() const { return filter_name(filter_.mode); }
   void count_evaluations(int64_t m) { evals_ += m; }
   const T* row(int64_t i) const { return X_ + i * d_; }
   A scale(int64_t i) const { return cosine_ ? inv_[i] : A(1); }
@@ -423,7 +422,7 @@ class LazyBounds {
   TileFn<A> tile_;
   Bf16Filter filter_;
   std::vector<A> inv_, centers_;
-  std::vector<uint16_t> centers16_;  // the filter's bf16 centers and their squared norms
+  std::vector<uint16_t> centers16_;  // the filter's bf16 centers, in blocks of 16 (pack_center)
   std::vector<double> csq_lo_, croot_;  // the filter's center terms (Bf16Filter::center_terms)
   // Row norms for the filter, computed at a row's first refresh (root < 0: not yet); a row's
   // packed vector never changes, and rows are refreshed many times.
