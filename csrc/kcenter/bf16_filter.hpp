@@ -173,13 +173,12 @@ inline void block_scalar(const uint16_t* rows, const uint16_t* centers, int64_t 
 }
 
 #ifdef ISEL_AMX
-// The tile configuration (64 bytes, palette 1): tiles 0-3 four 16 x 16 float results, tiles 4
-// and 7 the 16 x 32 bf16 rows of even and odd steps, tiles 5 and 6 blocks of centers (16 x 16
-// pairs), alternating, so that a load never waits for the product still reading its tile.
+// The tile configuration (64 bytes, palette 1): tiles 0-3 four 16 x 16 float results, tile 4
+// the 16 x 32 bf16 rows, tiles 5 and 6 blocks of centers (16 x 16 pairs), alternating.
 struct alignas(64) TileConfig {
   uint8_t palette = 1, start_row = 0, reserved[14] = {};
-  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
-  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16};
 };
 
 // Four consecutive center blocks at once (each row tile loaded once for four products; four
@@ -193,30 +192,7 @@ ISEL_AMX_TARGET inline void blocks4_amx(const uint16_t* rows, const uint16_t* ce
   _tile_zero(2);
   _tile_zero(3);
   const int64_t block = kBlock * dp;  // one center block's bf16 elements
-  int64_t j = 0;
-  for (; j + 64 <= dp; j += 64) {  // two steps of 32 dimensions
-    const uint16_t* c = centers + j * kBlock;
-    _tile_loadd(4, rows + j, dp * 2);
-    _tile_loadd(5, c, 64);
-    _tile_dpbf16ps(0, 4, 5);
-    _tile_loadd(6, c + block, 64);
-    _tile_dpbf16ps(1, 4, 6);
-    _tile_loadd(5, c + 2 * block, 64);
-    _tile_dpbf16ps(2, 4, 5);
-    _tile_loadd(6, c + 3 * block, 64);
-    _tile_dpbf16ps(3, 4, 6);
-    c += 32 * kBlock;
-    _tile_loadd(7, rows + j + 32, dp * 2);
-    _tile_loadd(5, c, 64);
-    _tile_dpbf16ps(0, 7, 5);
-    _tile_loadd(6, c + block, 64);
-    _tile_dpbf16ps(1, 7, 6);
-    _tile_loadd(5, c + 2 * block, 64);
-    _tile_dpbf16ps(2, 7, 5);
-    _tile_loadd(6, c + 3 * block, 64);
-    _tile_dpbf16ps(3, 7, 6);
-  }
-  if (j < dp) {  // an odd step
+  for (int64_t j = 0; j < dp; j += 32) {
     const uint16_t* c = centers + j * kBlock;
     _tile_loadd(4, rows + j, dp * 2);
     _tile_loadd(5, c, 64);

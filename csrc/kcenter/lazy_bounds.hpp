@@ -258,9 +258,11 @@ class LazyBounds {
     if constexpr (std::is_same_v<A, float>) {
       // the filter pays (packing the rows, whole 16 x 64 blocks of dots) only when the rows
       // still need many centers each: at the end, not while picking rows a few centers stale
-      int64_t work = 0;
-      for (int64_t t = 0; t < m; ++t) work += n_centers_ - buf.from[t];
-      buf.filtering = filter_.on() && work >= kFilterCenters * m;
+      if (filter_.on()) {
+        int64_t work = 0;
+        for (int64_t t = 0; t < m; ++t) work += n_centers_ - buf.from[t];
+        buf.filtering = work >= kFilterCenters * m;
+      }
       if (buf.filtering) {
         const int64_t blocks = (padded + kBlock - 1) / kBlock * kBlock;
         buf.rows16.assign(static_cast<size_t>(blocks * dp_), 0);
@@ -366,6 +368,12 @@ class LazyBounds {
     return masks;
   }
 
+  // Row i's norms for the filter (its packed vector is given), computed once.
+  Bf16Filter::Norm row_norm(int64_t i, const A* packed) {
+    if (rnorm_[i].root < 0) rnorm_[i] = Bf16Filter::norm(reinterpret_cast<const float*>(packed), dp_);
+    return rnorm_[i];
+  }
+
   // Sorts rows by stamp (most stale first) so that a tile's four share most of their centers.
   void sort_by_stamp(std::vector<int64_t>& idx) const {
     std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
@@ -427,11 +435,6 @@ class LazyBounds {
   // Row norms for the filter, computed at a row's first refresh (root < 0: not yet); a row's
   // packed vector never changes, and rows are refreshed many times.
   std::vector<Bf16Filter::Norm> rnorm_;
-
-  Bf16Filter::Norm row_norm(int64_t i, const A* packed) {
-    if (rnorm_[i].root < 0) rnorm_[i] = Bf16Filter::norm(reinterpret_cast<const float*>(packed), dp_);
-    return rnorm_[i];
-  }
   std::vector<Buffers> buffers_;
   std::vector<Entry> heap_;
   std::vector<int64_t> batch_;
