@@ -26,7 +26,9 @@ initialised Llama-style model of a real size (hidden 768, 12 layers, 12 heads, i
 weights) and a 32,000-token byte-level BPE trained on all of Dolly. The methods take turns on
 chunks of examples: our batched engine under bf16 autocast (``autocast="bfloat16"``: the CPU's
 AVX-512-BF16 or AMX instructions), the same engine in float32, the float32 one-example loop,
-and the engine on a bf16 copy of the model without autocast. It reports the loop's time over the
+the engine on a bf16 copy of the model without autocast, and the bf16 engine calling the
+model's own forward on padded batches (``engine="model"``) instead of iterselect's packed
+forward (the default for Llama-family models on CPU). It reports the loop's time over the
 bf16 engine's (target: 5x or more), the bf16 engine's time over the arithmetic floor (every
 matrix product at the CPU's bf16 rate measured on its own shape; target: 1.5x or less), the
 bf16-vs-float32 IFD difference, and which instructions the CPU offers.
@@ -164,9 +166,11 @@ def linear_gflops(out_features, in_features, rows, dtype=torch.float32, per_cpu_
     return 2 * rows * w.numel() * repeats / seconds / 1e9
 
 
-def arithmetic_floor(model, lengths, n_scored, dtype=None, rows=1024, per_cpu_second=False):
+def arithmetic_floor(model, lengths, n_scored, dtype=None, rows=(512, 1024, 2048),
+                     per_cpu_second=False):
     """The matrix products any IFD engine must do, each at this CPU's measured rate on its own
-    shape: every decoder layer's linear maps at every token (timed on ``rows``-token blocks),
+    shape: every decoder layer's linear maps at every token (at the best rate over blocks of
+    each of ``rows`` tokens),
     causal attention (about T^2 x hidden multiply-adds per layer and sequence: scores and
     mixing, half of each; at the fastest linear rate, which its smaller products do not beat),
     and the vocabulary projection at the scored positions only (at its best rate over 256, 512
@@ -179,7 +183,7 @@ def arithmetic_floor(model, lengths, n_scored, dtype=None, rows=1024, per_cpu_se
     for (out_f, in_f), count in sorted(shapes.items()):
         parts[f"linear {in_f}->{out_f} (x{count})"] = (
             2e-9 * out_f * in_f * count * sum(lengths),
-            linear_gflops(out_f, in_f, rows, dtype, per_cpu_second))
+            max(linear_gflops(out_f, in_f, r, dtype, per_cpu_second) for r in rows))
     parts["causal attention"] = (2e-9 * len(layers) * model.config.hidden_size
                                  * sum(t * t for t in lengths),
                                  max(rate for _, rate in parts.values()))
@@ -260,7 +264,7 @@ def cpu_part(args, records, tok, tok_name):
           f"time), and logits at {n_tokens - n_scored:,} of {n_tokens:,} positions that are not "
           "scored; the rest is arithmetic both do")
     lengths = [len(c[0]) for c in cond] + [len(p[0]) for p in prior if p is not None]
-    gflop, floor, parts = arithmetic_floor(model, lengths, n_scored, rows=budget)
+    gflop, floor, parts = arithmetic_floor(model, lengths, n_scored, rows=(budget,))
     bounds = ", ".join(f"{wall[name] / floor:.1f}x {name.split(' (')[0]}" for name in names[1:]
                        if not name.startswith("iterselect"))
     print(f"arithmetic floor: IFD's matrix products are {gflop:.1f} GFLOP; at this CPU's "
@@ -287,6 +291,18 @@ def cpu_flags():
     return f"{' '.join(have) or 'none of ' + ' '.join(wanted)}; torch CPU capability {capability}"
 
 
+def engine_path(model):
+    """Which forward ``engine="auto"`` runs for ``model``, and the fused kernels' vector path."""
+    from iterselect._backends import core
+    from iterselect.scoring.packed_forward import unsupported_reason
+
+    why = unsupported_reason(model, model.config.max_position_embeddings)
+    if why is not None:
+        return f"the model's own forward ({why})"
+    return (f"iterselect's packed forward; its fused bf16 kernels on the "
+            f"{core.simd_info()['path']} path")
+
+
 def realistic_part(args, all_records):
     """IFD under a 134M-parameter model: bf16 engine, float32 engine, float32 one-example loop.
     Returns its JSON record: each method's times and IFD agreement, the floor and the targets."""
@@ -309,22 +325,25 @@ def realistic_part(args, all_records):
     lengths = [len(c[0]) for c in cond] + [len(p[0]) for p in prior if p is not None]
     n_tokens = sum(lengths)
     n_scored = sum(int(p[1].sum()) for p in prior if p is not None) * 2
-    budget = args.batch_tokens or CPU_BATCH_TOKENS
-    names = [f"iterselect ifd_scores, bf16 autocast (batch_tokens={budget})",
-             f"iterselect ifd_scores, float32 (batch_tokens={budget})",
+    batches = f"batch_tokens={args.batch_tokens}" if args.batch_tokens else "default batches"
+    names = [f"iterselect ifd_scores, bf16 autocast ({batches})",
+             f"iterselect ifd_scores, float32 ({batches})",
              "one-example loop, float32, 2 forwards each",
-             f"iterselect ifd_scores, bf16 weights (batch_tokens={budget})"]
+             f"iterselect ifd_scores, bf16 weights ({batches})",
+             f"iterselect ifd_scores, bf16 autocast, engine='model' ({batches})"]
     # the user's other bf16 route: a bf16 copy of the model, no autocast (no casts; norms and
     # the residual stream in bf16 too, so a larger IFD difference)
     model16 = copy.deepcopy(model).to(torch.bfloat16)
 
-    def engine(lo, hi, autocast, m=model):
+    def engine(lo, hi, autocast, m=model, how="auto"):
         return ifd_scores(m, tok, ex.examples[lo:hi], max_length=args.max_length,
-                          batch_tokens=args.batch_tokens, progress=False, autocast=autocast).ifd
+                          batch_tokens=args.batch_tokens, progress=False, autocast=autocast,
+                          engine=how).ifd
 
     engine(0, 4, "bfloat16")  # warm-up (first-call setup), not timed
     engine(0, 4, None)
     engine(0, 4, "off", model16)
+    engine(0, 4, "bfloat16", how="model")
     one_example_loop(model, cond[:4], prior[:4])
     wall = dict.fromkeys(names, 0.0)
     cpu = dict.fromkeys(names, 0.0)
@@ -334,7 +353,8 @@ def realistic_part(args, all_records):
         hi = min(lo + args.realistic_chunk, len(ex))
         runs = [lambda: engine(lo, hi, "bfloat16"), lambda: engine(lo, hi, None),
                 lambda: one_example_loop(model, cond[lo:hi], prior[lo:hi]),
-                lambda: engine(lo, hi, "off", model16)]
+                lambda: engine(lo, hi, "off", model16),
+                lambda: engine(lo, hi, "bfloat16", how="model")]
         for name, run in zip(names, runs):
             t, c = time.perf_counter(), time.process_time()
             results[name].append(run())
@@ -343,7 +363,7 @@ def realistic_part(args, all_records):
         loads.append(os.getloadavg()[0])
         print(f"  realistic part: {hi} of {len(ex)} examples done", file=sys.stderr, flush=True)
     ifd = {name: np.concatenate(results[name]) for name in names}
-    bf16, f32, loop, _ = (ifd[name] for name in names)
+    bf16, f32, loop = (ifd[name] for name in names[:3])
     print(f"\nRealistic model: {len(ex)} Dolly examples, Llama-style {n_params / 1e6:.1f}M params "
           f"(hidden {shape['hidden']}, {shape['layers']} layers, {shape['heads']} heads, intermediate "
           f"{shape['inter']}, vocabulary {model.config.vocab_size:,}, random weights), tokenizer: "
@@ -353,7 +373,8 @@ def realistic_part(args, all_records):
           f"thread(s); half-precision instructions: {cpu_flags()}; load average during the run "
           f"{min(loads):.1f}-{max(loads):.1f}; no GPU was available (the GPU part below says so)")
     print(f"tokens through the model: {n_tokens:,}, scored: {n_scored:,}; methods take turns on "
-          f"chunks of {args.realistic_chunk} examples")
+          f"chunks of {args.realistic_chunk} examples (one ifd_scores call each)")
+    print(f"engine='auto' runs: {engine_path(model)}")
     print(f"{'method':<58}{'wall s':>9}{'CPU s':>9}{'tokens/wall s':>15}{'loop / this (wall)':>20}"
           f"{'(CPU)':>8}{'max rel. IFD diff vs float32 engine':>37}")
     methods = []
@@ -371,9 +392,9 @@ def realistic_part(args, all_records):
           f"{spearman:.5f} (loop vs float32 engine: max {np.nanmax(np.abs(loop - f32) / f32):.1e})")
     # rates per CPU second, compared with each method's CPU time: the load drifts over a long
     # run, and wall-clock rates measured at one moment would not match the methods' average
-    gflop, floor16, parts16 = arithmetic_floor(model, lengths, n_scored, torch.bfloat16, budget,
+    gflop, floor16, parts16 = arithmetic_floor(model, lengths, n_scored, torch.bfloat16,
                                                per_cpu_second=True)
-    _, floor32, parts32 = arithmetic_floor(model, lengths, n_scored, torch.float32, budget,
+    _, floor32, parts32 = arithmetic_floor(model, lengths, n_scored, torch.float32,
                                            per_cpu_second=True)
     speedup = wall[names[2]] / wall[names[0]]
     over_floor = cpu[names[0]] / floor16
@@ -389,7 +410,8 @@ def realistic_part(args, all_records):
           f"{'met' if over_floor <= 1.5 else 'NOT met'}. No engine at bf16 can beat the float32 loop "
           f"by more than loop / bf16 floor = {cpu[names[2]] / floor16:.1f}x on this CPU")
     return {"examples": len(ex), "parameters": n_params, "tokens": n_tokens, "scored_tokens": n_scored,
-            "cpu_flags": cpu_flags(), "load_average": [min(loads), max(loads)], "methods": methods,
+            "cpu_flags": cpu_flags(), "engine": engine_path(model),
+            "load_average": [min(loads), max(loads)], "methods": methods,
             "bf16_vs_float32_rel_diff": {"median": float(np.nanmedian(rel)),
                                          "p99": float(np.nanpercentile(rel, 99)),
                                          "max": float(np.nanmax(rel))},

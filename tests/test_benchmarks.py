@@ -53,19 +53,22 @@ def test_scoring_benchmark_ifds_agree(bench_cache):
 
 
 def test_scoring_benchmark_realistic_part_runs(bench_cache):
-    """The realistic-model part's code on a toy shape: its four methods, their IFD agreement,
-    the bf16-vs-float32 figures, the floor (with a rate for every shape) and the targets."""
+    """The realistic-model part's code on a toy shape: its five methods, their IFD agreement,
+    the bf16-vs-float32 figures, the floor (with a rate for every shape), the engine that ran
+    and the targets."""
     require_module("torch", "torch")
     res = run_benchmark("scoring.py", "--skip-cpu", "--realistic", "16", "--realistic-size", "tiny",
                         "--realistic-chunk", "8", "--threads", "1", cache=bench_cache)
     part = res["realistic"]
-    bf16, f32, loop, weights16 = part["methods"]
+    bf16, f32, loop, weights16, model_forward = part["methods"]
     assert "bf16 autocast" in bf16["method"] and "float32" in f32["method"], part
     assert loop["method"].startswith("one-example loop"), part
     key = "max_rel_ifd_diff_vs_float32_engine"
     assert f32[key] == 0.0 and loop[key] < 1e-4, part
     assert 0.0 < bf16[key] < 0.1, part  # bf16 ran, and is close
     assert "bf16 weights" in weights16["method"] and 0.0 < weights16[key] < 0.1, part
+    assert "engine='model'" in model_forward["method"] and 0.0 < model_forward[key] < 0.1, part
+    assert part["engine"].startswith("iterselect's packed forward"), part  # a Llama: packed
     rates = part["bf16_gflops_per_cpu_second"]
     assert {"causal attention", "vocabulary projection"} < set(rates), rates
     assert sum(name.startswith("linear ") for name in rates) == 3, rates  # 64->64, 64->128, 128->64

@@ -138,6 +138,30 @@ def check_autocast(autocast, func: str):
     return check_choice(autocast, "autocast", func, AUTOCAST_CHOICES)
 
 
+def autocast_dtype(model, autocast=None):
+    """The dtype :func:`inference` autocasts ``model``'s matrix products to, or None.
+
+    Examples
+    --------
+    >>> from iterselect.scoring.batching import autocast_dtype
+    >>> from iterselect.scoring.toy import toy_model_and_tokenizer
+    >>> model, _ = toy_model_and_tokenizer("llama")
+    >>> autocast_dtype(model), autocast_dtype(model, "bfloat16")   # a CPU model
+    (None, torch.bfloat16)
+    """
+    import torch
+
+    from ._common import model_device
+
+    if autocast is None:
+        first = next(iter(model.parameters()), None)
+        dtype = torch.float32 if first is None else first.dtype
+        use = (model_device(model).type == "cuda" and dtype == torch.float32
+               and torch.cuda.is_bf16_supported())
+        return torch.bfloat16 if use else None
+    return None if autocast == "off" else getattr(torch, autocast)
+
+
 @contextlib.contextmanager
 def inference(model, autocast=None):
     """``torch.inference_mode`` (``no_grad`` under autocast), eval mode, and autocast.
@@ -154,14 +178,8 @@ def inference(model, autocast=None):
     was_training = model.training
     model.eval()
     device = model_device(model)
-    first = next(iter(model.parameters()), None)
-    dtype = torch.float32 if first is None else first.dtype
-    if autocast is None:
-        use = device.type == "cuda" and dtype == torch.float32 and torch.cuda.is_bf16_supported()
-        target = torch.bfloat16
-    else:
-        use = autocast != "off"
-        target = getattr(torch, autocast) if use else None
+    target = autocast_dtype(model, autocast)
+    use = target is not None
     try:
         # Autocast caches each weight's cast only outside inference mode (under it, every
         # call re-casts every weight: a quarter of a bf16 run on CPU), so autocast runs under

@@ -12,7 +12,7 @@ from ._common import (check_model, check_padding_side, check_tokenizer, pad_id,
                       resolve_max_length)
 from .batching import check_autocast, check_batch_tokens
 from .formatting import as_examples
-from .nll import masked_nll
+from .nll import check_engine, masked_nll
 from .tokenization import encode_examples, scored_mask, truncate
 
 
@@ -45,7 +45,7 @@ class PerplexityResult:
 
 def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
                batch_tokens=None, padding_side=None, progress=True,
-               autocast=None):
+               autocast=None, engine="auto"):
     """Perplexity of plain texts, or of each response given its prompt.
 
     Two modes, chosen by what ``texts`` holds:
@@ -67,8 +67,9 @@ def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
     max_length : int, optional
         Defaults to the model's position limit.
     batch_tokens : int, optional
-        Token budget of a padded batch (rows × longest row). Defaults to 8,192 on CUDA and
-        1,024 on CPU (see :func:`~iterselect.scoring.batching.check_batch_tokens`).
+        Token budget of a batch: of a padded batch's rows × longest row (defaults: 8,192 on
+        CUDA and 1,024 on CPU, see :func:`~iterselect.scoring.batching.check_batch_tokens`),
+        or of a packed batch's tokens (default 2,048; see ``engine``).
     padding_side : {"left", "right"}, optional
         Defaults to ``"right"`` (no attention mask needed; see :func:`ifd_scores`).
     progress : bool, default=True
@@ -77,6 +78,11 @@ def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
         CUDA, the model's own precision on CPU. "bfloat16" (or "float16"): autocast to it on
         any device, CPU included, where it uses the CPU's bf16 instructions (AVX-512-BF16,
         AMX); the losses and the log-softmax stay float32. "off": the model's own precision.
+    engine : {"auto", "packed", "model"}, default="auto"
+        How the model runs. "packed": iterselect's packed CPU forward of a Llama, Mistral or
+        Qwen2 model (its weights, sequences packed without padding, fused projections; the
+        same arithmetic: see :mod:`~iterselect.scoring.packed_forward`); "model": the model's
+        own forward on padded batches; "auto": packed wherever the model allows it.
 
     Returns
     -------
@@ -95,7 +101,9 @@ def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
     check_model(model, func)
     check_tokenizer(tokenizer, func)
     max_length = resolve_max_length(max_length, model, func, low=2)
-    batch_tokens = check_batch_tokens(batch_tokens, func, model)
+    if batch_tokens is not None:
+        batch_tokens = check_batch_tokens(batch_tokens, func, model)
+    check_engine(engine, func)
     side = check_padding_side(padding_side, func)
     check_choice(progress, "progress", func, (True, False))
     check_autocast(autocast, func)
@@ -134,7 +142,7 @@ def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
     sums, counts = masked_nll(model, [seqs[i] for i in live], [masks[i] for i in live],
                               pad_id=pad_id(tokenizer), padding_side=side,
                               batch_tokens=batch_tokens, progress=progress, desc="perplexity",
-                              autocast=autocast)
+                              autocast=autocast, engine=engine)
     loss = np.full(n, np.nan)
     n_tokens = np.zeros(n, dtype=np.int64)
     if live:
