@@ -68,7 +68,10 @@ def test_silu_mul_matches_reference(rows, inter, seed, scale):
     rng = np.random.default_rng(seed)
     gu = bf16_array(rng, (rows, 2 * inter), scale)
     out = np.empty((rows, inter), dtype=np.uint16)
-    core.decoder_silu_mul(gu, out, 2)
+    core.decoder_silu_mul(gu[:, :inter], gu[:, inter:], out, 2)  # halves of one product
+    separate = np.empty_like(out)
+    core.decoder_silu_mul(gu[:, :inter].copy(), gu[:, inter:].copy(), separate, 2)
+    np.testing.assert_array_equal(separate, out)
     # silu of a gate below about -87 underflows differently (exp is clamped): compare the rest
     gate = ref.from_bf16_bits(gu[:, :inter])
     keep = gate > -80
@@ -88,7 +91,7 @@ def test_rope_matches_reference(tokens, heads, half, offset, seed):
     cos = np.cos(np.concatenate([angles, angles], 1)).astype(np.float32)
     sin = np.sin(np.concatenate([angles, angles], 1)).astype(np.float32)
     got = x.copy()
-    core.decoder_rope(got, offset, heads, head_dim, cos, sin, 2)
+    core.decoder_rope(got[:, offset:], heads, head_dim, cos, sin, 2)  # a column slice, in place
     want = ref.rope(x, offset, heads, head_dim, cos, sin)
     untouched = np.ones(width, bool)
     untouched[offset:offset + heads * head_dim] = False
@@ -139,9 +142,9 @@ def test_every_vector_path_and_thread_count_gives_the_same_bits(threads):
         with simd_path(path):
             hh, normed = run_norm(h, y, w, 1e-6, threads)
             act = np.empty((67, 37), dtype=np.uint16)
-            core.decoder_silu_mul(gu, act, threads)
+            core.decoder_silu_mul(gu[:, :37], gu[:, 37:], act, threads)
             rot = x.copy()
-            core.decoder_rope(rot, 0, 3, 16, cs[0], cs[1], threads)
+            core.decoder_rope(rot, 3, 16, cs[0], cs[1], threads)
             nll = core.decoder_token_nll(gu, np.arange(67) % 74, threads)
             results[path] = (hh, normed, act, rot, nll)
     first = results[PATHS[0]]
@@ -166,15 +169,25 @@ def test_bad_arguments_are_refused_with_what_was_wrong():
         ro = out.copy()
         ro.flags.writeable = False
         core.decoder_add_rms_norm(h, None, w, 1e-6, ro)
-    with pytest.raises(ValueError, match=r"\(rows, 2 \* inter\)"):
-        core.decoder_silu_mul(np.zeros((4, 9), np.uint16), np.zeros((4, 4), np.uint16))
+    with pytest.raises(ValueError, match="same shape"):
+        core.decoder_silu_mul(np.zeros((4, 5), np.uint16), np.zeros((4, 5), np.uint16),
+                              np.zeros((4, 4), np.uint16))
+    gu = np.zeros((4, 10), np.uint16)
+    with pytest.raises(ValueError, match="same row stride"):
+        core.decoder_silu_mul(gu[:, :5], gu[:, 5:].copy(), np.zeros((4, 5), np.uint16))
+    with pytest.raises(ValueError, match="columns must be adjacent"):
+        core.decoder_silu_mul(gu[:, ::2], gu[:, 1::2], np.zeros((4, 5), np.uint16))
     with pytest.raises(ValueError, match="do not fit"):
-        core.decoder_rope(np.zeros((4, 8), np.uint16), 2, 1, 8, np.zeros((4, 8), np.float32),
+        core.decoder_rope(np.zeros((4, 8), np.uint16), 2, 8, np.zeros((4, 8), np.float32),
                           np.zeros((4, 8), np.float32))
     with pytest.raises(ValueError, match=r"targets\[1\] = 9 is outside \[0, 8\)"):
         core.decoder_token_nll(out, np.array([0, 9, 0, 0]))
     with pytest.raises(ValueError, match="one int64 per row"):
         core.decoder_token_nll(out, np.array([0, 1]))
     with pytest.raises(ValueError, match="even head_dim"):
-        core.decoder_rope(np.zeros((4, 8), np.uint16), 0, 1, 3, np.zeros((4, 3), np.float32),
+        core.decoder_rope(np.zeros((4, 8), np.uint16), 1, 3, np.zeros((4, 3), np.float32),
                           np.zeros((4, 3), np.float32))
+    ro = np.zeros((4, 8), np.uint16)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        core.decoder_rope(ro, 1, 8, np.zeros((4, 8), np.float32), np.zeros((4, 8), np.float32))

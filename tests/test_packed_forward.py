@@ -182,3 +182,15 @@ def test_plan_packed_covers_every_index_once_within_the_budget(lengths, budget):
         sizes = [max(lengths[i], 1) for i in b]
         assert len(b) == 1 or sum(sizes) <= budget
         assert sizes == sorted(sizes, reverse=True)
+
+
+def test_a_model_in_the_compute_dtype_is_not_copied(tok):
+    model = decoder(tok, attention_bias=True)
+    cast = PackedForward(model, torch.bfloat16)
+    attn = model.model.layers[0].self_attn
+    assert cast.layers[0]["qkv"][0][0].dtype == torch.bfloat16
+    shared = PackedForward(model, torch.float32)
+    assert shared.layers[0]["qkv"][0][0].data_ptr() == attn.q_proj.weight.data_ptr()
+    assert shared.layers[0]["qkv"][1][1].data_ptr() == attn.k_proj.bias.data_ptr()
+    assert shared.layers[0]["o"][0].data_ptr() == attn.o_proj.weight.data_ptr()
+    assert shared.head.data_ptr() == model.lm_head.weight.data_ptr()

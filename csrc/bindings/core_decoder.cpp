@@ -54,27 +54,45 @@ void add_rms_norm(py::array h, py::object y, py::array_t<float, py::array::c_sty
   decoder::add_rms_norm(hp, bits_in(add), rows, cols, w.data(), eps, bits(out), threads);
 }
 
-void silu_mul(py::array gate_up, py::array out, int threads) {
-  check_bf16(gate_up, "gate_up", false);
-  check_bf16(out, "out", true);
-  require(gate_up.shape(1) % 2 == 0 && out.shape(0) == gate_up.shape(0) && out.shape(1) * 2 == gate_up.shape(1),
-          "gate_up must be (rows, 2 * inter) and out (rows, inter)");
-  py::gil_scoped_release release;
-  decoder::silu_mul(bits_in(gate_up), gate_up.shape(0), out.shape(1), bits(out), threads);
+// A 2-D bfloat16 array whose columns are adjacent (a row stride of its own is fine: a column slice
+// of a wider product); returns the row stride in elements.
+int64_t bf16_rows(const py::array& a, const char* name, bool writable) {
+  require(a.ndim() == 2, name, " must be 2-D (got ", a.ndim(), " dimensions)");
+  require((a.dtype().kind() == 'u' || a.dtype().kind() == 'i') && a.itemsize() == 2, name,
+          " has the wrong dtype (want bfloat16 bits as int16/uint16)");
+  require(!writable || a.writeable(), name, " must be writable");
+  if (a.size() == 0 || a.shape(0) == 1) return a.shape(1);  // no stride is ever followed
+  require(a.shape(1) <= 1 || a.strides(1) == 2, name, "'s columns must be adjacent (unit column stride)");
+  require(a.strides(0) % 2 == 0 && a.strides(0) >= 2 * a.shape(1), name,
+          " must have non-negative, non-overlapping rows");
+  return a.strides(0) / 2;
 }
 
-void rope(py::array x, int64_t offset, int64_t heads, int64_t head_dim, py::array_t<float, py::array::c_style> cos,
+void silu_mul(py::array gate, py::array up, py::array out, int threads) {
+  const int64_t stride = bf16_rows(gate, "gate", false);
+  require(bf16_rows(up, "up", false) == stride, "gate and up must have the same row stride");
+  check_bf16(out, "out", true);
+  require(gate.shape(0) == up.shape(0) && gate.shape(1) == up.shape(1) && out.shape(0) == gate.shape(0) &&
+              out.shape(1) == gate.shape(1),
+          "gate, up and out must have the same shape");
+  const uint16_t* g = bits_in(gate);
+  const uint16_t* u = bits_in(up);
+  py::gil_scoped_release release;
+  decoder::silu_mul(g, u, gate.shape(0), gate.shape(1), stride, bits(out), threads);
+}
+
+void rope(py::array x, int64_t heads, int64_t head_dim, py::array_t<float, py::array::c_style> cos,
           py::array_t<float, py::array::c_style> sin, int threads) {
-  check_bf16(x, "x", true);
-  const int64_t tokens = x.shape(0), width = x.shape(1);
-  require(offset >= 0 && heads > 0 && offset + heads * head_dim <= width, "rope: columns [", offset, ", ",
-          offset + heads * head_dim, ") do not fit in x's ", width);
+  const int64_t stride = bf16_rows(x, "x", true);
+  const int64_t tokens = x.shape(0);
+  require(heads > 0 && heads * head_dim <= x.shape(1), "rope: ", heads, " heads of ", head_dim,
+          " do not fit in x's ", x.shape(1), " columns");
   for (const auto* t : {&cos, &sin})
     require(t->ndim() == 2 && t->shape(0) == tokens && t->shape(1) == head_dim,
             "cos and sin must be (tokens, head_dim) float32");
-  uint16_t* p = bits(x) + offset;
+  uint16_t* p = bits(x);
   py::gil_scoped_release release;
-  decoder::rope(p, tokens, heads, head_dim, width, cos.data(), sin.data(), threads);
+  decoder::rope(p, tokens, heads, head_dim, stride, cos.data(), sin.data(), threads);
 }
 
 py::array_t<float> token_nll(py::array logits, py::array_t<int64_t, py::array::c_style> targets, int threads) {
@@ -98,11 +116,12 @@ void register_decoder(py::module_& m) {
   m.def("decoder_add_rms_norm", &add_rms_norm, py::arg("h"), py::arg("y"), py::arg("weight"), py::arg("eps"),
         py::arg("out"), py::arg("threads") = 0,
         "h += y (bfloat16 bits; None: no add, h untouched), then out = bf16(rms_norm(h) * weight); h float32.");
-  m.def("decoder_silu_mul", &silu_mul, py::arg("gate_up"), py::arg("out"), py::arg("threads") = 0,
-        "out = bf16(silu(gate) * up) for gate_up = [gate | up] (bfloat16 bits).");
-  m.def("decoder_rope", &rope, py::arg("x"), py::arg("offset"), py::arg("heads"), py::arg("head_dim"),
-        py::arg("cos"), py::arg("sin"), py::arg("threads") = 0,
-        "Rotary embedding in place on x[:, offset : offset + heads * head_dim] (bfloat16 bits).");
+  m.def("decoder_silu_mul", &silu_mul, py::arg("gate"), py::arg("up"), py::arg("out"), py::arg("threads") = 0,
+        "out = bf16(silu(gate) * up) (bfloat16 bits; gate and up may be column slices of one product).");
+  m.def("decoder_rope", &rope, py::arg("x"), py::arg("heads"), py::arg("head_dim"), py::arg("cos"), py::arg("sin"),
+        py::arg("threads") = 0,
+        "Rotary embedding in place on the first heads * head_dim columns of x (bfloat16 bits; x may be a "
+        "column slice of a wider product).");
 }
 
 ISEL_REGISTER_BINDINGS(register_decoder);

@@ -84,10 +84,11 @@ ISEL_INLINE void norm_rows(float* h, const uint16_t* y, int64_t lo, int64_t hi, 
   }
 }
 
-ISEL_INLINE void silu_rows(const uint16_t* gate_up, int64_t lo, int64_t hi, int64_t inter, uint16_t* out) {
+ISEL_INLINE void silu_rows(const uint16_t* gate, const uint16_t* up, int64_t lo, int64_t hi, int64_t inter,
+                           int64_t stride, uint16_t* out) {
   for (int64_t r = lo; r < hi; ++r) {
-    const uint16_t* g = gate_up + r * 2 * inter;
-    const uint16_t* u = g + inter;
+    const uint16_t* g = gate + r * stride;
+    const uint16_t* u = up + r * stride;
     uint16_t* o = out + r * inter;
     for (int64_t j = 0; j < inter; ++j) {
       const float gj = widen(g[j]);
@@ -145,8 +146,9 @@ void norm_rows_base(float* h, const uint16_t* y, int64_t lo, int64_t hi, int64_t
                     uint16_t* out) {
   norm_rows(h, y, lo, hi, cols, w, eps, out);
 }
-void silu_rows_base(const uint16_t* gu, int64_t lo, int64_t hi, int64_t inter, uint16_t* out) {
-  silu_rows(gu, lo, hi, inter, out);
+void silu_rows_base(const uint16_t* gate, const uint16_t* up, int64_t lo, int64_t hi, int64_t inter, int64_t stride,
+                    uint16_t* out) {
+  silu_rows(gate, up, lo, hi, inter, stride, out);
 }
 void rope_rows_base(uint16_t* x, int64_t lo, int64_t hi, int64_t heads, int64_t hd, int64_t stride, const float* c,
                     const float* s) {
@@ -218,11 +220,12 @@ ISEL_AVX512 void nll_rows_avx512(const uint16_t* logits, int64_t lo, int64_t hi,
   }
 }
 
-ISEL_AVX512 void silu_rows_avx512(const uint16_t* gate_up, int64_t lo, int64_t hi, int64_t inter, uint16_t* out) {
+ISEL_AVX512 void silu_rows_avx512(const uint16_t* gate, const uint16_t* up, int64_t lo, int64_t hi, int64_t inter,
+                                  int64_t stride, uint16_t* out) {
   const __m512 one = _mm512_set1_ps(1.0f);
   for (int64_t r = lo; r < hi; ++r) {
-    const uint16_t* g = gate_up + r * 2 * inter;
-    const uint16_t* u = g + inter;
+    const uint16_t* g = gate + r * stride;
+    const uint16_t* u = up + r * stride;
     uint16_t* o = out + r * inter;
     int64_t j = 0;
     for (; j + 16 <= inter; j += 16) {
@@ -299,13 +302,15 @@ void add_rms_norm(float* h, const uint16_t* y, int64_t rows, int64_t cols, const
   norm_dispatch(h, y, rows, cols, w, eps, out, threads);
 }
 
-void silu_mul(const uint16_t* gate_up, int64_t rows, int64_t inter, uint16_t* out, int threads) {
+void silu_mul(const uint16_t* gate, const uint16_t* up, int64_t rows, int64_t inter, int64_t stride, uint16_t* out,
+              int threads) {
   require(rows >= 0 && inter > 0, "silu_mul: needs inter > 0 (got rows ", rows, ", inter ", inter, ")");
+  require(stride >= inter, "silu_mul: row stride ", stride, " is shorter than inter ", inter);
   auto fn = &silu_rows_base;
 #ifdef ISEL_X86
   if (use_avx512()) fn = &silu_rows_avx512;
 #endif
-  parallel_for(rows, threads, [&](int64_t lo, int64_t hi, int) { fn(gate_up, lo, hi, inter, out); }, kMinRows);
+  parallel_for(rows, threads, [&](int64_t lo, int64_t hi, int) { fn(gate, up, lo, hi, inter, stride, out); }, kMinRows);
 }
 
 void rope(uint16_t* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t row_stride, const float* cos,

@@ -19,8 +19,10 @@ void rms_norm(const float* h, int64_t rows, int64_t cols, const float* w, float 
 void add_rms_norm(float* h, const uint16_t* y, int64_t rows, int64_t cols, const float* w, float eps,
                   uint16_t* out, int threads);
 
-// out[r, j] = bf16(silu(g) * u) with g = gate_up[r, j], u = gate_up[r, inter + j].
-void silu_mul(const uint16_t* gate_up, int64_t rows, int64_t inter, uint16_t* out, int threads);
+// out[r, j] = bf16(silu(g) * u) with g = gate[r * stride + j], u = up[r * stride + j] (out: rows x inter,
+// contiguous; gate and up may be the two halves of one [gate | up] product, stride 2 * inter).
+void silu_mul(const uint16_t* gate, const uint16_t* up, int64_t rows, int64_t inter, int64_t stride, uint16_t* out,
+              int threads);
 
 // Rotary embedding in place (transformers' half-split convention) on `heads` heads of `head_dim`
 // values starting at x + t * row_stride for each token t: with a = x[:half], b = x[half:],

@@ -134,8 +134,8 @@ def ifd_scores(model, tokenizer, examples, *, template="alpaca", max_length=None
         AMX); the losses and the log-softmax stay float32. "off": the model's own precision.
     engine : {"auto", "packed", "model"}, default="auto"
         How the model runs. "packed": iterselect's packed CPU forward of a Llama, Mistral or
-        Qwen2 model (its weights, sequences packed without padding, fused projections; the
-        same arithmetic: see :mod:`~iterselect.scoring.packed_forward`); "model": the model's
+        Qwen2 model (its weights, sequences packed without padding, fused bf16 element-wise
+        kernels; the same computation: see :mod:`~iterselect.scoring.packed_forward`); "model": the model's
         own forward on padded batches; "auto": packed wherever the model allows it.
 
     Returns

@@ -12,8 +12,8 @@ attention kernel (flash attention where available) does the work, skipping the m
 Left padding passes the attention mask and position ids instead.
 
 On CPU, Llama-family models run through :mod:`~iterselect.scoring.packed_forward` instead of
-their own forward (``engine="auto"``): sequences packed end to end, no padding, fused
-projections; ``engine="model"`` always calls the model.
+their own forward (``engine="auto"``): sequences packed end to end, no padding, fused bf16
+element-wise kernels; ``engine="model"`` always calls the model.
 """
 from __future__ import annotations
 
@@ -199,9 +199,10 @@ def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "ri
             logits = forward(kwargs, keep)
             targets = targets.to(device)
             chunk = _CE_ROWS.get(device.type, _CE_ROWS["cuda"])
-            nll = torch.cat([F.cross_entropy(logits[j:j + chunk].float(), targets[j:j + chunk],
-                                             reduction="none")
-                             for j in range(0, len(targets), chunk)])
+            pieces = [F.cross_entropy(logits[j:j + chunk].float(), targets[j:j + chunk],
+                                      reduction="none") for j in range(0, len(targets), chunk)]
+            # a batch may score no token at all (its sums are then 0)
+            nll = torch.cat(pieces) if pieces else torch.zeros(0, device=device)
             counts = target_mask.sum(1)
             return list(zip(_per_sequence(nll, rows, len(batch), device), counts.numpy().tolist()))
 
