@@ -57,8 +57,8 @@ def plan_packed(lengths, batch_tokens: int) -> list[np.ndarray]:
     Examples
     --------
     >>> from iterselect.scoring.packed_forward import plan_packed
-    >>> [b.tolist() for b in plan_packed([3, 9, 4, 4, 1], batch_tokens=10)]
-    [[1], [2, 3, 0], [4]]
+    >>> [b.tolist() for b in plan_packed([5, 2, 2, 2, 9], batch_tokens=10)]
+    [[4], [0, 1, 2], [3]]
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     batches, current, total = [], [], 0
