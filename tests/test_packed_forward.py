@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from iterselect.scoring import ifd_scores, perplexity
 from iterselect.scoring.nll import masked_nll
-from iterselect.scoring.packed_forward import PackedForward, plan_packed, unsupported_reason
+from iterselect.scoring.batching import plan_batches
+from iterselect.scoring.packed_forward import PackedForward, unsupported_reason
 from iterselect.scoring.toy import toy_causal_lm, toy_tokenizer
 
 RECORDS = [
@@ -83,7 +84,7 @@ def test_any_packing_gives_the_same_losses(tok, lengths, budget, seed):
     model = decoder(tok)
     rng = np.random.default_rng(seed)
     seqs = [rng.integers(5, len(tok), n) for n in lengths]
-    seqs[0][:] = seqs[0][0] if len(seqs) > 0 else 0  # a run of one repeated token
+    seqs[0][:] = seqs[0][0]  # a run of one repeated token
     masks = [np.r_[False, rng.random(n - 1) < 0.7] for n in lengths]
     ours = masked_nll(model, seqs, masks, pad_id=0, batch_tokens=budget, progress=False,
                       engine="packed")
@@ -175,8 +176,8 @@ def test_engine_is_validated(tok):
 
 @settings(max_examples=50, deadline=None)
 @given(lengths=st.lists(st.integers(0, 30), max_size=20), budget=st.integers(1, 60))
-def test_plan_packed_covers_every_index_once_within_the_budget(lengths, budget):
-    batches = plan_packed(lengths, budget)
+def test_packed_plan_covers_every_index_once_within_the_budget(lengths, budget):
+    batches = plan_batches(lengths, budget, packed=True)
     assert sorted(np.concatenate(batches).tolist() if batches else []) == list(range(len(lengths)))
     for b in batches:
         sizes = [max(lengths[i], 1) for i in b]

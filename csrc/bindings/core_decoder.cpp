@@ -1,6 +1,7 @@
 // _core bindings of the fused decoder-layer steps (decoder/decoder_ops.hpp). bfloat16 arrays come
 // as 2-byte integer arrays (torch's `tensor.view(torch.int16).numpy()`), float32 ones as float32;
-// all C-contiguous 2-D, shapes checked here. Outputs are written in place into arrays the caller owns.
+// 2-D and C-contiguous, except the inputs of SiLU and RoPE, which may be column slices of a wider
+// product; shapes checked here. Outputs are written in place into arrays the caller owns.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -13,17 +14,30 @@ namespace {
 
 namespace py = pybind11;
 
-void check_2d(const py::array& a, const char* name, char kind, py::ssize_t itemsize, bool writable) {
+void check_float32(const py::array& a, const char* name, bool writable) {
   require(a.ndim() == 2, name, " must be 2-D (got ", a.ndim(), " dimensions)");
   require(a.flags() & py::array::c_style, name, " must be C-contiguous");
-  require(a.dtype().kind() == kind && a.itemsize() == itemsize, name, " has the wrong dtype (want ",
-          kind == 'f' ? "float32" : "bfloat16 bits as int16/uint16", ")");
+  require(a.dtype().kind() == 'f' && a.itemsize() == 4, name, " has the wrong dtype (want float32)");
   require(!writable || a.writeable(), name, " must be writable");
 }
 
+// A 2-D bfloat16 array whose columns are adjacent (a row stride of its own is fine: a column slice
+// of a wider product); returns the row stride in elements.
+int64_t bf16_rows(const py::array& a, const char* name, bool writable) {
+  require(a.ndim() == 2, name, " must be 2-D (got ", a.ndim(), " dimensions)");
+  require((a.dtype().kind() == 'u' || a.dtype().kind() == 'i') && a.itemsize() == 2, name,
+          " has the wrong dtype (want bfloat16 bits as int16/uint16)");
+  require(!writable || a.writeable(), name, " must be writable");
+  if (a.size() == 0 || a.shape(0) == 1) return a.shape(1);  // no stride is ever followed
+  require(a.shape(1) <= 1 || a.strides(1) == 2, name, "'s columns must be adjacent (unit column stride)");
+  require(a.strides(0) % 2 == 0 && a.strides(0) >= 2 * a.shape(1), name,
+          " must have non-negative, non-overlapping rows");
+  return a.strides(0) / 2;
+}
+
 void check_bf16(const py::array& a, const char* name, bool writable) {
-  const char k = a.dtype().kind();
-  check_2d(a, name, k == 'u' ? 'u' : 'i', 2, writable);
+  bf16_rows(a, name, writable);
+  require(a.flags() & py::array::c_style, name, " must be C-contiguous");
 }
 
 void check_weight(const py::array_t<float, py::array::c_style>& w, py::ssize_t cols) {
@@ -35,7 +49,7 @@ const uint16_t* bits_in(const py::array& a) { return static_cast<const uint16_t*
 
 void add_rms_norm(py::array h, py::object y, py::array_t<float, py::array::c_style> w, float eps, py::array out,
                   int threads) {
-  check_2d(h, "h", 'f', 4, !y.is_none());
+  check_float32(h, "h", !y.is_none());
   check_bf16(out, "out", true);
   require(out.shape(0) == h.shape(0) && out.shape(1) == h.shape(1), "out must have h's shape");
   check_weight(w, h.shape(1));
@@ -52,20 +66,6 @@ void add_rms_norm(py::array h, py::object y, py::array_t<float, py::array::c_sty
   float* hp = static_cast<float*>(h.mutable_data());
   py::gil_scoped_release release;
   decoder::add_rms_norm(hp, bits_in(add), rows, cols, w.data(), eps, bits(out), threads);
-}
-
-// A 2-D bfloat16 array whose columns are adjacent (a row stride of its own is fine: a column slice
-// of a wider product); returns the row stride in elements.
-int64_t bf16_rows(const py::array& a, const char* name, bool writable) {
-  require(a.ndim() == 2, name, " must be 2-D (got ", a.ndim(), " dimensions)");
-  require((a.dtype().kind() == 'u' || a.dtype().kind() == 'i') && a.itemsize() == 2, name,
-          " has the wrong dtype (want bfloat16 bits as int16/uint16)");
-  require(!writable || a.writeable(), name, " must be writable");
-  if (a.size() == 0 || a.shape(0) == 1) return a.shape(1);  // no stride is ever followed
-  require(a.shape(1) <= 1 || a.strides(1) == 2, name, "'s columns must be adjacent (unit column stride)");
-  require(a.strides(0) % 2 == 0 && a.strides(0) >= 2 * a.shape(1), name,
-          " must have non-negative, non-overlapping rows");
-  return a.strides(0) / 2;
 }
 
 void silu_mul(py::array gate, py::array up, py::array out, int threads) {

@@ -267,13 +267,10 @@ void norm_dispatch(float* h, const uint16_t* y, int64_t rows, int64_t cols, cons
                    uint16_t* out, int threads) {
   require(rows >= 0 && cols > 0, "rms_norm: needs cols > 0 (got rows ", rows, ", cols ", cols, ")");
   require(std::isfinite(eps) && eps >= 0.0f, "rms_norm: eps must be finite and >= 0 (got ", eps, ")");
-  auto fn = use_avx512() ?
+  auto fn = &norm_rows_base;
 #ifdef ISEL_X86
-      &norm_rows_avx512
-#else
-      &norm_rows_base
+  if (use_avx512()) fn = &norm_rows_avx512;
 #endif
-      : &norm_rows_base;
   parallel_for(rows, threads, [&](int64_t lo, int64_t hi, int) { fn(h, y, lo, hi, cols, w, eps, out); }, kMinRows);
 }
 

@@ -17,8 +17,11 @@ import numpy as np
 from .._validation import check_choice, check_int
 
 
-def plan_batches(lengths, batch_tokens: int, max_batch_size: int | None = None) -> list[np.ndarray]:
-    """Group indices by descending length so that ``len(batch) * longest <= batch_tokens``.
+def plan_batches(lengths, batch_tokens: int, max_batch_size: int | None = None,
+                 packed: bool = False) -> list[np.ndarray]:
+    """Group indices by descending length so that ``len(batch) * longest <= batch_tokens``
+    (padded batches), or, with ``packed``, so that the batch's lengths sum to at most
+    ``batch_tokens`` (sequences end to end, no padding).
 
     A sequence longer than the budget gets a batch of its own. Ties keep input order.
 
@@ -27,19 +30,21 @@ def plan_batches(lengths, batch_tokens: int, max_batch_size: int | None = None) 
     >>> from iterselect.scoring.batching import plan_batches
     >>> [b.tolist() for b in plan_batches([3, 9, 4, 4, 1], batch_tokens=10)]
     [[1], [2, 3], [0, 4]]
+    >>> [b.tolist() for b in plan_batches([5, 2, 2, 2, 9], batch_tokens=10, packed=True)]
+    [[4], [0, 1, 2], [3]]
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     order = np.argsort(-lengths, kind="stable")
-    batches, current, longest = [], [], 0
+    batches, current, longest, total = [], [], 0, 0
     for i in order:
         n = max(int(lengths[i]), 1)
-        longest_if = max(longest, n)
+        size = total + n if packed else max(longest, n) * (len(current) + 1)
         full = max_batch_size is not None and len(current) >= max_batch_size
-        if current and (longest_if * (len(current) + 1) > batch_tokens or full):
+        if current and (size > batch_tokens or full):
             batches.append(np.asarray(current, dtype=np.int64))
-            current, longest_if = [], n
+            current, longest, total = [], 0, 0
         current.append(int(i))
-        longest = longest_if
+        longest, total = max(longest, n), total + n
     if current:
         batches.append(np.asarray(current, dtype=np.int64))
     return batches

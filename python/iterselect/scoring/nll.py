@@ -25,7 +25,7 @@ import numpy as np
 from ._common import accepts
 from .._validation import check_choice
 from .batching import autocast_dtype, check_batch_tokens, inference, pad_batch, plan_batches, run_batches
-from .packed_forward import packed_forward_for, plan_packed
+from .packed_forward import packed_forward_for
 
 # Rows of logits upcast to float32 and log-softmaxed at a time: on CUDA, large chunks (few
 # launches; the chunk bounds the extra memory); on CPU, chunks that stay in cache: 64 rows of a
@@ -150,9 +150,7 @@ def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "ri
                 raise ValueError(f"masked_nll: engine='packed' cannot run this model: {why}; "
                                  "use engine='auto' or 'model'")
         if packed is not None:
-            out = _run_packed(packed, sequences, scored, batch_tokens, progress, desc)
-            return (np.array([o[0] for o in out], dtype=np.float64),
-                    np.array([o[1] for o in out], dtype=np.int64))
+            return _as_arrays(_run_packed(packed, sequences, scored, batch_tokens, progress, desc))
         batch_tokens = check_batch_tokens(batch_tokens, "masked_nll", model)
 
         def forward(kwargs, keep):
@@ -206,11 +204,14 @@ def masked_nll(model, sequences, scored, *, pad_id: int, padding_side: str = "ri
             counts = target_mask.sum(1)
             return list(zip(_per_sequence(nll, rows, len(batch), device), counts.numpy().tolist()))
 
-        out = run_batches(plan_batches(lengths, batch_tokens), step, n, progress=progress,
-                          desc=desc)
-    sums = np.array([o[0] for o in out], dtype=np.float64)
-    counts = np.array([o[1] for o in out], dtype=np.int64)
-    return sums, counts
+        return _as_arrays(run_batches(plan_batches(lengths, batch_tokens), step, n,
+                                      progress=progress, desc=desc))
+
+
+def _as_arrays(out):
+    """(sums, counts) arrays from the per-sequence ``(sum, count)`` pairs of the batches."""
+    return (np.array([o[0] for o in out], dtype=np.float64),
+            np.array([o[1] for o in out], dtype=np.int64))
 
 
 def _run_packed(packed, sequences, scored, batch_tokens, progress, desc):
@@ -236,5 +237,5 @@ def _run_packed(packed, sequences, scored, batch_tokens, progress, desc):
         counts = [int(np.count_nonzero(scored[i])) for i in batch]
         return list(zip(_per_sequence(nll, rows, len(batch), "cpu"), counts))
 
-    return run_batches(plan_packed(lengths, budget), step, len(sequences), progress=progress,
-                       desc=desc)
+    return run_batches(plan_batches(lengths, budget, packed=True), step, len(sequences),
+                       progress=progress, desc=desc)

@@ -49,31 +49,6 @@ HEAD_ROWS = 512
 KERNEL_THREADS = 1
 
 
-def plan_packed(lengths, batch_tokens: int) -> list[np.ndarray]:
-    """Group indices, longest first, into batches of at most ``batch_tokens`` tokens in all.
-
-    A sequence longer than the budget gets a batch of its own. Ties keep input order.
-
-    Examples
-    --------
-    >>> from iterselect.scoring.packed_forward import plan_packed
-    >>> [b.tolist() for b in plan_packed([5, 2, 2, 2, 9], batch_tokens=10)]
-    [[4], [0, 1, 2], [3]]
-    """
-    lengths = np.asarray(lengths, dtype=np.int64)
-    batches, current, total = [], [], 0
-    for i in np.argsort(-lengths, kind="stable"):
-        n = max(int(lengths[i]), 1)
-        if current and total + n > batch_tokens:
-            batches.append(np.asarray(current, dtype=np.int64))
-            current, total = [], 0
-        current.append(int(i))
-        total += n
-    if current:
-        batches.append(np.asarray(current, dtype=np.int64))
-    return batches
-
-
 def unsupported_reason(model, longest: int) -> str | None:
     """Why :class:`PackedForward` cannot run ``model`` exactly, or None when it can."""
     import torch
@@ -333,7 +308,9 @@ def _project(x, products):
 
 def _bits(tensor):
     """A bfloat16 tensor's storage as an int16 numpy array (a view: no copy, same strides)."""
-    return tensor.view(__import__("torch").int16).numpy()
+    import torch
+
+    return tensor.view(torch.int16).numpy()
 
 
 def _rotate(x, cos, sin):
