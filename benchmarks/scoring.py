@@ -59,7 +59,7 @@ import torch
 
 from _common import DATA, add_json_option, write_json
 from iterselect.scoring import format_examples, ifd_scores
-from iterselect.scoring.batching import CPU_BATCH_TOKENS
+from iterselect.scoring.batching import CPU_BATCH_TOKENS, cpu_multiplies_natively
 from iterselect.scoring.ifd import ifd_sequences, prior_start_id
 
 DOLLY_DEFAULT = str(DATA / "dolly_15k.jsonl.gz")
@@ -288,7 +288,10 @@ def cpu_flags():
     wanted = ("avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile", "amx_fp16")
     have = [f for f in wanted if f in flags]
     capability = torch.backends.cpu.get_cpu_capability()
-    return f"{' '.join(have) or 'none of ' + ' '.join(wanted)}; torch CPU capability {capability}"
+    bf16 = ("oneDNN" if cpu_multiplies_natively(torch.bfloat16)
+            else "torch's fallback kernels (no AVX-512: expect bf16 slower than float32)")
+    return (f"{' '.join(have) or 'none of ' + ' '.join(wanted)}; torch CPU capability {capability}; "
+            f"bf16 products by {bf16}")
 
 
 def engine_path(model):
@@ -299,8 +302,9 @@ def engine_path(model):
     why = unsupported_reason(model, model.config.max_position_embeddings)
     if why is not None:
         return f"the model's own forward ({why})"
-    return (f"iterselect's packed forward; its fused bf16 kernels on the "
-            f"{core.simd_info()['path']} path")
+    # the fused kernels have an AVX-512 and a portable version (no AVX2 one)
+    path = "AVX-512" if core.simd_info()["path"] == "avx512" else "portable"
+    return f"iterselect's packed forward; its fused bf16 kernels' {path} version"
 
 
 def realistic_part(args, all_records):

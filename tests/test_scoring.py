@@ -4,8 +4,10 @@ tokenizer are built here from Dolly texts, saved to a temporary directory and lo
 nothing touches the network."""
 from __future__ import annotations
 
+import copy
 import doctest
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ transformers = require_module("transformers", "torch", module_level=True)
 from iterselect.scoring import (  # noqa: E402
     FormattedExample, ScoringWarning, embed, embed_sentences, format_examples, format_prompts,
     generate, ifd_scores, load_model, load_tokenizer, perplexity, reward_scores)
+from iterselect.exceptions import PerformanceWarning  # noqa: E402
 from iterselect.scoring import batching, nll  # noqa: E402
 from iterselect.scoring.tokenization import Encoded, encode_examples, truncate  # noqa: E402
 
@@ -559,6 +562,63 @@ def test_autocast_region_casts_each_weight_once(model):
     with batching.inference(model, "off"):
         assert torch.is_inference_mode_enabled()  # no autocast: the leaner inference mode
         assert _casts_in(lambda: lin(x)) == 0
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_half_autocast_warns_on_a_cpu_without_half_products(model, native, monkeypatch):
+    """bf16/f16 autocast on a CPU whose torch has no oneDNN half-precision kernels (a Zen 3
+    EPYC with AVX2 only: 7x slower than float32) warns and names the faster setting; it still
+    runs. Float32 (autocast None or "off") never warns."""
+    seen = []
+    monkeypatch.setattr(batching, "cpu_multiplies_natively", lambda dtype: seen.append(dtype) or native)
+    for autocast, dtype in (("bfloat16", torch.bfloat16), ("float16", torch.float16)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with batching.inference(model, autocast):
+                assert torch.is_autocast_enabled("cpu")
+        assert seen.pop() == dtype
+        got = [w for w in caught if issubclass(w.category, PerformanceWarning)]
+        if native:
+            assert not got
+        else:
+            assert len(got) == 1 and f"autocast='{autocast}'" in str(got[0].message)
+            assert "leave autocast=None (float32 on a CPU)" in str(got[0].message)
+    for autocast in (None, "off"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with batching.inference(model, autocast):
+                pass
+    assert not seen  # float32 runs do not ask
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_half_model_warns_on_a_cpu_without_half_products(model, native, monkeypatch):
+    """A model whose weights are bf16, run on such a CPU without autocast, warns too, and
+    names float32 weights as the fix."""
+    monkeypatch.setattr(batching, "cpu_multiplies_natively", lambda dtype: native)
+    m16 = copy.deepcopy(model).to(torch.bfloat16)
+    for autocast in (None, "off"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with batching.inference(m16, autocast):
+                pass
+        got = [str(w.message) for w in caught if issubclass(w.category, PerformanceWarning)]
+        assert got == ([] if native else
+                       ["the model's weights are bfloat16: this CPU has no AVX-512, so torch multiplies "
+                        "bfloat16 matrices in its fallback kernels, several times slower than float32. On "
+                        "this CPU load the model in float32 (model.float()), or run on a CPU or GPU that "
+                        "has them."])
+
+
+def test_cpu_multiplies_natively_follows_torchs_check(monkeypatch):
+    assert batching.cpu_multiplies_natively(torch.float32) is True
+    for dtype, check in ((torch.bfloat16, "_is_mkldnn_bf16_supported"),
+                         (torch.float16, "_is_mkldnn_fp16_supported")):
+        assert batching.cpu_multiplies_natively(dtype) is bool(getattr(torch.ops.mkldnn, check)())
+        monkeypatch.setattr(torch.ops.mkldnn, check, lambda: False)
+        assert batching.cpu_multiplies_natively(dtype) is False
+        monkeypatch.setattr(torch.ops.mkldnn, check, lambda: True)
+        assert batching.cpu_multiplies_natively(dtype) is True
 
 
 def test_nll_chunk_size_does_not_change_losses(model, monkeypatch):

@@ -15,8 +15,8 @@ from .cluster import (ChooseKResult, ClusterWeights, ClusterWeightsResult, KMean
                       KMQSampleResult, choose_k, cluster_weights_update, kmeans, kmq_sample)
 from .coverage import (CoverageResult, IterITResult, NgramVocabulary, TfidfResult, coverage_decay,
                        coverage_gains, coverage_greedy, iterit_select, tfidf_matrix)
-from .exceptions import (ConvergenceWarning, DataError, MemoryModeWarning, RecordError, RunError,
-                         ScoringWarning)
+from .exceptions import (ConvergenceWarning, DataError, MemoryModeWarning, PerformanceWarning,
+                         RecordError, RunError, ScoringWarning)
 from .facility import (FacilityLocationResult, facility_gains, facility_location,
                        facility_location_graph, facility_objective, facility_update,
                        knn_similarity_graph)
@@ -64,8 +64,8 @@ __all__ = [
     "ifd_scores", "load_model", "load_tokenizer", "perplexity", "record_text", "reward_scores",
     "token_confidence",
     # warnings and errors
-    "ConvergenceWarning", "DataError", "MemoryModeWarning", "RecordError", "RunError",
-    "ScoringWarning",
+    "ConvergenceWarning", "DataError", "MemoryModeWarning", "PerformanceWarning", "RecordError",
+    "RunError", "ScoringWarning",
 ]
 
 

@@ -26,6 +26,12 @@ class MemoryModeWarning(UserWarning):
     setting that makes the choice explicit."""
 
 
+class PerformanceWarning(UserWarning):
+    """A setting that works but runs slower on this machine than the default would, e.g. bf16
+    autocast, or a bf16 model, on a CPU where torch has no fast bf16 kernels (no AVX-512). The
+    message names the faster setting."""
+
+
 class RunError(ValueError):
     """A run directory that cannot be used as asked (exists without resume, other config or
     inputs, in use by another process)."""

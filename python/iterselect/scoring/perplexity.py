@@ -77,7 +77,9 @@ def perplexity(model, tokenizer, texts, *, template="alpaca", max_length=None,
         Precision of the model's matrix products. None: bf16 autocast for a float32 model on
         CUDA, the model's own precision on CPU. "bfloat16" (or "float16"): autocast to it on
         any device, CPU included, where it uses the CPU's bf16 instructions (AVX-512-BF16,
-        AMX); the losses and the log-softmax stay float32. "off": the model's own precision.
+        AMX); the losses and the log-softmax stay float32. On a CPU without AVX-512, torch
+        multiplies half precision several times slower than float32, and a
+        :class:`~iterselect.PerformanceWarning` says so. "off": the model's own precision.
     engine : {"auto", "packed", "model"}, default="auto"
         How the model runs. "packed": iterselect's packed CPU forward of a Llama, Mistral or
         Qwen2 model (its weights, sequences packed without padding, fused bf16 element-wise
