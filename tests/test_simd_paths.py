@@ -59,7 +59,9 @@ def test_the_paths_this_cpu_supports_are_reported():
 def test_a_path_the_cpu_lacks_or_a_bad_name_is_refused():
     for path in ALL_PATHS:
         if path not in PATHS:
-            with pytest.raises(ValueError, match="supports at most"):
+            best = PATHS[-1]
+            with pytest.raises(ValueError, match=f"supports at most '{best}'; ask for '{best}' or 'auto' "
+                                                 r"\(the default\) instead$"):
                 core.set_simd(path)
     with pytest.raises(ValueError, match="'scalar', 'avx2', 'avx512' or 'auto'"):
         core.set_simd("sse9")

@@ -68,7 +68,8 @@ inline SimdLevel parse_simd(const std::string& name, const char* source) {
   else if (name == "avx512") want = SimdLevel::avx512;
   else fail(source, " must be 'scalar', 'avx2', 'avx512' or 'auto' (got '", name, "')");
   require(static_cast<int>(want) <= static_cast<int>(simd_supported()), source, " asks for '", name,
-          "' but this CPU supports at most '", simd_name(simd_supported()), "'");
+          "' but this CPU supports at most '", simd_name(simd_supported()), "'; ask for '",
+          simd_name(simd_supported()), "' or 'auto' (the default) instead");
   return want;
 }
 

@@ -86,7 +86,8 @@ inline FilterMode parse_filter(const std::string& name, const char* source) {
   if (name == "off") return FilterMode::off;
   if (name == "scalar") return FilterMode::scalar;
   if (name != "amx") fail(source, " must be 'off', 'scalar', 'amx' or 'auto' (got '", name, "')");
-  require(amx_supported(), source, " asks for 'amx' but this CPU or its operating system does not offer AMX-BF16");
+  require(amx_supported(), source, " asks for 'amx' but this CPU or its operating system does not offer AMX-BF16; "
+          "ask for 'off' or 'auto' (the default) instead");
   return FilterMode::amx;
 }
 
