@@ -1,4 +1,4 @@
-"""Small helpers shared by the scorers: model device, special token ids, length limits."""
+"""Small helpers shared by the scorers: model device and dtype, special token ids, length limits."""
 from __future__ import annotations
 
 import inspect
@@ -13,6 +13,15 @@ def model_device(model):
     for p in model.parameters():
         return p.device
     return torch.device("cpu")
+
+
+def model_dtype(model):
+    """The dtype of the model's first parameter (float32 for a model without parameters)."""
+    import torch
+
+    for p in model.parameters():
+        return p.dtype
+    return torch.float32
 
 
 def check_model(model, func: str, name: str = "model"):
